@@ -1,0 +1,142 @@
+"""The subset of vLLM's EngineArgs that decides memory and capacity, under vLLM's own names.
+
+`None` means "not given": the chosen vLLM version's default applies (see `vllm_versions`), exactly as
+vLLM resolves it. Values are validated the way vLLM's argument parser validates them, so a value vLLM
+would reject raises `PlannerError` (exit 2) here too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+
+from planner.errors import PlannerError
+
+# vLLM's CacheDType choices (vllm/config/cache.py, 0.33.0) that change bytes per element.
+KV_CACHE_DTYPES = (
+    "auto",
+    "bfloat16",
+    "float16",
+    "fp8",
+    "fp8_e4m3",
+    "fp8_e5m2",
+    "fp8_inc",
+    "fp8_ds_mla",
+    "int8_per_token_head",
+    "fp8_per_token_head",
+    "int4_per_token_head",
+    "nvfp4",
+)
+DTYPES = ("auto", "bfloat16", "float16", "half", "float", "float32")
+PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")
+
+
+def parse_human_int(text: str | int, *, flag: str) -> int:
+    """vLLM's `human_readable_int`: `32k` = 32,000 (decimal), `32K` = 32,768 (binary), `96M` = 96 MiB.
+
+    Follows `vllm/utils/argparse_utils.py` / `arg_utils.human_readable_int`: lower-case suffixes are
+    powers of 1000, upper-case powers of 1024; a decimal mantissa is allowed only with a decimal suffix.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    s = str(text).strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmMgGtT]?)", s)
+    if not m:
+        raise PlannerError(f"{flag}: invalid value {s!r}: expected an integer such as 8192, 32k or 32K")
+    number, suffix = m.groups()
+    if not suffix:
+        if "." in number:
+            raise PlannerError(f"{flag}: invalid value {s!r}: expected an integer")
+        return int(number)
+    if suffix.islower():
+        scale = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}[suffix]
+        return int(float(number) * scale)
+    if "." in number:
+        raise PlannerError(
+            f"{flag}: invalid value {s!r}: binary suffixes (K, M, G, T) take whole numbers only"
+        )
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[suffix]
+    return int(number) * scale
+
+
+@dataclass(frozen=True)
+class EngineArgs:
+    """Memory-relevant `vllm serve` arguments. Field names are vLLM's own (`EngineArgs` in arg_utils.py)."""
+
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    data_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None
+    # -1 is vLLM's "auto": fit the largest length the KV cache holds (v0.14+).
+    max_model_len: int | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    kv_cache_dtype: str = "auto"
+    dtype: str = "auto"
+    enforce_eager: bool = False
+    block_size: int | None = None
+    kv_cache_memory_bytes: int | None = None
+    quantization: str | None = None
+    enable_prefix_caching: bool | None = None
+    enable_chunked_prefill: bool | None = None
+    disable_hybrid_kv_cache_manager: bool = False
+    disable_sliding_window: bool = False
+    enable_expert_parallel: bool = False
+    performance_mode: str = "balanced"
+    num_gpu_blocks_override: int | None = None
+    async_scheduling: bool | None = None
+    max_cudagraph_capture_size: int | None = None
+    cpu_offload_gb: float = 0.0
+    # Flags that do not change memory but must survive a round trip (served name, host, port, ...).
+    passthrough: tuple[tuple[str, str | None], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise PlannerError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        u = self.gpu_memory_utilization
+        if u is not None and not (0 < u <= 1):
+            # vLLM: CacheConfig.gpu_memory_utilization is Field(gt=0, le=1).
+            raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {u}")
+        if self.max_model_len is not None and self.max_model_len != -1 and self.max_model_len < 1:
+            raise PlannerError(f"--max-model-len must be positive (or -1/auto), got {self.max_model_len}")
+        for name in ("max_num_seqs", "max_num_batched_tokens", "block_size", "num_gpu_blocks_override",
+                     "max_cudagraph_capture_size"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise PlannerError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if self.kv_cache_memory_bytes is not None and self.kv_cache_memory_bytes < 0:
+            raise PlannerError(f"--kv-cache-memory-bytes must be >= 0, got {self.kv_cache_memory_bytes}")
+        if self.kv_cache_dtype not in KV_CACHE_DTYPES:
+            raise PlannerError(
+                f"--kv-cache-dtype: invalid choice {self.kv_cache_dtype!r}",
+                hint="choose from " + ", ".join(KV_CACHE_DTYPES),
+            )
+        if self.dtype not in DTYPES:
+            raise PlannerError(f"--dtype: invalid choice {self.dtype!r}", hint="choose from " + ", ".join(DTYPES))
+        if self.performance_mode not in PERFORMANCE_MODES:
+            raise PlannerError(
+                f"--performance-mode: invalid choice {self.performance_mode!r}",
+                hint="choose from " + ", ".join(PERFORMANCE_MODES),
+            )
+        if self.cpu_offload_gb < 0:
+            raise PlannerError(f"--cpu-offload-gb must be >= 0, got {self.cpu_offload_gb}")
+
+    @property
+    def world_size(self) -> int:
+        return self.tensor_parallel_size * self.pipeline_parallel_size
+
+    def with_(self, **changes: object) -> EngineArgs:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def given(self) -> dict[str, object]:
+        """The fields that differ from the dataclass defaults (i.e. what a user actually set)."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            if f.name == "passthrough":
+                continue
+            v = getattr(self, f.name)
+            if v != f.default:
+                out[f.name] = v
+        return out

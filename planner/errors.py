@@ -1,0 +1,52 @@
+"""The error contract shared by every command.
+
+`PlannerError` is *bad input* (exit code 2): an unreadable or malformed config, an unknown model or
+GPU, a value vLLM's own argument parser would reject. The CLI turns it into one line on stderr
+(and a JSON object on stdout under --json); it never becomes a traceback.
+
+A configuration that is well formed but that vLLM would refuse at startup is *not* an exception:
+it is an `Estimate` with errors (exit code 1), so the full report can still be printed.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_WOULD_FAIL = 1
+EXIT_BAD_INPUT = 2
+
+
+class PlannerError(Exception):
+    """Bad input. `code` is a stable machine-readable id, `hint` an optional suggestion."""
+
+    def __init__(self, message: str, *, code: str = "bad_input", hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message.rstrip(".")
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_json(self) -> dict[str, str]:
+        out = {"code": self.code, "message": self.message}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...], n: int = 3) -> str | None:
+    """A 'did you mean' hint from close matches (case-insensitive), or None."""
+    import difflib
+
+    lowered = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.55)
+    if not hits:
+        # Substring matches catch 'llama-70b' -> 'llama-3.1-70b' style near-misses.
+        w = word.lower()
+        hits = [c for c in lowered if w in c or c in w][:n]
+    if not hits:
+        return None
+    return "did you mean " + ", ".join(lowered[h] for h in hits) + "?"

@@ -1,0 +1,431 @@
+"""ModelSpec: the architecture facts the memory model needs, read from a config.json dict.
+
+Pure: no I/O. The same function reads a real config.json, a catalog snapshot or a Hub download, so all
+three give identical results. Field resolution follows vLLM (`vllm/config/model.py`,
+`vllm/transformers_utils/model_arch_config_convertor.py`) and transformers' config classes where a
+config relies on class defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner.errors import PlannerError
+
+# Keys vLLM tries, in order, for the KV-head count (CONFIG_FIELD_ALIASES in
+# vllm/transformers_utils/config.py); absent all of them it uses num_attention_heads.
+_KV_HEAD_KEYS = ("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num",
+                 "num_attention_groups")
+# ModelConfig.get_and_verify_max_len: the smallest of these present keys is the derived maximum.
+_MAX_LEN_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length",
+                 "model_max_length", "max_target_positions", "max_sequence_length", "max_seq_length",
+                 "seq_len")
+# RoPE types whose max_position_embeddings is already the scaled length (vLLM does not multiply).
+_ROPE_NO_SCALE = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling", "mrope",
+                  "default"}
+
+# Class defaults of transformers config classes (transformers 5.23, models/<name>/configuration_*.py)
+# for fields that real configs commonly omit. Only missing keys are filled.
+_CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3_text": {"vocab_size": 262_208, "max_position_embeddings": 131_072, "head_dim": 256,
+                    "sliding_window": 4096, "sliding_window_pattern": 6, "tie_word_embeddings": True,
+                    "num_key_value_heads": 4, "hidden_activation": "gelu_pytorch_tanh"},
+    "gemma2": {"tie_word_embeddings": True, "head_dim": 256},
+    "gemma": {"tie_word_embeddings": True, "head_dim": 256},
+    "llama": {"tie_word_embeddings": False},
+    "mistral": {"tie_word_embeddings": False, "sliding_window": 4096},
+    "mixtral": {"tie_word_embeddings": False},
+    "qwen2": {"tie_word_embeddings": False},
+    "qwen3": {"tie_word_embeddings": False},
+    "qwen3_moe": {"tie_word_embeddings": False},
+    "phi3": {"tie_word_embeddings": False},
+    "llama4_text": {"tie_word_embeddings": False, "interleave_moe_layer_step": 1},
+    "deepseek_v3": {"tie_word_embeddings": False},
+    "deepseek_v2": {"tie_word_embeddings": False},
+    "gpt_oss": {"tie_word_embeddings": False},
+}
+# Architectures whose MLP is not gated (two matrices instead of three).
+_UNGATED_MLP = {"gpt2", "gpt_bigcode", "opt", "phi", "falcon", "bloom", "gpt_neox", "starcoder2", "gptj"}
+# Model types with per-head q/k RMSNorm weights (head_dim each).
+_QK_NORM = {"qwen3", "qwen3_moe", "gemma3_text", "olmo2", "olmoe", "qwen3_next", "glm4_moe"}
+# Gemma 2/3 wrap each sub-block in pre- and post-norms (4 RMSNorms per layer).
+_SANDWICH_NORM = {"gemma2", "gemma3_text", "gemma3n_text", "olmo2"}
+_DTYPES = {"bfloat16": 2, "float16": 2, "float32": 4, "half": 2, "float": 4, "bf16": 2, "fp16": 2,
+           "fp32": 4}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One decoder layer. `attention`: full | sliding | chunked | mla | linear (Mamba/GDN) | none."""
+
+    attention: str
+    window: int | None = None
+    moe: bool = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    model_type: str
+    architectures: tuple[str, ...]
+    dtype: str                        # checkpoint dtype: bfloat16 | float16 | float32
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int                     # q/k head size (non-MLA)
+    v_head_dim: int
+    intermediate_size: int            # dense MLP
+    vocab_size: int
+    tie_word_embeddings: bool
+    max_model_len: int                # vLLM's derived maximum
+    max_len_key: str                  # the config key it came from (quoted in vLLM's error)
+    layers: tuple[LayerSpec, ...]
+    qkv_bias: bool = False
+    o_bias: bool = False
+    mlp_bias: bool = False
+    qk_norm: bool = False
+    attn_sinks: bool = False
+    norms_per_layer: int = 2
+    mlp_gated: bool = True
+    # MoE
+    num_experts: int = 0
+    num_experts_per_tok: int = 0
+    moe_intermediate_size: int = 0
+    shared_expert_intermediate_size: int = 0
+    shared_expert_gate: bool = False
+    router_bias: bool = False
+    expert_bias: bool = False
+    # MLA (DeepSeek V2/V3/R1, Kimi K2)
+    q_lora_rank: int | None = None
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    mtp_layers: int = 0
+    # Parameters outside the language model (vision tower + projector), kept in 16 bits.
+    vision_params: int = 0
+    # Not part of equality/hash: the scheme derived from it is passed to the memory model separately.
+    quantization_config: dict[str, Any] | None = field(default=None, compare=False)
+    model_max_length: int | None = None
+    rope_cache_elements: int = 0      # cos/sin cache entries (positions x rotary_dim), all RoPEs
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def dtype_bytes(self) -> int:
+        return _DTYPES.get(self.dtype, 2)
+
+    @property
+    def has_sliding(self) -> bool:
+        return any(layer.attention in ("sliding", "chunked") for layer in self.layers)
+
+    @property
+    def attention_layers(self) -> int:
+        return sum(1 for layer in self.layers if layer.attention not in ("linear", "none"))
+
+
+def _text_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Multimodal wrappers (Gemma 3, Llama 4, Qwen-VL, Mistral-3) nest the LM under text_config."""
+    for key in ("text_config", "llm_config", "language_config"):
+        inner = config.get(key)
+        if isinstance(inner, dict) and inner:
+            merged = {k: v for k, v in config.items() if k not in ("text_config", "vision_config")}
+            merged.update(inner)
+            if "quantization_config" in config and "quantization_config" not in inner:
+                merged["quantization_config"] = config["quantization_config"]
+            return merged
+    return config
+
+
+def _int(cfg: dict[str, Any], key: str, *, name: str, default: int | None = None, minimum: int = 1) -> int:
+    v = cfg.get(key, default)
+    if v is None:
+        raise PlannerError(f"{name}: config.json has no {key!r}", code="malformed_config")
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise PlannerError(f"{name}: config.json {key!r} must be a number, got {v!r}", code="malformed_config")
+    if isinstance(v, float):
+        if not math.isfinite(v) or v != int(v):
+            raise PlannerError(f"{name}: config.json {key!r} must be an integer, got {v!r}",
+                               code="malformed_config")
+        v = int(v)
+    if v < minimum:
+        raise PlannerError(f"{name}: config.json {key!r} must be >= {minimum}, got {v}", code="malformed_config")
+    if v > 10**12:
+        raise PlannerError(f"{name}: config.json {key!r} = {v} is implausibly large", code="malformed_config")
+    return v
+
+
+def _opt_int(cfg: dict[str, Any], key: str, *, name: str, minimum: int = 0) -> int | None:
+    if cfg.get(key) is None:
+        return None
+    return _int(cfg, key, name=name, minimum=minimum)
+
+
+def _dtype(cfg: dict[str, Any], outer: dict[str, Any]) -> str:
+    # transformers 5 writes "dtype", 4.x "torch_dtype"; the text config may carry its own.
+    for src in (cfg, outer):
+        for key in ("dtype", "torch_dtype"):
+            v = src.get(key)
+            if isinstance(v, str) and v:
+                v = v.replace("torch.", "")
+                if v in _DTYPES:
+                    return {"half": "float16", "float": "float32", "bf16": "bfloat16", "fp16": "float16",
+                            "fp32": "float32"}.get(v, v)
+    return "bfloat16"
+
+
+def _derived_max_len(cfg: dict[str, Any], model_type: str, name: str) -> tuple[int, str, int | None]:
+    """vLLM's `_get_and_verify_max_len` without a user value: (derived, key, model_max_length)."""
+    best: tuple[float, str] | None = None
+    for key in _MAX_LEN_KEYS:
+        v = cfg.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            if best is None or v < best[0]:
+                best = (v, key)
+    mml = cfg.get("model_max_length")
+    mml_i = int(mml) if isinstance(mml, int | float) and not isinstance(mml, bool) and mml > 0 else None
+    if best is None:
+        # vLLM falls back to 2048 with a warning when no key is present.
+        return 2048, "default", mml_i
+    derived, key = best
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters")
+    if isinstance(rope, dict) and "gemma3" not in model_type:
+        rtype = str(rope.get("rope_type", rope.get("type", "default")))
+        factor = rope.get("factor")
+        if rtype not in _ROPE_NO_SCALE and isinstance(factor, int | float) and factor > 0:
+            derived *= factor
+    return int(derived), key, mml_i
+
+
+def _layer_kinds(cfg: dict[str, Any], model_type: str, n: int, name: str) -> list[tuple[str, int | None]]:
+    window = cfg.get("sliding_window")
+    window = int(window) if isinstance(window, int | float) and not isinstance(window, bool) and window > 0 \
+        else None
+    if cfg.get("kv_lora_rank"):
+        return [("mla", None)] * n
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and len(types) == n:
+        out: list[tuple[str, int | None]] = []
+        for t in types:
+            t = str(t)
+            if t in ("sliding_attention", "sliding"):
+                out.append(("sliding", window))
+            elif t in ("chunked_attention",):
+                out.append(("chunked", cfg.get("attention_chunk_size")))
+            elif t in ("linear_attention", "mamba", "mamba2", "gated_deltanet", "conv"):
+                out.append(("linear", None))
+            else:
+                out.append(("full", None))
+        if any(k == "sliding" for k, _ in out) and window is None:
+            raise PlannerError(f"{name}: layer_types has sliding layers but no sliding_window",
+                               code="malformed_config")
+        return out
+    chunk = cfg.get("attention_chunk_size")
+    if model_type == "llama4_text" and isinstance(chunk, int) and chunk > 0:
+        # Llama 4: every 4th layer is global NoPE attention, the rest chunked-local
+        # (no_rope_layers default in transformers' Llama4TextConfig).
+        nope = cfg.get("no_rope_layers")
+        if isinstance(nope, list) and len(nope) == n:
+            return [("chunked", chunk) if use_rope else ("full", None) for use_rope in nope]
+        return [("full", None) if (i + 1) % 4 == 0 else ("chunked", chunk) for i in range(n)]
+    if model_type == "gemma2" and window:
+        # Gemma 2 alternates, even layers sliding (Gemma2DecoderLayer: is_sliding = not layer_idx % 2).
+        return [("sliding", window) if i % 2 == 0 else ("full", None) for i in range(n)]
+    if model_type.startswith("gemma3") and window:
+        pattern = int(cfg.get("sliding_window_pattern") or 6)
+        return [("sliding", window) if (i + 1) % pattern else ("full", None) for i in range(n)]
+    if window and cfg.get("use_sliding_window", True) is not False:
+        # Mistral v0.1 / Phi-3 style: every layer slides. Qwen2 uses SWA only from max_window_layers on.
+        if model_type in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and "max_window_layers" in cfg:
+            mwl = int(cfg.get("max_window_layers") or 0)
+            return [("sliding", window) if i >= mwl else ("full", None) for i in range(n)]
+        return [("sliding", window)] * n
+    return [("full", None)] * n
+
+
+def _moe_layers(cfg: dict[str, Any], model_type: str, n: int, num_experts: int) -> list[bool]:
+    if num_experts <= 0:
+        return [False] * n
+    if "first_k_dense_replace" in cfg or model_type.startswith("deepseek") or model_type == "kimi_k2":
+        k = int(cfg.get("first_k_dense_replace") or 0)
+        freq = int(cfg.get("moe_layer_freq") or 1)
+        return [i >= k and i % freq == 0 for i in range(n)]
+    if model_type in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
+        only = set(cfg.get("mlp_only_layers") or [])
+        step = int(cfg.get("decoder_sparse_step") or 1)
+        return [i not in only and (i + 1) % step == 0 for i in range(n)]
+    if model_type == "llama4_text":
+        step = int(cfg.get("interleave_moe_layer_step") or 1)
+        return [(i + 1) % step == 0 for i in range(n)]
+    return [True] * n
+
+
+def _rope_cache_elements(cfg: dict[str, Any], model_type: str, head_dim: int, qk_rope: int) -> int:
+    """Entries of vLLM's cos/sin caches: positions x rotary_dim per distinct RoPE.
+
+    YaRN caches cover original_max_position_embeddings x factor (YaRNScalingRotaryEmbedding); Gemma 3
+    builds a local and a global RoPE.
+    """
+    rotary_dim = qk_rope or int(head_dim * float(cfg.get("partial_rotary_factor") or 1.0))
+    positions = cfg.get("max_position_embeddings")
+    if not isinstance(positions, int) or positions <= 0:
+        return 0
+    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters")
+    if isinstance(rope, dict):
+        rtype = str(rope.get("rope_type", rope.get("type", "")))
+        orig, factor = rope.get("original_max_position_embeddings"), rope.get("factor")
+        if rtype in ("yarn", "deepseek_yarn") and isinstance(orig, int) and isinstance(factor, int | float):
+            positions = int(orig * factor)
+    return positions * rotary_dim * (2 if model_type.startswith("gemma3") else 1)
+
+
+def _vision_params(config: dict[str, Any]) -> int:
+    """Approximate parameter count of a ViT-style vision tower plus a 2-layer projector.
+
+    Per block: 4·h² attention (+biases) + 2·h·i MLP + 2 LayerNorms; patch embedding 3·p²·h; position
+    embeddings; the projector maps to the text hidden size. Exactness is not needed here: vision towers
+    are 0.4-1 B parameters against 10-400 B for the language model.
+    """
+    vc = config.get("vision_config")
+    if not isinstance(vc, dict):
+        return 0
+    h = vc.get("hidden_size") or 0
+    i = vc.get("intermediate_size") or 4 * h
+    n = vc.get("num_hidden_layers") or vc.get("depth") or 0
+    p = vc.get("patch_size") or 14
+    img = vc.get("image_size") or 336
+    if not all(isinstance(x, int) and x > 0 for x in (h, i, n, p, img)):
+        return 0
+    per_block = 4 * h * h + 4 * h + 2 * h * i + h + i + 4 * h
+    patches = (img // p) ** 2
+    text = config.get("text_config") or {}
+    th = text.get("hidden_size") if isinstance(text, dict) else None
+    out_dim = vc.get("projector_output_dim") or vc.get("vision_output_dim") or h
+    proj = h * (th or out_dim) + (th or out_dim) * (th or out_dim) if th else h * out_dim
+    return n * per_block + 3 * p * p * h + patches * h + proj
+
+
+def model_spec_from_config(config: dict[str, Any], name: str = "model") -> ModelSpec:
+    """Build a ModelSpec. Raises PlannerError (exit 2) on missing, wrong-typed or non-positive sizes."""
+    if not isinstance(config, dict):
+        raise PlannerError(f"{name}: config must be a JSON object", code="malformed_config")
+    outer = config
+    cfg = _text_config(config)
+    model_type = str(cfg.get("model_type") or outer.get("model_type") or "")
+    if outer.get("model_type") == "gemma3" and model_type == "gemma3":
+        model_type = "gemma3_text"
+    defaults = _CLASS_DEFAULTS.get(model_type, {})
+    if defaults:
+        cfg = {**defaults, **cfg}
+    archs = outer.get("architectures") or cfg.get("architectures") or []
+    archs_t = tuple(str(a) for a in archs) if isinstance(archs, list) else ()
+
+    hidden = _int(cfg, "hidden_size", name=name, default=cfg.get("d_model") or cfg.get("n_embd"))
+    layers_n = _int(cfg, "num_hidden_layers", name=name, default=cfg.get("n_layer") or cfg.get("num_layers"))
+    heads = _int(cfg, "num_attention_heads", name=name, default=cfg.get("n_head"))
+    kv_heads = heads
+    for key in _KV_HEAD_KEYS:
+        if cfg.get(key) is not None:
+            kv_heads = _int(cfg, key, name=name)
+            break
+    if kv_heads > heads:
+        raise PlannerError(f"{name}: num_key_value_heads ({kv_heads}) exceeds num_attention_heads ({heads})",
+                           code="malformed_config")
+    vocab = _int(cfg, "vocab_size", name=name)
+    head_dim_v = cfg.get("head_dim")
+    if isinstance(head_dim_v, int) and not isinstance(head_dim_v, bool) and head_dim_v > 0:
+        head_dim = head_dim_v
+    elif cfg.get("hidden_size_per_head"):
+        head_dim = _int(cfg, "hidden_size_per_head", name=name)
+    else:
+        if hidden % heads:
+            raise PlannerError(f"{name}: hidden_size {hidden} is not divisible by num_attention_heads {heads}"
+                               " and no head_dim is given", code="malformed_config")
+        head_dim = hidden // heads
+    num_experts = 0
+    for key in ("num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts"):
+        v = cfg.get(key)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+            num_experts = v
+            break
+    inter_default = cfg.get("ffn_hidden_size") or cfg.get("n_inner") or 4 * hidden
+    intermediate = _int(cfg, "intermediate_size", name=name, default=inter_default)
+    if model_type == "llama4_text":
+        dense_inter = _int(cfg, "intermediate_size_mlp", name=name, default=intermediate)
+    else:
+        dense_inter = intermediate
+    moe_inter = 0
+    top_k = 0
+    shared = 0
+    if num_experts:
+        top_k = _int(cfg, "num_experts_per_tok", name=name, default=cfg.get("experts_per_token")
+                     or cfg.get("moe_topk") or 2)
+        moe_inter = _int(cfg, "moe_intermediate_size", name=name, default=intermediate)
+        if cfg.get("shared_expert_intermediate_size"):
+            shared = _int(cfg, "shared_expert_intermediate_size", name=name)
+        elif cfg.get("n_shared_experts"):
+            shared = _int(cfg, "n_shared_experts", name=name) * moe_inter
+        elif model_type == "llama4_text":
+            shared = intermediate  # one shared expert of the expert size
+    kinds = _layer_kinds(cfg, model_type, layers_n, name)
+    moe_flags = _moe_layers(cfg, model_type, layers_n, num_experts)
+    layer_specs = tuple(LayerSpec(attention=k, window=w, moe=m) for (k, w), m in zip(kinds, moe_flags,
+                                                                                         strict=True))
+    max_len, key, mml = _derived_max_len(cfg, model_type, name)
+    qc = cfg.get("quantization_config") if isinstance(cfg.get("quantization_config"), dict) else None
+    kv_lora = int(cfg.get("kv_lora_rank") or 0)
+    qk_rope = int(cfg.get("qk_rope_head_dim") or 0)
+    qk_nope = int(cfg.get("qk_nope_head_dim") or 0)
+    v_head = int(cfg.get("v_head_dim") or (head_dim if not kv_lora else 0))
+    bias = bool(cfg.get("attention_bias", False))
+    rope_cache = _rope_cache_elements(cfg, model_type, head_dim, qk_rope)
+    return ModelSpec(
+        name=name,
+        model_type=model_type,
+        architectures=archs_t,
+        dtype=_dtype(cfg, outer),
+        hidden_size=hidden,
+        num_layers=layers_n,
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        v_head_dim=v_head or head_dim,
+        intermediate_size=dense_inter,
+        vocab_size=vocab,
+        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        max_model_len=max_len,
+        max_len_key=key,
+        model_max_length=mml,
+        layers=layer_specs,
+        # Qwen2 always has q/k/v biases (no config flag); others follow attention_bias.
+        qkv_bias=bias or model_type in ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl"),
+        o_bias=bias,
+        mlp_bias=bool(cfg.get("mlp_bias", False)),
+        qk_norm=model_type in _QK_NORM and not kv_lora,
+        attn_sinks=model_type == "gpt_oss",
+        norms_per_layer=4 if model_type in _SANDWICH_NORM else 2,
+        mlp_gated=model_type not in _UNGATED_MLP,
+        num_experts=num_experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=moe_inter,
+        shared_expert_intermediate_size=shared,
+        shared_expert_gate=model_type in ("qwen2_moe",) and shared > 0,
+        router_bias=model_type == "gpt_oss",
+        expert_bias=model_type == "gpt_oss",
+        q_lora_rank=int(cfg["q_lora_rank"]) if cfg.get("q_lora_rank") else None,
+        kv_lora_rank=kv_lora,
+        qk_nope_head_dim=qk_nope,
+        qk_rope_head_dim=qk_rope,
+        mtp_layers=int(cfg.get("num_nextn_predict_layers") or 0),
+        vision_params=_vision_params(outer),
+        quantization_config=qc,
+        rope_cache_elements=rope_cache,
+    )

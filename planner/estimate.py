@@ -343,7 +343,8 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                     last_stage=last, regime=rules.overhead)
         nt = non_torch_bytes(tp=tp, pp=pp, regime=rules.overhead)
         cg = 0
-        if rules.cudagraph_estimate and not enforce_eager and env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS") != "0":
+        cg_on = env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1") != "0"
+        if rules.cudagraph_estimate and not enforce_eager and cg_on:
             cg = cudagraph_estimate_bytes(spec, layers_on_stage=len(layers), max_capture=max_capture, tp=tp)
         if device == "cpu":
             act, nt, cg = 0, 0, 0

@@ -186,7 +186,7 @@ def _compressed_tensors(qc: dict[str, Any], ignore: tuple[str, ...]) -> QuantSch
     strategy = str(w.get("strategy", "channel"))
     group = int(w.get("group_size") or 128) if strategy == "group" else -1
     fmt = str(qc.get("format", ""))
-    if wtype == "float" and bits == 4 or "nvfp4" in fmt:
+    if (wtype == "float" and bits == 4) or "nvfp4" in fmt:
         return QuantScheme(**{**_BY_NAME["nvfp4"].__dict__, "vllm_method": "compressed-tensors",
                               "ignore": ignore})
     if wtype == "float" and bits == 8:
@@ -220,7 +220,7 @@ def resolve_scheme(checkpoint_qc: dict[str, Any] | None, requested: str | None) 
             return ckpt, (f"Quantization method specified in the model config ({ckpt.vllm_method}) does not "
                           f"match the quantization method specified in the `quantization` argument (none).")
         compatible = {ckpt.name, ckpt.vllm_method.replace("-", "_"), ckpt.vllm_method}
-        if req in compatible or req == "compressed-tensors" and ckpt.vllm_method == "compressed-tensors" \
+        if req in compatible or (req == "compressed-tensors" and ckpt.vllm_method == "compressed-tensors") \
                 or (req in ("gptq", "int4") and ckpt.kind == "packed_int"):
             return ckpt, None
         return ckpt, (f"Quantization method specified in the model config ({ckpt.vllm_method}) does not "

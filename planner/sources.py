@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.errors import PlannerError, did_you_mean
+from planner.errors import PlannerError
 
 # Side-car files older quantized repos keep next to config.json. Their content is merged into
 # config["quantization_config"] the way vLLM's get_quant_config reads them.

@@ -1,0 +1,119 @@
+"""`planner estimate MODEL --gpu NAME [vllm serve flags]` and `planner estimate --gpu NAME -- vllm serve ...`.
+
+Everything the command does not know as its own option is read as `vllm serve` arguments with vLLM's
+spellings, so a pasted command line works unchanged after `--`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUDA graphs and KV cache per GPU, "
+        "the KV cache size in tokens, the maximum concurrency, and any startup failure, as vLLM logs them. "
+        "vLLM flags (--tensor-parallel-size/-tp, --max-model-len, ...) may follow, or a whole "
+        "`vllm serve ...` command after `--`. Exit 0 fits, 1 vLLM would refuse to start, 2 bad input.")
+
+_LAUNCHER_WORDS = ("vllm", "python", "python3")
+
+
+def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
+    """(MODEL, serve argv) from the words the CLI did not consume.
+
+    A pasted command (`vllm serve M ...`, `python -m vllm.entrypoints...`) is passed through whole;
+    otherwise the first word not starting with '-' is MODEL and the rest are serve flags.
+    """
+    if extra and (extra[0] in _LAUNCHER_WORDS or ("=" in extra[0] and not extra[0].startswith("-"))):
+        return None, list(extra)
+    for i, word in enumerate(extra):
+        if not word.startswith("-"):
+            # A value of a preceding flag is not MODEL: only a word at position 0 or after a word that
+            # is itself a value can be. Keep it simple: MODEL must come first when flags are inline.
+            if i == 0:
+                return word, ["vllm", "serve", word, *extra[1:]]
+            break
+    return None, ["vllm", "serve", *extra]
+
+
+def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu_memory_gib: float | None,
+                   quant: str | None, vllm_version: str | None, vllm_engine: str | None, revision: str | None,
+                   offline: bool, progress: bool, model: str | None = None) -> object:
+    """Resolve inputs and run the memory model. Shared with `plan` and `validate` for one code path."""
+    import gpu_catalog
+    from planner.errors import PlannerError
+    from planner.estimate import estimate
+    from planner.serve_args import parse_serve_argv
+    from planner.sources import load_model
+    from planner.vllm_versions import LATEST
+
+    version = vllm_version or LATEST
+    if model is not None:
+        argv = ["vllm", "serve", model, *extra]
+    else:
+        model, argv = split_model_and_flags(extra)
+    cmd = parse_serve_argv(argv, version=version)
+    bad = [f for f in cmd.flags if f.status != "ok"]
+    if bad:
+        f = bad[0]
+        raise PlannerError(f"{f.written}: {f.message or 'not a vllm serve option in vLLM ' + version}",
+                           code="unknown_flag")
+    ref = cmd.model or model
+    if not ref:
+        raise PlannerError("no MODEL given", hint="planner estimate MODEL --gpu H100, or -- vllm serve MODEL ...")
+    if device == "cpu":
+        if gpu_memory_gib is None and cmd.args.kv_cache_memory_bytes is None \
+                and "VLLM_CPU_KVCACHE_SPACE" not in cmd.env:
+            raise PlannerError("--device cpu needs the KV size: --kv-cache-memory-bytes, VLLM_CPU_KVCACHE_SPACE, "
+                               "or --gpu-memory-gib for the NUMA node's memory")
+        dev = gpu_catalog.cpu_device(gpu_memory_gib or 8.0)
+    elif device not in (None, "cuda", "gpu"):
+        raise PlannerError(f"--device must be cuda or cpu, got {device!r}")
+    elif not gpu:
+        raise PlannerError("--gpu is required", hint="e.g. --gpu H100, or --device cpu")
+    else:
+        dev = gpu_catalog.resolve(gpu)
+    loaded = load_model(ref, revision=revision, offline=offline or None, progress=progress)
+    return estimate(loaded, dev, cmd.args, vllm_version=version, vllm_engine=vllm_engine, quant=quant,
+                    env=cmd.env, gpu_memory_gib=gpu_memory_gib if device != "cpu" else None), loaded
+
+
+def command(
+    ctx: typer.Context,
+    gpu: str = typer.Option(None, "--gpu", help="GPU: catalog id, alias, nvidia-smi name or GFD label."),
+    device: str = typer.Option(None, "--device", help="cuda (default) or cpu (vLLM's CPU backend)."),
+    gpu_memory_gib: float = typer.Option(None, "--gpu-memory-gib",
+                                         help="Override the device total (cudaMemGetInfo) in GiB."),
+    quant: str = typer.Option(None, "--quant", help="Weight quantization: none, fp8, int8, awq, gptq, "
+                              "gptq-int8, int4, mxfp4, nvfp4, bnb-nf4 (or vLLM's method names)."),
+    vllm_version: str = typer.Option(None, "--vllm-version", help="vLLM release to model (default 0.33.0)."),
+    vllm_engine: str = typer.Option(None, "--vllm-engine", help="v0 or v1 (for 0.8-0.10)."),
+    revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (Hub cache or catalog)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the JSON contract (schema_version 1)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    from planner.commands._run import run_command
+
+    def run() -> int:
+        import sys
+
+        est, loaded = build_estimate(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
+                                     quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
+                                     revision=revision, offline=offline, progress=not json_out)
+        if json_out:
+            import json
+
+            out = est.to_json()
+            out["warnings"] = [*({"code": "source", "message": w} for w in loaded.warnings), *out["warnings"]]
+            sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        else:
+            from rich.console import Console
+
+            from planner.render import render_estimate
+
+            console = Console(highlight=False)
+            for w in loaded.warnings:
+                console.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)
+            render_estimate(est, console)
+        return 0 if est.fits else 1
+
+    run_command(run, json_mode=json_out, debug=debug)

@@ -1,0 +1,88 @@
+"""Human output of an Estimate: a rich table per GPU, capacity lines, the verdict and the reasons.
+
+Rendering only: every figure comes from the Estimate. Writes to the given console (stdout by default).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from planner.estimate import Estimate, PerGpu
+
+
+def _bar(parts: list[tuple[float, str]], total: float, width: int = 28) -> str:
+    """A stacked bar of the budget: one character per 1/width of the device memory."""
+    out = ""
+    used = 0
+    for value, style in parts:
+        n = max(0, round(width * max(0.0, value) / total)) if total > 0 else 0
+        n = min(n, width - used)
+        out += f"[{style}]" + "█" * n + f"[/{style}]"
+        used += n
+    return out + "[dim]" + "·" * (width - used) + "[/dim]"
+
+
+def memory_table(est: Estimate, stage: PerGpu, title: str) -> object:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None)
+    t.add_column("per GPU", style="bold")
+    t.add_column("GiB", justify="right")
+    t.add_column("share", justify="right")
+    total = stage.total_gib
+    rows = [
+        ("weights", stage.weights_gib, "cyan"),
+        ("activation peak", stage.activation_gib, "magenta"),
+        ("non-torch", stage.non_torch_gib, "yellow"),
+        ("CUDA graphs (est.)", stage.cudagraph_gib, "blue"),
+        ("KV cache", stage.kv_cache_gib, "green"),
+    ]
+    for label, value, style in rows:
+        t.add_row(f"[{style}]{label}[/{style}]", f"{value:.2f}", f"{100 * value / total:.1f}%" if total else "")
+    t.add_row("outside the budget", f"{total - stage.requested_gib:.2f}",
+              f"{100 * (total - stage.requested_gib) / total:.1f}%" if total else "")
+    t.add_row("device total", f"{total:.2f}", "")
+    t.caption = _bar([(v, s) for _, v, s in rows], total)
+    return t
+
+
+def render_estimate(est: Estimate, console: Console) -> None:
+    r = est.resolved
+    g = est.gpu
+    head = (f"[bold]{est.model.get('name')}[/bold] on {r.world_size} x {g.id} "
+            f"(TP {r.tensor_parallel_size}, PP {r.pipeline_parallel_size}) · vLLM {est.rules.version} "
+            f"({est.rules.engine.upper()})")
+    console.print(head)
+    q = est.quant.name if est.quant.is_quantized else "none"
+    console.print(f"dtype {r.dtype} · quantization {q} · KV dtype {r.kv_cache_dtype} · weights from "
+                  f"{est.weights_source}")
+    console.print(f"max_model_len {r.max_model_len:,} · max_num_seqs {r.max_num_seqs} · "
+                  f"max_num_batched_tokens {r.max_num_batched_tokens:,} · gpu_memory_utilization "
+                  f"{r.gpu_memory_utilization} · block_size {r.block_size}")
+    console.print()
+    if len(est.stages) > 1:
+        for i, s in enumerate(est.stages):
+            mark = " (tightest)" if i == est.tightest_stage else ""
+            console.print(memory_table(est, s, f"pipeline stage {i}{mark}"))
+            console.print()
+    else:
+        console.print(memory_table(est, est.per_gpu, "memory per GPU"))
+        console.print()
+    kv = est.kv_cache
+    label = "CPU" if g.vendor == "cpu" else "GPU"
+    console.print(f"Available KV cache memory: {round(est.per_gpu.kv_cache_gib, 2)} GiB")
+    console.print(f"{label} KV cache size: {kv.tokens:,} tokens ({kv.num_blocks:,} blocks of {kv.block_size}, "
+                  f"{kv.bytes_per_token:,} bytes per token per GPU)")
+    console.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x")
+    console.print()
+    for w in est.warnings:
+        console.print(f"[yellow]warning[/yellow] ({w.code}): {w.message}", soft_wrap=True)
+    if est.fits:
+        console.print("[bold green]FITS[/bold green]: vLLM should start with these settings.")
+    else:
+        console.print("[bold red]WOULD FAIL[/bold red] at startup:")
+        for e in est.errors:
+            console.print(f"  [red]{e.code}[/red]: {e.message}", soft_wrap=True)

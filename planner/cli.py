@@ -10,6 +10,7 @@ import typer
 
 from planner.commands import check as _check
 from planner.commands import estimate as _estimate
+from planner.commands import gpus as _gpus
 from planner.commands import models as _models
 from planner.commands import plan as _plan
 from planner.commands import validate as _validate
@@ -29,6 +30,7 @@ app.command("plan", help=_plan.HELP)(_plan.command)
 app.command("check", help=_check.HELP)(_check.command)
 app.command("validate", context_settings=_CTX, help=_validate.HELP)(_validate.command)
 app.add_typer(_models.app, name="models", help=_models.HELP)
+app.command("gpus", help=_gpus.HELP)(_gpus.command)
 
 
 def main() -> None:

@@ -201,6 +201,25 @@ def _parallel_errors(spec: ModelSpec, tp: int, pp: int, scheme: QuantScheme, ep:
     return out
 
 
+def _pp_override(text: str | None, num_layers: int, pp: int, errors: list[Finding]) -> tuple[int, ...] | None:
+    """VLLM_PP_LAYER_PARTITION, checked the way get_pp_indices checks it (a failure is a startup error)."""
+    if not text:
+        return None
+    try:
+        parts = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        errors.append(Finding("pp_partition", f"Invalid partition string: {text}"))
+        return None
+    if len(parts) != pp:
+        errors.append(Finding("pp_partition", f"len(partitions)={len(parts)} does not match pp_size={pp}."))
+        return None
+    if sum(parts) != num_layers or min(parts) < 0:
+        errors.append(Finding("pp_partition", f"sum(partitions)={sum(parts)} does not match "
+                              f"num_hidden_layers={num_layers}."))
+        return None
+    return parts
+
+
 def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_version: str = LATEST,
              vllm_engine: str | None = None, quant: str | None = None, env: dict[str, str] | None = None,
              gpu_memory_gib: float | None = None, use_checkpoint_tensors: bool = True) -> Estimate:
@@ -320,24 +339,29 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
 
     tensors = None
     weights_source = "config"
-    if use_checkpoint_tensors and loaded is not None and getattr(loaded, "tensors", None):
+    # The checkpoint's own tensors size the weights when vLLM loads them as they are: not when --quant asks
+    # to size a different scheme than the checkpoint holds.
+    requantized = (quant or args.quantization) is not None and not spec.quantization_config
+    if use_checkpoint_tensors and not requantized and loaded is not None and getattr(loaded, "tensors", None):
         tensors = [(t.name, t.dtype, t.shape) for t in loaded.tensors]
         weights_source = "safetensors"
 
     # MXFP4 MoE backend: Marlin below Hopper, and on Hopper before the Triton kernels (0.10.2);
     # get_mxfp4_backend in quantization/mxfp4.py.
     moe_marlin = scheme.kind == "mxfp4" and (gpu.cc < (9, 0) or rules.key < (0, 10, 2))
+    partition = _pp_override(env.get("VLLM_PP_LAYER_PARTITION"), spec.num_layers, pp, errors)
     stages: list[PerGpu] = []
     stage_blocks: list[int] = []
     layouts: list[kvm.KvLayout] = []
     avail_by_stage: list[float] = []
     for stage in range(pp):
         if tensors is not None:
-            _, w_bytes = checkpoint_rank_bytes(tensors, spec, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes)
+            _, w_bytes = checkpoint_rank_bytes(tensors, spec, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
+                                               partition=partition)
         else:
             w_bytes = rank_weights(spec, scheme, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
-                                   moe_marlin=moe_marlin).allocated_bytes
-        layers = stage_layers(spec.num_layers, pp, stage)
+                                   moe_marlin=moe_marlin, partition=partition).allocated_bytes
+        layers = stage_layers(spec.num_layers, pp, stage, partition)
         last = stage == pp - 1
         act = activation_peak_bytes(spec, num_tokens=mnbt, num_reqs=min(mns, mnbt), tp=tp, act_bytes=act_bytes,
                                     last_stage=last, regime=rules.overhead)

@@ -42,9 +42,12 @@ def pad_vocab(vocab: int) -> int:
     return -(-vocab // VOCAB_PAD) * VOCAB_PAD
 
 
-def pp_partition(num_layers: int, pp: int) -> list[int]:
+def pp_partition(num_layers: int, pp: int, override: tuple[int, ...] | None = None) -> list[int]:
     """Layers per pipeline stage, as vLLM's get_pp_indices: remainder goes to the stages counted back
-    from the second-to-last, so the first and last stages (embedding, lm_head) stay light."""
+    from the second-to-last, so the first and last stages (embedding, lm_head) stay light.
+    `override` is VLLM_PP_LAYER_PARTITION, already checked by the caller."""
+    if override:
+        return list(override)
     if pp <= 1:
         return [num_layers]
     parts = [num_layers // pp] * pp
@@ -53,8 +56,8 @@ def pp_partition(num_layers: int, pp: int) -> list[int]:
     return parts
 
 
-def stage_layers(num_layers: int, pp: int, stage: int) -> range:
-    parts = pp_partition(num_layers, pp)
+def stage_layers(num_layers: int, pp: int, stage: int, override: tuple[int, ...] | None = None) -> range:
+    parts = pp_partition(num_layers, pp, override)
     start = sum(parts[:stage])
     return range(start, start + parts[stage])
 
@@ -106,7 +109,8 @@ def _round_up(x: int, m: int) -> int:
 
 
 def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, stage: int, ep: bool,
-                      act_bytes: int, moe_marlin: bool = False) -> tuple[list[int], int]:
+                      act_bytes: int, moe_marlin: bool = False,
+                      partition: tuple[int, ...] | None = None) -> tuple[list[int], int]:
     """Tensor sizes (bytes) of one rank in vLLM's creation order, and the bytes in quantized linears."""
     sizes: list[int] = []
     qbytes = 0
@@ -131,7 +135,7 @@ def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int,
     rope_done = False
     heads_r = _col(spec.num_heads, tp)
     kv_r = max(1, spec.num_kv_heads // tp)
-    for li in stage_layers(spec.num_layers, pp, stage):
+    for li in stage_layers(spec.num_layers, pp, stage, partition):
         layer = spec.layers[li]
         if not rope_done and layer.attention != "linear":
             # get_rope() builds one cos/sin cache per distinct RoPE, shared by all layers:
@@ -226,9 +230,9 @@ def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int,
 
 @lru_cache(maxsize=4096)
 def rank_weights(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, stage: int, ep: bool,
-                 act_bytes: int, moe_marlin: bool = False) -> RankWeights:
+                 act_bytes: int, moe_marlin: bool = False, partition: tuple[int, ...] | None = None) -> RankWeights:
     sizes, qbytes = rank_tensor_sizes(spec, scheme, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
-                                      moe_marlin=moe_marlin)
+                                      moe_marlin=moe_marlin, partition=partition)
     return RankWeights(tensor_bytes=sum(sizes), allocated_bytes=allocated_bytes(sizes), quantized_bytes=qbytes)
 
 
@@ -245,24 +249,46 @@ _ROW = ("o_proj", "down_proj", "w2", "dense_4h_to_h", "c_proj", "out_proj", "wo"
 _KEEP_FP32 = ("e_score_correction_bias", "A_log", "dt_bias")
 
 
+_FUSE = {"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj", "gate_proj": "gate_up_proj",
+         "up_proj": "gate_up_proj", "w1": "w13", "w3": "w13", "w2": "w2_", "down_proj": "down_proj"}
+_EXPERT_RE = re.compile(r"\.experts\.\d+\.")
+
+
+def _fused_key(name: str) -> str:
+    """The vLLM parameter a checkpoint tensor is loaded into: q/k/v -> qkv_proj, gate/up -> gate_up_proj,
+    every expert's w1/w3 -> one w13 tensor and w2/down -> one w2 tensor per layer (FusedMoE)."""
+    parts = name.split(".")
+    if len(parts) >= 2 and parts[-2] in _FUSE:
+        parts[-2] = _FUSE[parts[-2]]
+    key = ".".join(parts)
+    if ".experts." in key:
+        key = _EXPERT_RE.sub(".experts.", key)
+    return key
+
+
 def checkpoint_rank_bytes(tensors: Iterable[tuple[str, str, tuple[int, ...]]], spec: ModelSpec, *, tp: int,
-                          pp: int, stage: int, ep: bool, act_bytes: int) -> tuple[int, int]:
+                          pp: int, stage: int, ep: bool, act_bytes: int,
+                          partition: tuple[int, ...] | None = None) -> tuple[int, int]:
     """(tensor bytes, allocated bytes) of one rank from the checkpoint's own tensors.
 
     Each tensor is placed on its PP stage by its layer index, divided by TP according to its role
     (column/row parallel, vocab parallel, replicated), and converted to the model dtype when it is a
     float tensor (vLLM casts float weights to --dtype on load; quantized payloads keep their bytes).
-    MTP/draft layers (index >= num_hidden_layers) are not loaded without speculative decoding.
+    Tensors vLLM fuses into one parameter (q/k/v, gate/up, all experts of a layer) are summed before the
+    allocator model sees them. The RoPE cache and MLA's absorbed matrices, which are not checkpoint
+    tensors, are added as in the config arithmetic. MTP/draft layers (index >= num_hidden_layers) are not
+    loaded without speculative decoding.
     """
-    layers = stage_layers(spec.num_layers, pp, stage)
+    layers = stage_layers(spec.num_layers, pp, stage, partition)
     first, last = stage == 0, stage == pp - 1
     kv_share = max(1.0 / tp, 1.0 / spec.num_kv_heads) if spec.num_kv_heads else 1.0 / tp
-    sizes: list[int] = []
+    fused: dict[str, int] = {}
     for name, dtype, shape in tensors:
         n = math.prod(shape) if shape else 1
         nbytes = n * (act_bytes if dtype in _FLOAT and not any(k in name for k in _KEEP_FP32)
                       else _DTYPE_BYTES.get(dtype, 2))
         m = _LAYER_RE.search(name)
+        share: float | None = None
         if m and not any(v in name for v in ("vision", "visual")):
             idx = int(m.group(1))
             if idx >= spec.num_layers or idx not in layers:
@@ -274,21 +300,32 @@ def checkpoint_rank_bytes(tensors: Iterable[tuple[str, str, tuple[int, ...]]], s
             elif module in ("k_proj", "v_proj") and not spec.is_mla:
                 share = kv_share
             elif module in _COLUMN or module in _ROW:
-                is_bias = name.endswith(".bias")
-                share = 1.0 if (is_bias and module in _ROW) else 1.0 / tp
+                share = 1.0 if (name.endswith(".bias") and module in _ROW) else 1.0 / tp
             else:
                 share = 1.0                                    # norms, routers, kv_a_proj, q_a_proj
-            sizes.append(int(nbytes * share))
         elif "embed_tokens" in name or "wte" in name or "word_embeddings" in name:
             if first or (last and spec.tie_word_embeddings and pp > 1):
-                sizes.append(pad_vocab(spec.vocab_size) // tp * (nbytes // max(1, shape[0] if shape else 1)))
+                nbytes = pad_vocab(spec.vocab_size) * (nbytes // max(1, shape[0] if shape else 1))
+                share = 1.0 / tp
         elif "lm_head" in name:
             if last:
-                sizes.append(pad_vocab(spec.vocab_size) // tp * (nbytes // max(1, shape[0] if shape else 1)))
+                nbytes = pad_vocab(spec.vocab_size) * (nbytes // max(1, shape[0] if shape else 1))
+                share = 1.0 / tp
         elif any(v in name for v in ("vision", "visual", "multi_modal_projector", "mm_projector")):
             if first:
-                sizes.append(nbytes // tp)
+                share = 1.0 / tp
         elif name.endswith("norm.weight") or ".norm." in name:
             if last:
-                sizes.append(nbytes)
+                share = 1.0
+        if share is None:
+            continue
+        key = _fused_key(name)
+        fused[key] = fused.get(key, 0) + int(nbytes * share)
+    sizes = list(fused.values())
+    if any(spec.layers[i].attention != "linear" for i in layers):
+        sizes.append(spec.rope_cache_elements * act_bytes)
+    for i in layers:
+        if spec.layers[i].attention == "mla":
+            heads_r = max(1, spec.num_heads // tp)
+            sizes.append(heads_r * (spec.qk_nope_head_dim + spec.v_head_dim) * spec.kv_lora_rank * act_bytes)
     return sum(sizes), allocated_bytes(sizes)

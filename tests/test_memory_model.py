@@ -220,3 +220,52 @@ def test_every_reference_config_is_estimated(path):
     assert e.kv_cache.bytes_per_token > 0
     if cfg.get("quantization_config"):
         assert e.quant.is_quantized
+
+
+def hf_tensors(s):
+    """The tensor names/shapes of a Hugging Face Llama/Qwen2-style bf16 checkpoint of spec `s`."""
+    h, hd = s.hidden_size, s.head_dim
+    out = [("model.embed_tokens.weight", "BF16", (s.vocab_size, h))]
+    for i in range(s.num_layers):
+        p = f"model.layers.{i}."
+        out += [(p + "self_attn.q_proj.weight", "BF16", (s.num_heads * hd, h)),
+                (p + "self_attn.k_proj.weight", "BF16", (s.num_kv_heads * hd, h)),
+                (p + "self_attn.v_proj.weight", "BF16", (s.num_kv_heads * hd, h))]
+        if s.qkv_bias:
+            out += [(p + "self_attn.q_proj.bias", "BF16", (s.num_heads * hd,)),
+                    (p + "self_attn.k_proj.bias", "BF16", (s.num_kv_heads * hd,)),
+                    (p + "self_attn.v_proj.bias", "BF16", (s.num_kv_heads * hd,))]
+        out += [(p + "self_attn.o_proj.weight", "BF16", (h, s.num_heads * hd)),
+                (p + "mlp.gate_proj.weight", "BF16", (s.intermediate_size, h)),
+                (p + "mlp.up_proj.weight", "BF16", (s.intermediate_size, h)),
+                (p + "mlp.down_proj.weight", "BF16", (h, s.intermediate_size)),
+                (p + "input_layernorm.weight", "BF16", (h,)),
+                (p + "post_attention_layernorm.weight", "BF16", (h,))]
+    out += [("model.norm.weight", "BF16", (h,)), ("lm_head.weight", "BF16", (s.vocab_size, h))]
+    return out
+
+
+@pytest.mark.parametrize("tp,pp", [(1, 1), (2, 1), (4, 1), (1, 2), (2, 3)])
+def test_checkpoint_tensors_agree_with_config_arithmetic(tp, pp):
+    from planner.weights import checkpoint_rank_bytes
+
+    s = spec("Qwen__Qwen2.5-7B-Instruct")
+    none = scheme_for_name("none")
+    for stage in range(pp):
+        arith = rank_weights(s, none, tp=tp, pp=pp, stage=stage, ep=False, act_bytes=2)
+        tensor_bytes, alloc = checkpoint_rank_bytes(hf_tensors(s), s, tp=tp, pp=pp, stage=stage, ep=False,
+                                                    act_bytes=2)
+        assert tensor_bytes == arith.tensor_bytes
+        assert alloc == arith.allocated_bytes
+
+
+def test_pp_layer_partition_env():
+    s = spec("Qwen__Qwen3-30B-A3B")   # 48 layers
+    a4000 = gpu_catalog.resolve("RTX-4090")
+    args = EngineArgs(pipeline_parallel_size=2, max_model_len=4096, kv_cache_memory_bytes=2**30)
+    even = estimate(s, a4000, args)
+    skew = estimate(s, a4000, args, env={"VLLM_PP_LAYER_PARTITION": "16,32"})
+    assert even.stages[0].weights_gib > skew.stages[0].weights_gib
+    assert skew.tightest_stage == 1     # the 32-layer stage holds fewer tokens per block of memory
+    bad = estimate(s, a4000, args, env={"VLLM_PP_LAYER_PARTITION": "16,30"})
+    assert any("does not match num_hidden_layers=48" in e.message for e in bad.errors)

@@ -206,3 +206,30 @@ def load_model(
         code="model_not_found",
         hint=hint or "run `planner models` to list the catalog",
     )
+
+
+def prequantized_variant(loaded: LoadedModel, quant: str) -> LoadedModel | None:
+    """The catalog's pre-quantized checkpoint of `loaded` for scheme `quant`, or None.
+
+    `--quant awq` on `llama-3.1-70b` must size (and serve) a real AWQ checkpoint, not the bf16 repo that
+    vLLM would refuse to quantize; a checkpoint that is already quantized is left alone.
+    """
+    if isinstance(loaded.config.get("quantization_config"), dict):
+        return None
+    import model_catalog
+    from planner.quant import normalize_quant_name
+
+    if normalize_quant_name(quant) == "none":
+        return None
+    hit = model_catalog.lookup(loaded.catalog_alias or loaded.repo_id or loaded.ref)
+    if hit is None:
+        return None
+    variant = model_catalog.find_variant(hit.entry, quant)
+    if variant is None:
+        return None
+    out = model_catalog.CatalogHit(entry=hit.entry, variant=variant, repo_id=variant.repo_id,
+                                   matched="repo").to_loaded(variant.repo_id)
+    from dataclasses import replace
+
+    note = f"--quant {quant}: sized as the pre-quantized checkpoint {variant.repo_id} (from the catalog)"
+    return replace(out, warnings=(*out.warnings, note))

@@ -72,6 +72,11 @@ def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu
     else:
         dev = gpu_catalog.resolve(gpu)
     loaded = load_model(ref, revision=revision, offline=offline or None, progress=progress)
+    requested_quant = quant or cmd.args.quantization
+    if requested_quant:
+        from planner.sources import prequantized_variant
+
+        loaded = prequantized_variant(loaded, requested_quant) or loaded
     return estimate(loaded, dev, cmd.args, vllm_version=version, vllm_engine=vllm_engine, quant=quant,
                     env=cmd.env, gpu_memory_gib=gpu_memory_gib if device != "cpu" else None), loaded
 

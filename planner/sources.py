@@ -166,6 +166,36 @@ def load_local(path: Path, ref: str) -> LoadedModel:
     )
 
 
+_REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+_ALIASES = {"hidden_size": ("d_model", "n_embd"), "num_hidden_layers": ("n_layer", "num_layers"),
+            "num_attention_heads": ("n_head",), "vocab_size": ()}
+
+
+def _missing_sizes(config: dict[str, Any]) -> list[str]:
+    cfg = config
+    for key in ("text_config", "llm_config", "language_config"):
+        if isinstance(config.get(key), dict) and config[key]:
+            cfg = {**config, **config[key]}
+    return [k for k in _REQUIRED if cfg.get(k) is None and not any(cfg.get(a) is not None for a in _ALIASES[k])]
+
+
+def complete_config(loaded: LoadedModel) -> LoadedModel:
+    """Fill sizes a config leaves to its transformers class (a model_type the planner does not know).
+
+    Only when sizes are missing: transformers is imported here and nowhere on the normal path.
+    """
+    missing = _missing_sizes(loaded.config)
+    if not missing or not loaded.config.get("model_type"):
+        return loaded
+    from dataclasses import replace
+
+    from planner.hub import config_via_autoconfig
+
+    filled = config_via_autoconfig(loaded.config)
+    note = f"config.json lacks {', '.join(missing)}: filled from transformers' {loaded.config['model_type']} defaults"
+    return replace(loaded, config=filled, warnings=(*loaded.warnings, note))
+
+
 def looks_like_repo_id(ref: str) -> bool:
     parts = ref.split("/")
     return len(parts) == 2 and all(parts) and not ref.startswith((".", "~"))
@@ -184,7 +214,7 @@ def load_model(
         raise PlannerError("MODEL is empty")
     p = Path(os.path.expanduser(ref))
     if p.exists():
-        return load_local(p, ref)
+        return complete_config(load_local(p, ref))
 
     import model_catalog
 
@@ -195,8 +225,8 @@ def load_model(
     if looks_like_repo_id(ref):
         from planner import hub
 
-        return hub.load_from_hub(ref, revision=revision, offline=offline, token=token,
-                                 progress=progress, catalog_hit=hit)
+        return complete_config(hub.load_from_hub(ref, revision=revision, offline=offline, token=token,
+                                                 progress=progress, catalog_hit=hit))
 
     if ref.endswith(".json") or "/" in ref or ref.startswith("."):
         raise PlannerError(f"{ref}: no such file or folder", code="model_not_found")

@@ -36,7 +36,7 @@ def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
 
 def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu_memory_gib: float | None,
                    quant: str | None, vllm_version: str | None, vllm_engine: str | None, revision: str | None,
-                   offline: bool, progress: bool, model: str | None = None) -> object:
+                   offline: bool, progress: bool, model: str | None = None, token: str | None = None) -> object:
     """Resolve inputs and run the memory model. Shared with `plan` and `validate` for one code path."""
     import gpu_catalog
     from planner.errors import PlannerError
@@ -71,7 +71,7 @@ def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu
         raise PlannerError("--gpu is required", hint="e.g. --gpu H100, or --device cpu")
     else:
         dev = gpu_catalog.resolve(gpu)
-    loaded = load_model(ref, revision=revision, offline=offline or None, progress=progress)
+    loaded = load_model(ref, revision=revision, offline=offline or None, token=token, progress=progress)
     requested_quant = quant or cmd.args.quantization
     if requested_quant:
         from planner.sources import prequantized_variant
@@ -93,6 +93,8 @@ def command(
     vllm_engine: str = typer.Option(None, "--vllm-engine", help="v0 or v1 (for 0.8-0.10)."),
     revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (Hub cache or catalog)."),
+    hf_token: str = typer.Option(None, "--hf-token", help="Hugging Face token for gated or private repos "
+                                 "(default: HF_TOKEN or the `hf auth login` token)."),
     json_out: bool = typer.Option(False, "--json", help="Print the JSON contract (schema_version 1)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
@@ -103,7 +105,7 @@ def command(
 
         est, loaded = build_estimate(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                      quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
-                                     revision=revision, offline=offline, progress=not json_out)
+                                     revision=revision, offline=offline, progress=not json_out, token=hf_token)
         if json_out:
             import json
 

@@ -232,6 +232,9 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     warnings: list[Finding] = []
     device = "cpu" if gpu.vendor == "cpu" else "cuda"
     tp, pp = args.tensor_parallel_size, args.pipeline_parallel_size
+    if pp > spec.num_layers:
+        # vLLM refuses this (recorded by _parallel_errors); size the stages it could have, not thousands.
+        pp = spec.num_layers
     ep = args.enable_expert_parallel and spec.is_moe
 
     scheme, conflict = resolve_scheme(spec.quantization_config, quant or args.quantization)
@@ -252,7 +255,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                     f"the fly: serve a pre-quantized {scheme.name} checkpoint of this model (sized "
                                     f"here as one)."))
     act_dtype, act_bytes = _act_dtype(spec, args, gpu, warnings, errors)
-    errors.extend(_parallel_errors(spec, tp, pp, scheme, ep))
+    errors.extend(_parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
 
     # --- max_model_len (ModelConfig.get_and_verify_max_len) ---
     derived = spec.max_model_len
@@ -465,6 +468,10 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     if device == "cuda" and util > 0.95 and args.kv_cache_memory_bytes is None:
         warnings.append(Finding("high_utilization", f"--gpu-memory-utilization {util} leaves "
                                 f"{_gib(total - requested):.2f} GiB for the CUDA context, NCCL and other processes."))
+    if any(layer.attention == "linear" for layer in spec.layers):
+        warnings.append(Finding("linear_attention_not_modelled", "this model has Mamba/linear-attention layers; "
+                                "their recurrent state (MambaSpec pages and the block-size alignment vLLM "
+                                "applies to them) is not modelled, so the KV figures cover attention layers only"))
     if layout.padding_layers:
         warnings.append(Finding("hybrid_padding", f"Add {layout.padding_layers} padding layers, may waste at most "
                                 f"{100 * layout.padding_layers / max(1, sum(g.layers for g in layout.groups)):.2f}% "

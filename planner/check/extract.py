@@ -1,0 +1,741 @@
+"""Find vLLM server launches in files, recognised by content: Kubernetes manifests (incl. Helm output,
+LeaderWorkerSet, KServe), docker-compose files, Dockerfiles, shell scripts and planner.yaml.
+
+Each extractor yields `Invocation`s: the argv with the line of every word, and what the file says about
+where it runs (GPU count and model, image and vLLM version, env, readiness probe, overrides).
+Parsing the argv and judging it is the rules' job (planner/check/rules.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from planner.check import shell
+from planner.check.model import FileResult, Finding, Invocation, Requirements
+from planner.check.yamlsrc import LMap, LSeq, LStr, load_documents
+from planner.errors import PlannerError
+from planner.serve_args import find_launcher
+
+# GPU Feature Discovery's product label, and the cloud node labels that name the accelerator.
+GPU_LABELS = ("nvidia.com/gpu.product", "cloud.google.com/gke-accelerator", "karpenter.k8s.aws/instance-gpu-name")
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+ANNOTATION_PREFIX = "planner.io/"
+# Pod-template paths per workload kind (apps/v1, batch/v1; leaderworkerset.x-k8s.io/v1).
+_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+_SHELLS = {"sh", "bash", "zsh", "dash", "ash"}
+# Arguments KServe's Hugging Face runtime takes for itself; everything else it hands to vLLM's engine
+# argument parser. The model-server ones are read from kserve 0.21.0 (PyPI wheel, kserve/model_server.py);
+# the runtime's own are those of the KServe docs' Hugging Face examples and of huggingfaceserver's
+# __main__.py in the kserve repository (python/huggingfaceserver; not packaged on PyPI).
+KSERVE_SERVER_ARGS = {
+    "--access_log_format", "--configure_logging", "--enable_docs_url", "--enable_grpc", "--enable_latency_logging",
+    "--enable_predictor_health_check", "--grpc_max_receive_message_length", "--grpc_max_send_message_length",
+    "--grpc_port", "--http_port", "--log_config_file", "--max_asyncio_workers", "--max_threads", "--model_name",
+    "--predictor_host", "--predictor_protocol", "--predictor_request_retries",
+    "--predictor_request_timeout_seconds", "--predictor_use_ssl", "--protocol", "--ssl_certfile", "--ssl_keyfile",
+    "--workers",
+}
+KSERVE_HF_ARGS = {"--model_id", "--model_dir", "--model_revision", "--tokenizer_revision", "--backend", "--task",
+                  "--max_length", "--return_probabilities", "--return_token_type_ids", "--return_raw_logits",
+                  "--disable_lower_case", "--disable_special_tokens", "--tensor_input_names"}
+KSERVE_OWN_ARGS = KSERVE_SERVER_ARGS | KSERVE_HF_ARGS
+_OVERRIDE = re.compile(r"#\s*planner:\s*(.+)$")
+_VERSION_IN_TAG = re.compile(r"v?(\d+\.\d+\.\d+(?:\.\d+)?)")
+
+
+def is_vllm_image(image: str | None) -> bool:
+    return bool(image) and "vllm" in image.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+
+
+def image_version(image: str | None) -> tuple[str | None, str]:
+    """(vLLM version, tag) from an image reference such as `vllm/vllm-openai:v0.9.2` or `...:v0.9.2-cu128`."""
+    if not image:
+        return None, ""
+    ref = image.split("@", 1)[0]
+    name, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "")
+    if not is_vllm_image(name or ref):
+        return None, tag
+    m = _VERSION_IN_TAG.match(tag)
+    return (m.group(1) if m else None), tag
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """`gpu=H100-SXM-80GB vllm=0.33.0 ignore=image-latest` -> dict."""
+    out: dict[str, str] = {}
+    for part in text.split():
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k.strip().lower()] = v.strip()
+    return out
+
+
+def comment_overrides(text: str) -> list[tuple[int, dict[str, str]]]:
+    """Every `# planner: key=value ...` comment with its line."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _OVERRIDE.search(line)
+        if m:
+            out.append((n, parse_overrides(m.group(1))))
+    return out
+
+
+def apply_overrides(inv: Invocation, overrides: dict[str, str], line: int | None = None) -> None:
+    """Overrides stated in the file (a comment on `line`, or annotations): gpu, gpus (count), vllm
+    (version), model, ignore (rule ids)."""
+    inv.overrides.update(overrides)
+    if "gpu" in overrides:
+        inv.gpu_label, inv.gpu_choices = overrides["gpu"], ()
+        inv.gpu_label_line = line or inv.gpu_label_line
+    if "gpus" in overrides:
+        try:
+            inv.gpu_count = int(overrides["gpus"])
+        except ValueError:
+            inv.notes.append(Finding(inv.file, line or inv.line, "override-invalid", "warning",
+                                     f"planner override gpus={overrides['gpus']!r} is not a whole number",
+                                     "write the GPU count as a number, e.g. gpus=2", inv.where))
+    if "vllm" in overrides:
+        inv.vllm_version, inv.version_source = overrides["vllm"].lstrip("v"), "planner override"
+    if "model" in overrides:
+        inv.model_override = overrides["model"]
+    if "ignore" in overrides:
+        inv.ignore = inv.ignore | frozenset(r.strip() for r in overrides["ignore"].split(",") if r.strip())
+
+
+# ---- recognising a file ---------------------------------------------------------------------------
+
+def looks_like_dockerfile(text: str) -> bool:
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        return bool(re.match(r"(?i)(FROM|ARG)\s+\S", line)) and bool(re.search(r"(?im)^\s*FROM\s+\S", text))
+    return False
+
+
+def looks_like_shell(text: str, path: str) -> bool:
+    first = text.split("\n", 1)[0]
+    return bool(re.match(r"#!.*\b(ba|z|da|a)?sh\b", first)) or path.endswith((".sh", ".bash"))
+
+
+def looks_like_yaml(text: str) -> bool:
+    """A YAML stream of mappings or lists: the first line that is not blank or a comment is `---`,
+    `%YAML`, `key:` or `- `. Prose (a README that mentions vLLM) is not parsed as YAML."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        return bool(re.match(r"(---|%YAML|- |-$|[\"']?[\w./-]+[\"']?\s*:(\s|$)|\{)", line))
+    return False
+
+
+def extract_file(path: str, text: str) -> FileResult:
+    """Recognise the file by content and extract its invocations. Malformed input -> `unreadable`."""
+    result = FileResult(path)
+    text = text.replace("\r\n", "\n")          # files saved on Windows: continuations end in \r\n
+    try:
+        _extract(path, text, result)
+    except PlannerError as err:
+        # The report names the file already; keep only the reason.
+        result.unreadable = err.message.removeprefix(f"{path}: ")
+        result.invocations = []
+    return result
+
+
+def _extract(path: str, text: str, result: FileResult) -> None:
+    if looks_like_dockerfile(text):
+        result.kind = "dockerfile"
+        result.invocations = list(_dockerfile(path, text))
+    elif looks_like_shell(text, path):
+        result.kind = "shell"
+        result.invocations = list(_shell_script(path, text))
+    elif looks_like_yaml(text):
+        _yaml_file(path, text, result)
+    for inv in result.invocations:
+        inv.source = inv.source or result.kind or ""
+
+
+# The first key of the kinds of file this reads (Kubernetes, compose, planner.yaml): a file that starts
+# like one and does not parse is malformed; any other text that fails to parse is simply not ours.
+_OUR_FIRST_KEY = re.compile(r"(apiVersion|kind|metadata|spec|items|services|version|name|x-[\w-]+|volumes|networks"
+                            r"|deployments|model|gpus?|flags|requirements|vllm)\s*:")
+
+
+def _starts_like_ours(text: str) -> bool:
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("#", "---", "%")):
+            return bool(_OUR_FIRST_KEY.match(raw))
+    return False
+
+
+def _yaml_file(path: str, text: str, result: FileResult) -> None:
+    try:
+        docs = load_documents(text, name=path)
+    except PlannerError:
+        if "{{" in text and re.search(r"\{\{-?\s*[.$A-Za-z(]", text):
+            # An unrendered Helm/Go template is not YAML yet.
+            result.skipped = "an unrendered Helm template; check its output: helm template ... | planner check -"
+            return
+        if _starts_like_ours(text):
+            raise
+        return                     # JSON lines, package metadata, ...: text that only looks like YAML
+    comments = comment_overrides(text)
+    separators = [n for n, line in enumerate(text.splitlines(), 1) if line.startswith("---")]
+    kinds: list[str] = []
+    for doc, first in docs:
+        # A `# planner:` comment belongs to the document between the separators around it.
+        start = max((s for s in separators if s < first), default=0)
+        end = min((s for s in separators if s > first), default=1 << 30)
+        doc_comments = [(line, ov) for line, ov in comments if start < line < end]
+        found, kind = _yaml_document(path, doc)
+        if kind:
+            kinds.append(kind)
+        for inv in found:
+            inv.source = inv.source or kind or ""
+            for line, ov in doc_comments:
+                apply_overrides(inv, ov, line)
+            result.invocations.append(inv)
+    result.kind = "+".join(dict.fromkeys(kinds)) or None
+
+
+def _yaml_document(path: str, doc: Any) -> tuple[list[Invocation], str | None]:
+    if not isinstance(doc, LMap):
+        return [], None
+    if isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str):
+        if doc["kind"] == "List" and isinstance(doc.get("items"), LSeq):
+            out = [inv for item in doc["items"] for inv in _k8s_object(path, item)]
+            return out, "kubernetes"
+        return list(_k8s_object(path, doc)), "kubernetes"
+    services = doc.get("services")
+    if isinstance(services, LMap) and all(isinstance(s, LMap) for s in services.values()):
+        return list(_compose(path, services)), "compose"
+    if "model" in doc and any(k in doc for k in ("gpu", "flags", "requirements", "vllm")):
+        return [_planner_entry(path, doc, doc.line)], "planner"
+    if isinstance(doc.get("deployments"), LSeq):
+        entries = [e for e in doc["deployments"] if isinstance(e, LMap) and "model" in e]
+        if entries:
+            return [_planner_entry(path, e, e.line) for e in entries], "planner"
+    return [], None
+
+
+# ---- Kubernetes -----------------------------------------------------------------------------------
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _annotations(*metas: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for meta in metas:
+        ann = _get(meta, "annotations")
+        if isinstance(ann, dict):
+            for k, v in ann.items():
+                if isinstance(k, str) and k.startswith(ANNOTATION_PREFIX) and v is not None:
+                    out[k[len(ANNOTATION_PREFIX):].lower()] = str(v)
+    return out
+
+
+def _k8s_object(path: str, obj: Any) -> Iterator[Invocation]:
+    if not isinstance(obj, LMap):
+        return
+    kind = obj.get("kind")
+    name = _get(obj, "metadata", "name") or "?"
+    ident = f"{kind}/{name}"
+    if kind == "Pod":
+        yield from _pod(path, ident, obj.get("spec"), [obj.get("metadata")], group=1)
+    elif kind in _TEMPLATE_PATHS:
+        template = _get(obj, *_TEMPLATE_PATHS[kind])
+        yield from _pod(path, ident, _get(template, "spec"), [obj.get("metadata"), _get(template, "metadata")],
+                        group=1)
+    elif kind == "LeaderWorkerSet":
+        lwt = _get(obj, "spec", "leaderWorkerTemplate")
+        size = _get(lwt, "size")
+        group = size if isinstance(size, int) and size > 0 else 1
+        leader = _get(lwt, "leaderTemplate") or _get(lwt, "workerTemplate")
+        yield from _pod(path, ident, _get(leader, "spec"), [obj.get("metadata"), _get(leader, "metadata")],
+                        group=group)
+    elif kind == "ServingRuntime" or kind == "ClusterServingRuntime":
+        yield from _pod(path, ident, obj.get("spec"), [obj.get("metadata")], group=1)
+    elif kind == "InferenceService":
+        yield from _inference_service(path, ident, obj)
+
+
+def _pod(path: str, ident: str, spec: Any, metas: list[Any], *, group: int) -> Iterator[Invocation]:
+    if not isinstance(spec, LMap):
+        return
+    containers = spec.get("containers")
+    if not isinstance(containers, LSeq):
+        return
+    gpu_label, gpu_line, choices = _gpu_from_pod(spec)
+    ann = _annotations(*metas)
+    for container in containers:
+        if not isinstance(container, LMap):
+            continue
+        inv = _container(path, ident, container)
+        if inv is None:
+            continue
+        inv.replicas_per_group = group
+        if gpu_label:
+            inv.gpu_label, inv.gpu_label_line, inv.gpu_choices = gpu_label, gpu_line, choices
+        apply_overrides(inv, ann)
+        yield inv
+
+
+def _gpu_from_pod(spec: LMap) -> tuple[str | None, int | None, tuple[str, ...]]:
+    """The GPU model the pod is pinned to: nodeSelector, else required node affinity (all allowed values)."""
+    sel = spec.get("nodeSelector")
+    if isinstance(sel, LMap):
+        for label in GPU_LABELS:
+            if sel.get(label):
+                return str(sel[label]), sel.line_of(label), ()
+    terms = _get(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+                 "nodeSelectorTerms")
+    values: list[str] = []
+    line = None
+    if isinstance(terms, LSeq):
+        for term in terms:
+            for expr in _get(term, "matchExpressions") or []:
+                if isinstance(expr, LMap) and expr.get("key") in GPU_LABELS and expr.get("operator") == "In":
+                    vals = expr.get("values")
+                    if isinstance(vals, LSeq):
+                        values += [str(v) for v in vals]
+                        line = line or expr.line
+    if values:
+        return values[0], line, tuple(dict.fromkeys(values))
+    return None, None, ()
+
+
+def _gpu_count(resources: Any) -> int | None:
+    for section in ("limits", "requests"):
+        res = _get(resources, section)
+        if isinstance(res, dict):
+            for key in GPU_RESOURCES:
+                if key in res:
+                    try:
+                        return int(str(res[key]))
+                    except ValueError:
+                        return None
+    return None
+
+
+def _k8s_env(container: LMap) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in container.get("env") or []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and "value" in item:
+            env[item["name"]] = "" if item["value"] is None else str(item["value"])
+    return env
+
+
+_K8S_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def _keep_position(new: str, old: object) -> str:
+    """Carry a YAML string's line through a substitution (a script's words are counted from it)."""
+    return LStr(new, old.line, old.style) if isinstance(old, LStr) else new
+
+
+def _k8s_expand(word: object, env: dict[str, str]) -> str:
+    """Kubernetes expands $(VAR) in command/args from the container's env; unknown refs stay as is."""
+    return _keep_position(_K8S_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), str(word)), word)
+
+
+def _container(path: str, ident: str, c: LMap) -> Invocation | None:
+    image = c.get("image") if isinstance(c.get("image"), str) else None
+    command, args = c.get("command"), c.get("args")
+    env = _k8s_env(c)
+    words: list[str] = []
+    lines: list[int] = []
+    for seq in (command, args):
+        if isinstance(seq, LSeq):
+            words += [_k8s_expand(w, env) for w in seq]
+            lines += seq.item_lines
+        elif isinstance(seq, str):      # some charts give one string
+            words.append(_k8s_expand(seq, env))
+            lines.append(seq.line if isinstance(seq, LStr) else c.line)
+    where = f"{ident} container {c.get('name', '?')}"
+    inv = _from_words(path, where, words, lines, image=image, entrypoint_default=command is None)
+    if inv is None:
+        return None
+    inv.image, inv.image_line = image, c.line_of("image")
+    inv.env = {**env, **inv.env}
+    inv.gpu_count = _gpu_count(c.get("resources"))
+    probe = c.get("readinessProbe")
+    if isinstance(probe, LMap):
+        http = _get(probe, "httpGet", "path")
+        inv.readiness = "health" if http == "/health" else "other"
+        inv.readiness_line = c.line_of("readinessProbe")
+    else:
+        inv.readiness, inv.readiness_line = "missing", c.line
+    return inv
+
+
+def _from_words(path: str, where: str, words: list[str], lines: list[int], *, image: str | None,
+                entrypoint_default: bool, variables: dict[str, str] | None = None) -> Invocation | None:
+    """An Invocation from a container's argv: vLLM launched directly, through `sh -c`, or by the
+    vllm/vllm-openai image's entrypoint when no command is given."""
+    version, _tag = image_version(image)
+    if words and words[0].rsplit("/", 1)[-1] in _SHELLS:
+        # sh -c "script" [$0 ...]: the script is the word after the -c option cluster.
+        idx = next((i for i, w in enumerate(words[1:], 1) if w.startswith("-") and "c" in w[1:]), None)
+        if idx is not None and idx + 1 < len(words):
+            script = words[idx + 1]
+            # A block scalar's text starts on the line after `|`, which is not its item line.
+            line = script.line if isinstance(script, LStr) else lines[idx + 1]
+            return _first_in_script(path, where, script, line, variables or {}, image=image)
+        return None
+    if words and find_launcher(words) is not None:
+        inv = Invocation(path, lines[0], where, words, lines)
+    elif entrypoint_default and is_vllm_image(image):
+        # No command: the image's entrypoint (`vllm serve`, `python3 -m vllm.entrypoints.openai.api_server`
+        # in older tags) receives `args`, which are therefore serve arguments.
+        inv = Invocation(path, lines[0] if lines else 1, where, words, lines)
+    else:
+        return None
+    if version:
+        inv.vllm_version, inv.version_source = version, f"image {image}"
+    return inv
+
+
+def _first_in_script(path: str, where: str, script: str, first_line: int, variables: dict[str, str],
+                     *, image: str | None) -> Invocation | None:
+    found = list(_script_invocations(path, where, script, first_line, dict(variables)))
+    if not found:
+        return None
+    inv = found[0]
+    version, _ = image_version(image)
+    if version:
+        inv.vllm_version, inv.version_source = version, f"image {image}"
+    return inv
+
+
+def _script_invocations(path: str, where: str, script: str, first_line: int,
+                        variables: dict[str, str]) -> Iterator[Invocation]:
+    for command in shell.tokenize(script, first_line):
+        assigned = shell.assignments(command)
+        if assigned is not None:
+            variables.update({k: shell.expand(v, variables) for k, v in assigned.items()})
+            continue
+        words = [shell.expand(w.text, variables) for w in command]
+        if find_launcher(words) is not None:
+            inv = Invocation(path, command[0].line, where, words, [w.line for w in command])
+            inv.env = {k: v for k, v in variables.items() if k.startswith(("VLLM_", "HF_"))}
+            yield inv
+
+
+def _inference_service(path: str, ident: str, obj: LMap) -> Iterator[Invocation]:
+    predictor = _get(obj, "spec", "predictor")
+    if not isinstance(predictor, LMap):
+        return
+    metas = [obj.get("metadata")]
+    model = predictor.get("model")
+    gpu_label, gpu_line, choices = _gpu_from_pod(predictor)
+    if isinstance(model, LMap):
+        fmt = _get(model, "modelFormat", "name")
+        args = model.get("args")
+        if fmt == "huggingface" and isinstance(args, LSeq):
+            inv = _kserve_hf(path, f"{ident} predictor", model, args)
+            inv.gpu_count = _gpu_count(model.get("resources"))
+            if gpu_label:
+                inv.gpu_label, inv.gpu_label_line, inv.gpu_choices = gpu_label, gpu_line, choices
+            apply_overrides(inv, _annotations(*metas))
+            yield inv
+    containers = predictor.get("containers")
+    if isinstance(containers, LSeq):
+        yield from _pod(path, f"{ident} predictor", predictor, metas, group=1)
+
+
+def _kserve_hf(path: str, where: str, model: LMap, args: LSeq) -> Invocation:
+    """KServe's Hugging Face runtime: its own args name the model; the rest are vLLM engine args."""
+    words: list[str] = []
+    lines: list[int] = []
+    model_id = None
+    storage = model.get("storageUri")
+    if isinstance(storage, str) and storage.startswith("hf://"):
+        model_id = storage[len("hf://"):]
+    skip_next = False
+    for i, raw in enumerate(args):
+        word = str(raw)
+        if skip_next:
+            skip_next = False
+            continue
+        flag, eq, value = word.partition("=")
+        if flag in KSERVE_OWN_ARGS:
+            nxt = str(args[i + 1]) if i + 1 < len(args) else None
+            # `--flag value` unless the flag is a switch (the next word is another option).
+            skip_next = not eq and nxt is not None and not nxt.startswith("-")
+            if flag == "--model_id":
+                model_id = value if eq else (nxt if skip_next else None)
+            continue
+        words.append(word)
+        lines.append(args.line_of(i))
+    if model_id:
+        words = [model_id, *words]
+        lines = [args.line, *lines]
+    inv = Invocation(path, args.line, where, words, lines)
+    inv.readiness = "n/a"          # KServe manages the probes
+    inv.source = "kserve"
+    return inv
+
+
+# ---- docker-compose ------------------------------------------------------------------------------
+
+_COMPOSE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _compose_expand(word: object) -> str:
+    """Compose interpolation: `${X:-default}` -> default (the environment is not known here)."""
+    return _keep_position(_COMPOSE_VAR.sub(lambda m: m.group(2) if m.group(2) is not None else m.group(0),
+                                           str(word)), word)
+
+
+def _compose(path: str, services: LMap) -> Iterator[Invocation]:
+    for name, svc in services.items():
+        image = svc.get("image") if isinstance(svc.get("image"), str) else None
+        words: list[str] = []
+        lines: list[int] = []
+        entry, command = svc.get("entrypoint"), svc.get("command")
+        for value in (entry, command):
+            if isinstance(value, LSeq):
+                words += [_compose_expand(w) for w in value]
+                lines += value.item_lines
+            elif isinstance(value, str):
+                # Compose splits a string command like a shell would, without running a shell.
+                for cmd in shell.tokenize(value, value.line if isinstance(value, LStr) else svc.line):
+                    words += [_compose_expand(w.text) for w in cmd]
+                    lines += [w.line for w in cmd]
+        env = _compose_env(svc.get("environment"))
+        inv = _from_words(path, f"service {name}", words, lines, image=image,
+                          entrypoint_default=entry is None, variables=env)
+        if inv is None:
+            continue
+        inv.image, inv.image_line = image, svc.line_of("image")
+        inv.env = {**env, **inv.env}
+        inv.gpu_count = _compose_gpus(svc)
+        hc = svc.get("healthcheck")
+        test = _get(hc, "test")
+        text = " ".join(str(t) for t in test) if isinstance(test, list) else str(test or "")
+        inv.readiness = "health" if "/health" in text else ("other" if hc else "missing")
+        inv.readiness_line = svc.line_of("healthcheck") if hc else services.line_of(name)
+        yield inv
+
+
+def _compose_env(value: Any) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if isinstance(value, dict):
+        env = {str(k): "" if v is None else str(v) for k, v in value.items()}
+    elif isinstance(value, list):
+        for item in value:
+            k, eq, v = str(item).partition("=")
+            if eq:
+                env[k] = v
+    return env
+
+
+def _compose_gpus(svc: LMap) -> int | None:
+    devices = _get(svc, "deploy", "resources", "reservations", "devices")
+    if not isinstance(devices, LSeq):
+        return None
+    total = 0
+    for dev in devices:
+        if not isinstance(dev, dict):
+            continue
+        if isinstance(dev.get("device_ids"), list):
+            total += len(dev["device_ids"])
+        elif isinstance(dev.get("count"), int):
+            total += dev["count"]
+        else:
+            return None       # count: all -> as many as the host has
+    return total or None
+
+
+# ---- Dockerfile -----------------------------------------------------------------------------------
+
+def _dockerfile(path: str, text: str) -> Iterator[Invocation]:
+    """The last stage's ENTRYPOINT + CMD, with the base image's entrypoint when it is vLLM's."""
+    instructions: list[tuple[str, str, int]] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        start = i
+        line = lines[i]
+        if not line.strip() or line.lstrip().startswith("#"):
+            i += 1
+            continue
+        body = line
+        while body.rstrip().endswith("\\") and i + 1 < len(lines):
+            # Keep the backslash-newline: the shell tokenizer joins it and still counts the line.
+            i += 1
+            nxt = lines[i]
+            body = body.rstrip() + "\n" + ("" if nxt.lstrip().startswith("#") else nxt)
+        m = re.match(r"\s*([A-Za-z]+)\s*(.*)", body, re.DOTALL)
+        if m:
+            instructions.append((m.group(1).upper(), m.group(2), start + 1))
+        i += 1
+    image = None
+    env: dict[str, str] = {}
+    entry: tuple[list[str], list[int], str | None] | None = None
+    cmd: tuple[list[str], list[int], str | None] | None = None
+    health = False
+    for op, arg, line in instructions:
+        if op == "FROM":
+            image = arg.split()[0] if arg.split() else None
+            env, entry, cmd, health = {}, None, None, False
+        elif op == "ENV":
+            env.update(_docker_env(arg))
+        elif op in ("ENTRYPOINT", "CMD"):
+            form = _docker_form(arg, line)
+            if op == "ENTRYPOINT":
+                entry, cmd = form, None      # a new ENTRYPOINT resets the inherited CMD
+            else:
+                cmd = form
+        elif op == "HEALTHCHECK":
+            health = "/health" in arg
+    words: list[str] = []
+    wl: list[int] = []
+    script = None
+    for part in (entry, cmd):
+        if part is None:
+            continue
+        if part[2] is not None:               # shell form: /bin/sh -c "..."; CMD is ignored after it
+            script = part
+            break
+        words += part[0]
+        wl += part[1]
+    ident = f"image {image}" if image else "Dockerfile"
+    if script is not None:
+        inv = _first_in_script(path, ident, script[2] or "", script[1][0], dict(env), image=image)
+    else:
+        inv = _from_words(path, ident, words, wl, image=image, entrypoint_default=entry is None, variables=env)
+    if inv is not None:
+        inv.image = image
+        inv.env = {**env, **inv.env}
+        inv.readiness = "health" if health else "missing"
+        for line, ov in comment_overrides(text):
+            apply_overrides(inv, ov, line)
+        yield inv
+
+
+def _docker_env(arg: str) -> dict[str, str]:
+    words = [w.text for cmd in shell.tokenize(arg.replace("\n", " ")) for w in cmd]
+    if len(words) >= 2 and "=" not in words[0]:
+        return {words[0]: " ".join(words[1:])}         # legacy `ENV KEY value`
+    return dict(w.split("=", 1) for w in words if "=" in w)
+
+
+def _docker_form(arg: str, line: int) -> tuple[list[str], list[int], str | None]:
+    """Exec form (JSON array) -> (words, lines, None); shell form -> ([], [line], script)."""
+    text = arg.strip()
+    if text.startswith("["):
+        text = text.replace("\\\n", "\n")        # continuations are whitespace inside the JSON array
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            # Line of each word: count the newlines before it in the instruction text.
+            out_lines, pos = [], 0
+            for v in value:
+                at = text.find(json.dumps(v), pos)
+                pos = at if at >= 0 else pos
+                out_lines.append(line + text[:pos].count("\n"))
+            return value, out_lines, None
+    return [], [line], text
+
+
+# ---- shell scripts --------------------------------------------------------------------------------
+
+def _shell_script(path: str, text: str) -> Iterator[Invocation]:
+    overrides = comment_overrides(text)
+    for inv in _script_invocations(path, "script", text, 1, {}):
+        for line, ov in overrides:
+            apply_overrides(inv, ov, line)
+        yield inv
+
+
+# ---- planner.yaml ---------------------------------------------------------------------------------
+
+def _planner_entry(path: str, entry: LMap, line: int) -> Invocation:
+    """model, gpu, gpus, vllm, flags (a list, a string, or a mapping of flag: value), requirements."""
+    model = entry.get("model")
+    if not isinstance(model, str) or not model:
+        raise PlannerError(f"{path}: line {entry.line_of('model')}: `model` must be a string", code="malformed_input")
+    words, lines = [str(model)], [entry.line_of("model")]
+    flags = entry.get("flags")
+    if isinstance(flags, LSeq):
+        words += [str(f) for f in flags]
+        lines += flags.item_lines
+    elif isinstance(flags, str):
+        for cmd in shell.tokenize(flags, flags.line if isinstance(flags, LStr) else line):
+            words += [w.text for w in cmd]
+            lines += [w.line for w in cmd]
+    elif isinstance(flags, LMap):
+        for k, v in flags.items():
+            flag = "--" + str(k).lstrip("-")
+            if v is True:
+                words.append(flag)
+                lines.append(flags.line_of(k))
+            elif v is False:
+                words.append("--no-" + flag[2:])
+                lines.append(flags.line_of(k))
+            else:
+                words += [flag, str(v)]
+                lines += [flags.line_of(k)] * 2
+    elif flags is not None:
+        raise PlannerError(f"{path}: line {entry.line_of('flags')}: `flags` must be a list, a string or a mapping",
+                           code="malformed_input")
+    name = entry.get("name")
+    inv = Invocation(path, line, f"deployment {name}" if name else "planner.yaml", words, lines)
+    inv.readiness = "n/a"
+    overrides = {k: str(entry[k]) for k in ("gpu", "gpus", "vllm") if entry.get(k) is not None}
+    apply_overrides(inv, overrides)
+    if "gpu" in entry:
+        inv.gpu_label_line = entry.line_of("gpu")
+    inv.requirements = _requirements(path, entry.get("requirements"))
+    return inv
+
+
+def _requirements(path: str, value: Any) -> Requirements | None:
+    if value is None:
+        return None
+    if not isinstance(value, LMap):
+        raise PlannerError(f"{path}: `requirements` must be a mapping", code="malformed_input")
+    known = {"min_context", "min_concurrency", "min_kv_headroom"}
+    for key in value:
+        if key not in known:
+            raise PlannerError(f"{path}: line {value.line_of(key)}: unknown requirement {key!r}",
+                               code="malformed_input", hint="use " + ", ".join(sorted(known)))
+    from planner.engine_args import parse_human_int
+
+    ctx = value.get("min_context")
+    conc = value.get("min_concurrency")
+    head = value.get("min_kv_headroom")
+    try:
+        min_context = parse_human_int(str(ctx), flag="min_context") if ctx is not None else None
+        min_conc = float(conc) if conc is not None else None
+        if isinstance(head, str) and head.strip().endswith("%"):
+            min_head = float(head.strip()[:-1]) / 100
+        else:
+            min_head = float(head) if head is not None else None
+    except (ValueError, TypeError):
+        raise PlannerError(f"{path}: line {value.line}: requirements must be numbers", code="malformed_input") \
+            from None
+    for label, v in (("min_context", min_context), ("min_concurrency", min_conc)):
+        if v is not None and v <= 0:
+            raise PlannerError(f"{path}: {label} must be positive", code="malformed_input")
+    if min_head is not None and min_head < 0:
+        raise PlannerError(f"{path}: min_kv_headroom must be >= 0", code="malformed_input")
+    return Requirements(min_context, min_conc, min_head, lines={k: value.line_of(k) for k in value})

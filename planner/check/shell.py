@@ -1,0 +1,156 @@
+"""A small POSIX-shell tokenizer that keeps the line of every word.
+
+`shlex` loses positions, and findings must point at the line of the flag. This splits a script into
+simple commands (at newlines, `;`, `&`, `|`, `&&`, `||`, parentheses), with quotes, backslash escapes,
+line continuations and comments handled as the shell does. Expansions (`$X`, `$(...)`) stay as text;
+`expand()` substitutes the variables whose values are known.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from planner.errors import PlannerError
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    line: int            # 1-based line in the file
+    quoted: bool = False  # some part was quoted (so an assignment-looking word is not an assignment)
+
+
+_SEPARATORS = set(";&|()\n")
+
+
+def tokenize(text: str, first_line: int = 1) -> list[list[Word]]:
+    """Simple commands of a script, each a list of words with lines. Raises PlannerError on an
+    unterminated quote."""
+    commands: list[list[Word]] = []
+    words: list[Word] = []
+    buf: list[str] = []
+    in_word = False
+    quoted = False
+    start_line = line = first_line
+    i, n = 0, len(text)
+
+    def end_word() -> None:
+        nonlocal buf, in_word, quoted
+        if in_word:
+            words.append(Word("".join(buf), start_line, quoted))
+        buf, in_word, quoted = [], False, False
+
+    def end_command() -> None:
+        nonlocal words
+        end_word()
+        if words:
+            commands.append(words)
+        words = []
+
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n:
+            if text[i + 1] == "\n":          # line continuation
+                line += 1
+                i += 2
+                continue
+            if not in_word:
+                in_word, start_line = True, line
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if c in "'\"":
+            if not in_word:
+                in_word, start_line = True, line
+            quoted = True
+            j = i + 1
+            while j < n and text[j] != c:
+                if c == '"' and text[j] == "\\" and j + 1 < n and text[j + 1] in '$`"\\\n':
+                    if text[j + 1] == "\n":
+                        line += 1
+                    else:
+                        buf.append(text[j + 1])
+                    j += 2
+                    continue
+                if text[j] == "\n":
+                    line += 1
+                buf.append(text[j])
+                j += 1
+            if j >= n:
+                raise PlannerError(f"unterminated {c} quote starting on line {start_line}", code="bad_command")
+            i = j + 1
+            continue
+        if c == "#" and not in_word:
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        if c == "$" and i + 1 < n and text[i + 1] == "(":
+            # Keep a command substitution as one piece of text: $(...) with nesting.
+            if not in_word:
+                in_word, start_line = True, line
+            depth, j = 0, i + 1
+            while j < n:
+                if text[j] == "(":
+                    depth += 1
+                elif text[j] == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                elif text[j] == "\n":
+                    line += 1
+                j += 1
+            buf.append(text[i:j + 1])
+            i = j + 1
+            continue
+        if c in " \t\r":
+            end_word()
+            i += 1
+            continue
+        if c in _SEPARATORS:
+            end_command()
+            if c == "\n":
+                line += 1
+            i += 1
+            continue
+        if not in_word:
+            in_word, start_line = True, line
+        buf.append(c)
+        i += 1
+    end_command()
+    return commands
+
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
+
+
+def expand(word: str, variables: dict[str, str]) -> str:
+    """Substitute `$X`, `${X}` and `${X:-default}` where the value is known; leave the rest as is."""
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(3)
+        if name in variables:
+            return variables[name]
+        if m.group(2) is not None:
+            return m.group(2)
+        return m.group(0)
+
+    return _VAR.sub(sub, word)
+
+
+def assignments(command: list[Word]) -> dict[str, str] | None:
+    """`X=1 Y=2` (optionally after `export`/`readonly`/`local`) -> {X: 1, Y: 2}; None when the command
+    does something else."""
+    words = command[1:] if command and command[0].text in ("export", "readonly", "local", "declare") else command
+    out: dict[str, str] = {}
+    for w in words:
+        m = _ASSIGN.fullmatch(w.text)
+        if not m:
+            return None
+        out[m.group(1)] = m.group(2)
+    return out or None
+
+
+def is_dynamic(word: str) -> bool:
+    """A word whose value is only known at run time (a variable or command substitution left in it)."""
+    return "$" in word or "`" in word

@@ -222,8 +222,13 @@ def _pp_override(text: str | None, num_layers: int, pp: int, errors: list[Findin
 
 def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_version: str = LATEST,
              vllm_engine: str | None = None, quant: str | None = None, env: dict[str, str] | None = None,
-             gpu_memory_gib: float | None = None, use_checkpoint_tensors: bool = True) -> Estimate:
-    """Predict vLLM's startup for `model` (LoadedModel, ModelSpec or config dict) on `gpu`."""
+             gpu_memory_gib: float | None = None, use_checkpoint_tensors: bool = True,
+             cpu_amx: bool = False) -> Estimate:
+    """Predict vLLM's startup for `model` (LoadedModel, ModelSpec or config dict) on `gpu`.
+
+    `gpu` may be `gpu_catalog.cpu_device(node_gib)` for vLLM's CPU backend; `cpu_amx` says whether that
+    CPU has AMX tiles (it picks the MLA kernel and so the block size; the caller reads the host).
+    """
     args = args or EngineArgs()
     env = env or {}
     spec, model_info, loaded = _spec_of(model)
@@ -256,6 +261,13 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                     f"here as one)."))
     act_dtype, act_bytes = _act_dtype(spec, args, gpu, warnings, errors)
     errors.extend(_parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
+    attention_backend = next((v for k, v in args.passthrough if k == "--attention-backend"), None)
+    if device == "cpu":
+        from planner import cpu_backend
+
+        head = spec.kv_lora_rank + spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
+        errors.extend(Finding(f.code, f.message) for f in cpu_backend.cpu_attention_findings(
+            head_size=head, use_mla=spec.is_mla, kv_cache_dtype=args.kv_cache_dtype))
 
     # --- max_model_len (ModelConfig.get_and_verify_max_len) ---
     derived = spec.max_model_len
@@ -305,6 +317,13 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         if args.performance_mode == "throughput" and rules.engine == "v1":
             mns *= 2
         mns = min(mns, mnbt)
+    if device == "cpu":
+        forced = cpu_backend.cpu_mla_scheduler_overrides(use_mla=spec.is_mla, amx=cpu_amx,
+                                                         attention_backend=attention_backend, max_model_len=mml)
+        if forced:
+            chunked = False
+            mnbt = int(forced["max_num_batched_tokens"])  # type: ignore[call-overload]
+            args = replace(args, enable_prefix_caching=False)
     if mnbt < mns:
         errors.append(Finding("batch_limits", f"max_num_batched_tokens ({mnbt}) must be greater than or equal to "
                               f"max_num_seqs ({mns})."))
@@ -333,8 +352,17 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         max_capture = cudagraph_max_capture(rules, max_num_seqs=mns, mnbt=mnbt, cc=gpu.cc,
                                             user_max=args.max_cudagraph_capture_size,
                                             performance_mode=args.performance_mode)
-    block_size = args.block_size or kvm.default_block_size(spec, gpu.cc, device=device, engine=rules.engine,
-                                                           version=rules.key)
+    if device == "cpu":
+        block_size = cpu_backend.cpu_block_size(user_block_size=args.block_size, use_mla=spec.is_mla, amx=cpu_amx,
+                                                model_type=spec.model_type, attention_backend=attention_backend)
+    else:
+        block_size = args.block_size or kvm.default_block_size(spec, gpu.cc, device=device, engine=rules.engine,
+                                                               version=rules.key)
+    cpu_budget = None
+    if device == "cpu":
+        cpu_budget = cpu_backend.cpu_kv_budget_bytes(
+            kv_cache_memory_bytes=args.kv_cache_memory_bytes, gpu_memory_utilization=util, env=env)
+        errors.extend(Finding(f.code, f.message) for f in cpu_budget.findings)
     # Hybrid allocator: V1 only; off for chunked local attention by default (Llama 4) and on request.
     chunked_local = any(layer.attention == "chunked" for layer in spec.layers)
     hybrid = (rules.engine == "v1" and not args.disable_hybrid_kv_cache_manager
@@ -375,10 +403,16 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
             cg = cudagraph_estimate_bytes(spec, layers_on_stage=len(layers), max_capture=max_capture, tp=tp)
         if device == "cpu":
             act, nt, cg = 0, 0, 0
-        if args.kv_cache_memory_bytes is not None:
+        if cpu_budget is not None:
+            if cpu_budget.bytes is not None:
+                avail = float(cpu_budget.bytes)   # VLLM_CPU_KVCACHE_SPACE wins over the flag, "0" is 0
+            else:
+                # Auto mode: vLLM gives the KV cache requested - the worker's resident memory, known only
+                # at run time; approximated by the weights plus the measured startup footprint.
+                nt = cpu_backend.cpu_startup_footprint_bytes(env)
+                avail = requested - w_bytes - nt
+        elif args.kv_cache_memory_bytes is not None:
             avail = float(args.kv_cache_memory_bytes)
-        elif device == "cpu" and env.get("VLLM_CPU_KVCACHE_SPACE", "0") not in ("", "0"):
-            avail = float(int(env["VLLM_CPU_KVCACHE_SPACE"]) * GiB)
         else:
             avail = requested - w_bytes - act - nt - cg
         layout = kvm.kv_layout(spec, layers, tp=tp, kv_cache_dtype=args.kv_cache_dtype, act_bytes=act_bytes,
@@ -397,8 +431,9 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         num_blocks = args.num_gpu_blocks_override
     layout = layouts[tight]
     bpb = layout.bytes_per_block
-    in_flight = mnbt * ((pp + 1) if rules.model_runner_v2 and rules.async_scheduling
-                        else (2 if rules.async_scheduling and pp == 1 else pp))
+    # vLLM turns async scheduling off on CPU (platforms/cpu.py): one batch in flight per stage.
+    async_on = rules.async_scheduling and device != "cpu"
+    in_flight = mnbt * ((pp + 1) if rules.model_runner_v2 and async_on else (2 if async_on and pp == 1 else pp))
 
     def need_blocks(n: int) -> int:
         return kvm.request_blocks(layout, n, in_flight_tokens=in_flight, legacy_swa=rules.legacy_swa, mnbt=mnbt)
@@ -468,6 +503,10 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     if device == "cuda" and util > 0.95 and args.kv_cache_memory_bytes is None:
         warnings.append(Finding("high_utilization", f"--gpu-memory-utilization {util} leaves "
                                 f"{_gib(total - requested):.2f} GiB for the CUDA context, NCCL and other processes."))
+    if cpu_budget is not None and cpu_budget.bytes is None:
+        warnings.append(Finding("cpu_kv_approximate", "no KV size given: vLLM's CPU backend gives the KV cache "
+                                "what the worker's memory leaves of utilization x node memory, known only at run "
+                                "time; the figure here is approximate (pass --kv-cache-memory-bytes)"))
     if any(layer.attention == "linear" for layer in spec.layers):
         warnings.append(Finding("linear_attention_not_modelled", "this model has Mamba/linear-attention layers; "
                                 "their recurrent state (MambaSpec pages and the block-size alignment vLLM "

@@ -77,8 +77,13 @@ def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu
         from planner.sources import prequantized_variant
 
         loaded = prequantized_variant(loaded, requested_quant) or loaded
+    amx = False
+    if device == "cpu":
+        from planner.cpu_backend import read_host_cpu
+
+        amx = read_host_cpu().amx   # picks the CPU MLA kernel, and so its block size
     return estimate(loaded, dev, cmd.args, vllm_version=version, vllm_engine=vllm_engine, quant=quant,
-                    env=cmd.env, gpu_memory_gib=gpu_memory_gib if device != "cpu" else None), loaded
+                    env=cmd.env, gpu_memory_gib=gpu_memory_gib if device != "cpu" else None, cpu_amx=amx), loaded
 
 
 def command(

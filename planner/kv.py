@@ -9,6 +9,7 @@ shared/reference/vllm-memory.md §2-3 and §8 for the per-version differences.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from planner.spec import ModelSpec
 
@@ -82,6 +83,7 @@ def default_block_size(spec: ModelSpec, cc: tuple[int, int], *, device: str, eng
     return 16
 
 
+@lru_cache(maxsize=4096)
 def kv_layout(spec: ModelSpec, layer_indices: range, *, tp: int, kv_cache_dtype: str, act_bytes: int,
               block_size: int, hybrid: bool) -> KvLayout:
     """Group one PP stage's attention layers the way get_kv_cache_groups does.

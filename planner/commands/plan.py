@@ -1,9 +1,219 @@
-"""`planner plan` (not implemented yet)."""
+"""`planner plan MODEL --gpu NAME[,NAME...|any] [workload] [vllm serve flags]`: recommend the deployment.
+
+Everything the command does not know as its own option is read as `vllm serve` arguments with vLLM's
+spellings (as in `estimate`): a flag the user gives is kept, the rest are decided by the search
+(planner/recommend.py). The human output ends with the ready-to-run command, printed verbatim.
+"""
 
 from __future__ import annotations
 
-HELP = "plan (not implemented yet)."
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from gpu_catalog import Gpu
+    from planner.emit import Deployment
+    from planner.recommend import PlanResult
+    from planner.sources import LoadedModel
+
+HELP = ("Recommend how to serve MODEL with vLLM: GPU type and count, tensor/pipeline parallelism, "
+        "quantization, KV cache dtype and the vllm serve flags, ranked by an objective, with the memory per "
+        "GPU and why each flag has its value; ends with the command to run. vLLM flags given after MODEL are "
+        "kept. Exit 0 a plan fits, 1 nothing fits (with what would), 2 bad input.")
+
+# Rows of the ranked table in the human output (--json lists every plan).
+TABLE_ROWS = 8
 
 
-def command() -> None:
-    raise SystemExit("planner plan: not implemented yet")
+def resolve_gpus(gpu: str | None, device: str | None, gpu_memory_gib: float | None) -> tuple[tuple[Gpu, ...], bool]:
+    """(GPUs to search, whether that is the whole catalog) from --gpu / --device."""
+    import gpu_catalog
+    from planner.errors import PlannerError
+
+    if device == "cpu":
+        if gpu_memory_gib is None:
+            raise PlannerError("--device cpu needs the NUMA node's memory: --gpu-memory-gib",
+                               hint="and --kv-cache-memory-bytes or VLLM_CPU_KVCACHE_SPACE for the KV size")
+        return (gpu_catalog.cpu_device(gpu_memory_gib),), False
+    if device not in (None, "cuda", "gpu"):
+        raise PlannerError(f"--device must be cuda or cpu, got {device!r}")
+    if not gpu or not gpu.strip():
+        raise PlannerError("--gpu is required", hint="e.g. --gpu H100, --gpu L40S,A100-SXM-80GB or --gpu any")
+    if gpu.strip().lower() == "any":
+        return tuple(g for g in gpu_catalog.all_gpus().values() if g.vendor != "cpu"), True
+    out: list[Gpu] = []
+    for name in gpu.split(","):
+        if name.strip():
+            g = gpu_catalog.resolve(name.strip())
+            if g not in out:
+                out.append(g)
+    if not out:
+        raise PlannerError("--gpu is empty", hint="e.g. --gpu H100")
+    return tuple(out), False
+
+
+def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, device: str | None = None,
+               gpu_memory_gib: float | None = None, quant: str | None = None, objective: str = "gpus",
+               context: str | None = None, concurrency: int | None = None, num_gpus: int | None = None,
+               max_gpus: int | None = None, vllm_version: str | None = None, revision: str | None = None,
+               offline: bool = False, progress: bool = False) -> tuple[PlanResult, LoadedModel]:
+    """Resolve the inputs and run the search: (PlanResult, LoadedModel)."""
+    from planner.commands.estimate import split_model_and_flags
+    from planner.engine_args import parse_human_int
+    from planner.errors import PlannerError
+    from planner.recommend import PlanRequest, available_candidates, parse_quant_mode, recommend, select_candidates
+    from planner.serve_args import parse_serve_argv
+    from planner.sources import load_model
+    from planner.spec import model_spec_from_config
+    from planner.vllm_versions import LATEST, rules_for
+
+    version = vllm_version or LATEST
+    rules_for(version)                                   # an unknown release is bad input, before any work
+    if model is not None:
+        argv = ["vllm", "serve", model, *extra]
+    else:
+        model, argv = split_model_and_flags(extra)
+    cmd = parse_serve_argv(argv, version=version)
+    bad = [f for f in cmd.flags if f.status != "ok"]
+    if bad:
+        f = bad[0]
+        raise PlannerError(f"{f.written}: {f.message or 'not a vllm serve option in vLLM ' + version}",
+                           code="unknown_flag", hint=f.hint)
+    if cmd.unknown:
+        raise PlannerError(f"unexpected argument {cmd.unknown[0]!r}", hint="planner plan MODEL --gpu H100 [flags]")
+    ref = cmd.model or model
+    if not ref:
+        raise PlannerError("no MODEL given", hint="planner plan MODEL --gpu H100")
+    if cmd.args.max_model_len == -1:
+        raise PlannerError("--max-model-len auto: plan chooses the context itself",
+                           hint="leave it out, or give --context N")
+    gpus, whole = resolve_gpus(gpu, device, gpu_memory_gib)
+    ctx_len = None
+    if context is not None:
+        if len(context) > 24:   # a context length has a handful of digits; do not echo a pasted blob
+            raise PlannerError(f"--context: a value of {len(context)} characters is not a context length",
+                               hint="e.g. 32768, 32k or 32K")
+        ctx_len = parse_human_int(context, flag="--context")
+    loaded = load_model(ref, revision=revision, offline=offline or None, progress=progress)
+    spec = model_spec_from_config(loaded.config, name=loaded.name)
+    mode, names = parse_quant_mode(quant)
+    available = available_candidates(loaded, spec, version)
+    if cmd.args.quantization is not None:
+        # A --quantization the user gives is kept as written: vLLM quantizes (or reads) as told.
+        from planner.quant import normalize_quant_name
+        from planner.recommend import Candidate
+
+        scheme = normalize_quant_name(cmd.args.quantization)
+        cands: tuple[Candidate, ...] = (Candidate(
+            scheme=scheme, model=loaded, serve_model=available[0].serve_model, quantization=None, origin="given",
+            note=f"{available[0].note}, served with --quantization {cmd.args.quantization} as given"),)
+        notes: tuple[str, ...] = ()
+        mode = "given"
+    else:
+        cands, notes = select_candidates(available, mode, names, model_name=loaded.name)
+    req = PlanRequest(gpus=gpus, candidates=cands, args=cmd.args, env=dict(cmd.env), vllm_version=version,
+                      objective=objective, context=ctx_len, concurrency=concurrency, num_gpus=num_gpus,
+                      max_gpus=max_gpus, gpu_memory_gib=gpu_memory_gib if device == "cpu" else None,
+                      quant_mode=mode, whole_catalog=whole, auto_candidates=tuple(available),
+                      given=frozenset(f.dest for f in cmd.flags if f.dest))
+    result = recommend(req, model_max_len=spec.max_model_len)
+    if notes:
+        from dataclasses import replace
+
+        result = replace(result, notes=(*notes, *result.notes))
+    return result, loaded
+
+
+def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
+    """The emitter's Deployment for the chosen plan (the user's --port / --served-model-name carried over)."""
+    import model_catalog
+    from planner.emit import Deployment
+
+    p = result.chosen
+    assert p is not None
+    req = result.request
+    passthrough = dict(p.args.passthrough)
+    port = passthrough.get("--port")
+    served = passthrough.get("--served-model-name")
+    hit = model_catalog.lookup(loaded.catalog_alias) if loaded.catalog_alias else None
+    gated = bool(hit is not None and hit.entry.gated)
+    return Deployment(model=p.candidate.serve_model, args=p.args, vllm_version=req.vllm_version, gpu=p.gpu,
+                      num_gpus=p.count, served_model_name=served, env=dict(req.env), hf_token_required=gated,
+                      port=int(port) if port and port.isdigit() else 8000)
+
+
+def command(
+    ctx: typer.Context,
+    gpu: str = typer.Option(None, "--gpu", help="GPU type: a catalog name, a comma list, or any (the catalog)."),
+    num_gpus: int = typer.Option(None, "--num-gpus", help="GPUs per replica (default: searched, 1..a node)."),
+    max_gpus: int = typer.Option(None, "--max-gpus", help="At most this many GPUs per replica."),
+    quant: str = typer.Option(None, "--quant", help="Weight quantization: auto (least lossy that fits), a scheme "
+                              "(fp8, int8, awq, gptq, nvfp4, ...) or a comma list. Default: the checkpoint as is."),
+    objective: str = typer.Option("gpus", "--objective", help="gpus (fewest, default), cost (per hour) or kv "
+                                  "(most KV cache)."),
+    context: str = typer.Option(None, "--context", help="Context length to serve (--max-model-len), e.g. 32768, "
+                                "32k (=32000) or 32K (=32768). Default: the model's maximum."),
+    concurrency: int = typer.Option(None, "--concurrency", help="Sequences of the full context to hold at once "
+                                    "(--max-num-seqs)."),
+    emit: str = typer.Option("vllm", "--emit", help="vllm (default), docker, compose, k8s, or all (a folder)."),
+    out: str = typer.Option(None, "--out", help="Folder for --emit all."),
+    one_line: bool = typer.Option(False, "--one-line", help="Print the command on one line."),
+    device: str = typer.Option(None, "--device", help="cuda (default) or cpu (vLLM's CPU backend)."),
+    gpu_memory_gib: float = typer.Option(None, "--gpu-memory-gib", help="With --device cpu: the memory vLLM "
+                                         "budgets from, in GiB."),
+    vllm_version: str = typer.Option(None, "--vllm-version", help="vLLM release to plan for (default 0.33.0)."),
+    revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (Hub cache or catalog)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the chosen plan's estimate contract plus plans and "
+                                  "commands as JSON."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    from planner.commands._run import run_command
+
+    def run() -> int:
+        import sys
+
+        from planner.errors import PlannerError
+
+        if emit not in ("vllm", "docker", "compose", "k8s", "all"):
+            from planner.errors import did_you_mean
+
+            raise PlannerError(f"--emit: unknown form {emit!r}", code="emit_form",
+                               hint=did_you_mean(emit, ["vllm", "docker", "compose", "k8s", "all"])
+                               or "choose vllm, docker, compose, k8s or all")
+        if emit == "all" and not out:
+            raise PlannerError("--emit all writes a folder: give --out DIR")
+        result, loaded = build_plan(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
+                                    quant=quant, objective=objective, context=context, concurrency=concurrency,
+                                    num_gpus=num_gpus, max_gpus=max_gpus, vllm_version=vllm_version,
+                                    revision=revision, offline=offline, progress=not json_out)
+        texts: dict[str, str] = {}
+        written: list[str] = []
+        if result.chosen is not None:
+            from planner import emit as emitter
+
+            d = deployment(result, loaded)
+            if json_out:
+                texts = emitter.commands(d)
+            elif emit != "all":
+                texts = {emit: emitter.emit(d, emit) if emit != "vllm" else emitter.vllm_serve(d, one_line=one_line)}
+            if emit == "all":
+                written = [str(p) for p in emitter.write_all(d, out)]
+                texts.setdefault("vllm", emitter.vllm_serve(d, one_line=one_line))
+        if json_out:
+            import json
+
+            from planner.render_plan import plan_json
+
+            doc = plan_json(result, loaded, texts)
+            if written:
+                doc["written"] = written
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            from planner.render_plan import render_plan
+
+            render_plan(result, loaded, texts.get(emit if emit != "all" else "vllm"), written=written)
+        return 0 if result.chosen is not None else 1
+
+    run_command(run, json_mode=json_out, debug=debug)

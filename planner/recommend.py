@@ -1,0 +1,948 @@
+"""`planner plan`: search GPU type x count x TP/PP x quantization x KV dtype for the plans that fit, and rank them.
+
+Pure search over the memory model (`planner.estimate`): no I/O, no rendering. The caller resolves MODEL
+and the GPUs; `recommend()` returns the ranked plans, the chosen one, and when nothing fits the closest
+miss with what would make it fit.
+
+What a vLLM expert would do, in order:
+- per GPU type, tensor parallelism alone first, on the counts vLLM accepts for the model (the estimate
+  reports heads / KV heads / intermediate / quant-group divisibility); pipeline parallelism only for a
+  GPU type where no TP-only layout fits;
+- per layout, the least lossy quantization allowed that fits (the checkpoint as it is, unless `--quant`
+  widens the choice), preferring within a loss tier the schemes the GPU runs natively;
+- per layout and scheme, the defaults first; then the KV cache in fp8, then `--enforce-eager`, only when
+  that is what makes the model's context fit; then, unless the user fixed the context, the largest
+  context that keeps `--concurrency` sequences in the KV cache;
+- `--gpu-memory-utilization` as high as the memory outside vLLM's budget allows (below).
+Plans are ranked: full context and concurrency first, then the objective, then fewer moving parts
+(no PP before TP, no quantization, no fp8 KV, no eager mode), then the rest of the objective keys.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from gpu_catalog import Gpu
+from planner.engine_args import EngineArgs
+from planner.errors import PlannerError
+from planner.estimate import CONTEXT_GIB, NCCL_GIB, Estimate, estimate
+from planner.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, scheme_for_name
+from planner.vllm_flags import parse_version
+from planner.vllm_versions import rules_for
+
+Objective = Literal["gpus", "cost", "kv"]
+OBJECTIVES: tuple[str, ...] = ("gpus", "cost", "kv")
+
+# --gpu-memory-utilization: vLLM needs the CUDA context, cuBLAS handles and NCCL buffers to fit in
+# total - requested (vllm-memory.md §1.2; the estimate charges CONTEXT_GIB + NCCL_GIB there and reports
+# insufficient_free_memory above it). Those figures are typical, not measured per GPU, so the planner
+# keeps this much more free on top of them; and it stays at or below the level where the estimate warns
+# (high_utilization above 0.95).
+UTIL_HEADROOM_GIB = 0.5
+UTIL_CAP = 0.95
+
+# Loss tiers of the weight formats (lower = closer to the 16-bit model), ordered by bits per weight and
+# scale granularity: 16-bit; 8-bit (fp8, int8 W8A8, GPTQ int8); 4-bit float with fine-grained scales
+# (NVFP4: fp8 scale per 16 weights; MXFP4: per 32); 4-bit integer with group-128 scales (AWQ, GPTQ,
+# compressed-tensors W4A16); NF4. This is an ordering by construction, not a measured accuracy table.
+LOSS_TIER: dict[str, int] = {
+    "none": 0,
+    "fp8": 1, "int8": 1, "gptq-int8": 1, "experts-int8": 1, "bnb-int8": 1,
+    "nvfp4": 2, "mxfp4": 2,
+    "awq": 3, "gptq": 3, "int4": 3,
+    "bnb-nf4": 4,
+}
+# Order inside a tier when the GPU runs both (or neither) natively: the format with the widest vLLM kernel
+# support first (fp8 before int8 W8A8; AWQ's Marlin path needs cc 7.5, GPTQ Marlin 8.0).
+_TIER_ORDER = ("none", "fp8", "int8", "gptq-int8", "experts-int8", "bnb-int8", "nvfp4", "mxfp4", "awq", "gptq",
+               "int4", "bnb-nf4")
+# vLLM turned --quantization fp8 on a 16-bit checkpoint into a deprecated alias of the online shorthand
+# `fp8_per_tensor` ("--quantization fp8 is deprecated for online quantization; use --quantization
+# fp8_per_tensor instead.", get_quant_config in vllm/model_executor/model_loader/weight_utils.py of
+# 0.33.0; the shorthand is in _ONLINE_SHORTHANDS of vllm/config/quantization.py in 0.32.0 and 0.33.0).
+# Older releases are emitted `fp8`, which every release accepts.
+ONLINE_FP8_SHORTHAND_SINCE = (0, 32)
+# Context granularity when the planner shrinks --max-model-len: whole KiB-tokens read well and waste at
+# most 1023 tokens; short contexts fall back to 16 (the usual block size).
+_CONTEXT_STEP = 1024
+_SMALL_CONTEXT_STEP = 16
+# Findings that more memory (GPUs, a bigger GPU, a smaller context, quantization) can fix.
+_MEMORY_ERRORS = frozenset({"kv_cache_too_small", "no_kv_memory", "weights_do_not_fit"})
+# Divisibility findings of the estimate: a TP size vLLM refuses for this model whatever the GPU.
+_LAYOUT_ERRORS = frozenset({"heads_not_divisible", "kv_heads_not_divisible", "intermediate_not_divisible",
+                            "quant_group_not_divisible", "pp_too_large"})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to serve the model's weights: a scheme, the checkpoint vLLM loads and how it is told."""
+
+    scheme: str                       # planner scheme name: none, fp8, awq, ...
+    model: Any                        # what estimate() sizes (LoadedModel, ModelSpec or config dict)
+    serve_model: str                  # the repo id or path the emitted command serves
+    quantization: str | None          # --quantization to emit (online quantization), else None
+    origin: str                       # "checkpoint" | "catalog" | "online"
+    note: str                         # one line: where the weights come from
+
+    @property
+    def tier(self) -> int:
+        return LOSS_TIER.get(self.scheme, 3)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the user asked for. `args` holds the vLLM flags they gave: those are kept, the rest decided."""
+
+    gpus: tuple[Gpu, ...]
+    candidates: tuple[Candidate, ...]
+    args: EngineArgs = field(default_factory=EngineArgs)
+    env: dict[str, str] = field(default_factory=dict)
+    vllm_version: str = "0.33.0"
+    objective: str = "gpus"
+    context: int | None = None        # --context (or a given --max-model-len)
+    concurrency: int | None = None    # --concurrency: sequences of `context` tokens held at once
+    num_gpus: int | None = None       # a fixed count per replica
+    max_gpus: int | None = None       # an upper bound on the count per replica
+    gpu_memory_gib: float | None = None
+    quant_mode: str = "checkpoint"    # checkpoint | auto | list | given (for the reasons only)
+    # vLLM dests the user wrote (a flag given at its default value counts: `-pp 1` fixes PP); None = the
+    # fields of `args` that differ from the defaults.
+    given: frozenset[str] | None = None
+
+    def given_fields(self) -> frozenset[str]:
+        return self.given if self.given is not None else frozenset(self.args.given())
+    whole_catalog: bool = False       # --gpu any (no bigger GPU to suggest)
+    auto_candidates: tuple[Candidate, ...] = ()   # every servable scheme, for "a quantization would fit"
+
+
+@dataclass(frozen=True)
+class Plan:
+    gpu: Gpu
+    tp: int
+    pp: int
+    candidate: Candidate
+    args: EngineArgs                  # the serve arguments the command states
+    est: Estimate
+    context: int                      # max_model_len
+    context_target: int               # what was asked (user's) or the model's maximum
+    full: bool                        # context target and concurrency met
+    levers: tuple[str, ...] = ()      # "kv_fp8", "eager", "mnbt" applied to make it fit
+    native: bool = True               # the GPU runs the weight format natively
+
+    @property
+    def count(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def cost_per_hour(self) -> float | None:
+        p = self.gpu.price_per_hour_usd
+        return None if p is None else p * self.count
+
+    @property
+    def kv_tokens(self) -> int:
+        return self.est.kv_cache.tokens
+
+    @property
+    def concurrency(self) -> float:
+        return self.est.kv_cache.max_concurrency
+
+    def headroom(self, required: int) -> float:
+        """Share of the KV cache left free when `required` sequences of the full context are resident."""
+        conc = self.concurrency
+        return max(0.0, 1.0 - required / conc) if conc > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A layout that does not fit, with how far off it is (GiB per GPU still missing)."""
+
+    gpu: Gpu
+    tp: int
+    pp: int
+    candidate: Candidate
+    est: Estimate
+    shortfall_gib: float
+
+    @property
+    def count(self) -> int:
+        return self.tp * self.pp
+
+
+@dataclass(frozen=True)
+class Decision:
+    flag: str
+    value: str
+    why: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"flag": self.flag, "value": self.value, "why": self.why}
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    request: PlanRequest
+    plans: tuple[Plan, ...]           # ranked; plans[0] is the chosen one when `chosen` is set
+    chosen: Plan | None
+    closest: Miss | None              # when nothing fits
+    suggestions: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    evaluated: int = 0                # estimates run
+
+
+# ----------------------------------------------------------------------------------------------------------
+# candidates (which weights can be served) and quant selection
+
+
+def scheme_named(name: str) -> QuantScheme | None:
+    try:
+        return scheme_for_name(name)
+    except PlannerError:
+        return None
+
+
+def online_fp8_flag(version: str) -> str:
+    """The `--quantization` value that quantizes a 16-bit checkpoint to fp8 at load time in `version`."""
+    return "fp8_per_tensor" if parse_version(version)[:2] >= ONLINE_FP8_SHORTHAND_SINCE else "fp8"
+
+
+def parse_quant_mode(text: str | None) -> tuple[str, tuple[str, ...]]:
+    """--quant -> (mode, schemes): ("checkpoint", ()), ("auto", ()) or ("list", normalized names)."""
+    if text is None or not text.strip():
+        return "checkpoint", ()
+    if text.strip().lower() == "auto":
+        return "auto", ()
+    names: list[str] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        norm = normalize_quant_name(part)
+        if norm == "compressed-tensors":
+            raise PlannerError("--quant compressed-tensors names a file format, not a scheme",
+                               hint="name the scheme: fp8, int8 or int4")
+        if norm not in names:
+            names.append(norm)
+    if not names:
+        raise PlannerError("--quant is empty", hint="auto, a scheme (" + ", ".join(PLANNER_QUANTS) + ") or a list")
+    return "list", tuple(names)
+
+
+def select_candidates(available: list[Candidate], mode: str, names: tuple[str, ...], *,
+                      model_name: str) -> tuple[tuple[Candidate, ...], tuple[str, ...]]:
+    """The candidates the search may use, and notes about requested schemes that cannot be served.
+
+    `available[0]` is the checkpoint as it is. A scheme named on its own that has no servable checkpoint
+    is an error naming what is missing; in a list it is skipped with a note.
+    """
+    if mode == "checkpoint":
+        return (available[0],), ()
+    by_scheme: dict[str, Candidate] = {}
+    for c in available:
+        by_scheme.setdefault(c.scheme, c)
+    if mode == "auto":
+        return tuple(by_scheme.values()), ()
+    chosen: list[Candidate] = []
+    notes: list[str] = []
+    for n in names:
+        if n in by_scheme:
+            chosen.append(by_scheme[n])
+            continue
+        base = available[0].scheme
+        if base != "none":
+            why = f"{model_name} is a {base} checkpoint: vLLM serves it as {base} only"
+        else:
+            why = (f"vLLM cannot quantize to {n} at load time and the catalog knows no pre-quantized {n} "
+                   f"checkpoint of {model_name}")
+        if len(names) == 1:
+            raise PlannerError(f"--quant {n}: {why}", code="no_prequantized_checkpoint",
+                               hint=f"pass a pre-quantized {n} repo id or folder as MODEL, or use --quant auto")
+        notes.append(f"{n} skipped: {why}")
+    if not chosen:
+        raise PlannerError("--quant: none of " + ", ".join(names) + f" can be served for {model_name}",
+                           code="no_prequantized_checkpoint", hint="; ".join(notes))
+    return tuple(chosen), tuple(notes)
+
+
+def scheme_order(cands: tuple[Candidate, ...], gpu: Gpu) -> list[tuple[Candidate, bool]]:
+    """(candidate, runs natively on `gpu`) from least to most lossy, native first within a tier."""
+    out = []
+    for c in cands:
+        s = scheme_named(c.scheme)
+        native = s is None or gpu.vendor != "nvidia" or gpu.cc_int >= s.native_capability
+        out.append((c, native))
+    rank = {n: i for i, n in enumerate(_TIER_ORDER)}
+    out.sort(key=lambda cn: (cn[0].tier, not cn[1], rank.get(cn[0].scheme, len(rank))))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the search
+
+
+def utilization(gpu: Gpu, world: int, version: str) -> float:
+    """The --gpu-memory-utilization the planner sets on `gpu` (see UTIL_HEADROOM_GIB)."""
+    if gpu.vendor == "cpu" or gpu.unified_memory:
+        # CPU: the KV size comes from --kv-cache-memory-bytes / VLLM_CPU_KVCACHE_SPACE; unified memory
+        # (GH200, GB10): the OS and CPU processes share it, so vLLM's own default is the safe level.
+        return rules_for(version).default_util
+    outside = CONTEXT_GIB + (NCCL_GIB if world > 1 else 0.0) + UTIL_HEADROOM_GIB
+    u = math.floor((gpu.total_gib - outside) / gpu.total_gib * 100) / 100
+    return max(0.01, min(UTIL_CAP, u))
+
+
+def stated(args: EngineArgs, est: Estimate) -> EngineArgs:
+    """The args with max_num_seqs written out (the command always states it, at the default too)."""
+    if args.max_num_seqs is not None:
+        return args
+    return args.with_(max_num_seqs=est.resolved.max_num_seqs)
+
+
+def _divisors_pp(count: int) -> list[int]:
+    return [p for p in range(2, count + 1) if count % p == 0]
+
+
+class _Search:
+    def __init__(self, loaded_max: int, req: PlanRequest) -> None:
+        self.req = req
+        self.evaluated = 0
+        self.layout_ok: dict[tuple[int, int, int], bool] = {}     # (candidate idx, tp, pp) -> vLLM accepts
+        self.weights_tp1: dict[tuple[int, tuple[int, int]], float] = {}   # (candidate, cc) -> GiB at TP 1
+        self.token_budget: dict[str, int] = {}     # GPU id -> max_num_batched_tokens raised to max_num_seqs
+        given = req.given_fields()
+        self.fixed_tp = "tensor_parallel_size" in given
+        self.fixed_pp = "pipeline_parallel_size" in given
+        self.fixed_kv = "kv_cache_dtype" in given
+        self.fixed_eager = "enforce_eager" in given
+        self.fixed_util = "gpu_memory_utilization" in given
+        self.fixed_mnbt = "max_num_batched_tokens" in given
+        self.context_fixed = req.context is not None or (req.args.max_model_len not in (None, -1))
+        self.target = req.context or (req.args.max_model_len if req.args.max_model_len not in (None, -1)
+                                      else loaded_max)
+        self.required = req.concurrency or 1
+
+    # -- one estimate -------------------------------------------------------------------------------------
+    def run(self, cand: Candidate, gpu: Gpu, args: EngineArgs) -> Estimate:
+        self.evaluated += 1
+        return estimate(cand.model, gpu, args, vllm_version=self.req.vllm_version, env=self.req.env,
+                        gpu_memory_gib=self.req.gpu_memory_gib if gpu.vendor == "cpu" else None)
+
+    def base_args(self, cand: Candidate, gpu: Gpu, tp: int, pp: int) -> EngineArgs:
+        a = self.req.args
+        changes: dict[str, Any] = {"tensor_parallel_size": tp, "pipeline_parallel_size": pp,
+                                   "max_model_len": self.target}
+        if not self.fixed_util:
+            changes["gpu_memory_utilization"] = utilization(gpu, tp * pp, self.req.vllm_version)
+        if a.max_num_seqs is None and self.req.concurrency is not None:
+            changes["max_num_seqs"] = self.req.concurrency
+        if a.quantization is None:
+            changes["quantization"] = cand.quantization
+        bump = self.token_budget.get(gpu.id)
+        if bump is not None and not self.fixed_mnbt:
+            changes["max_num_batched_tokens"] = bump
+        return a.with_(**changes)
+
+    def ok(self, est: Estimate) -> bool:
+        return est.fits and est.kv_cache.max_concurrency >= self.required
+
+    def with_levers(self, args: EngineArgs, levers: tuple[str, ...]) -> EngineArgs:
+        changes: dict[str, Any] = {}
+        if "kv_fp8" in levers:
+            changes["kv_cache_dtype"] = "fp8"
+        if "eager" in levers:
+            changes["enforce_eager"] = True
+        return args.with_(**changes) if changes else args
+
+    def lever_sets(self, gpu: Gpu) -> list[tuple[str, ...]]:
+        out: list[tuple[str, ...]] = [()]
+        if not self.fixed_kv:
+            out.append(("kv_fp8",))
+        if not self.fixed_eager and gpu.vendor != "cpu":
+            out.append(("eager",))
+            if not self.fixed_kv:
+                out.append(("kv_fp8", "eager"))
+        return out
+
+    def fix_batch(self, cand: Candidate, gpu: Gpu, args: EngineArgs, est: Estimate) -> tuple[EngineArgs, Estimate,
+                                                                                             bool]:
+        """vLLM refuses max_num_batched_tokens < max_num_seqs: raise the token budget to the sequence count."""
+        if self.fixed_mnbt or not any(e.code == "batch_limits" for e in est.errors):
+            return args, est, False
+        mns = est.resolved.max_num_seqs or 1
+        budget = max(mns, est.resolved.max_num_batched_tokens or 0)
+        # The default budget depends on the GPU only (get_batch_defaults): later layouts start from it.
+        self.token_budget[gpu.id] = budget
+        args = args.with_(max_num_batched_tokens=budget)
+        return args, self.run(cand, gpu, args), True
+
+    def layout_valid(self, ci: int, tp: int, pp: int, est: Estimate | None) -> bool:
+        """Whether vLLM accepts TP x PP for this candidate (learnt from the first estimate of it)."""
+        key = (ci, tp, pp)
+        if key not in self.layout_ok and est is not None:
+            self.layout_ok[key] = not any(e.code in _LAYOUT_ERRORS for e in est.errors)
+        return self.layout_ok.get(key, True)
+
+    def weights_bound_ok(self, ci: int, cand: Candidate, gpu: Gpu, count: int) -> bool:
+        """Cheap reject: the weights alone, spread evenly over `count` GPUs, exceed the memory budget."""
+        # Keyed by compute capability too: some layouts depend on it (MXFP4 MoE runs Marlin below Hopper).
+        key = (ci, gpu.cc)
+        if key not in self.weights_tp1:
+            # The user's flags stay (--cpu-offload-gb and --dtype change the resident weights).
+            probe = self.req.args.with_(tensor_parallel_size=1, pipeline_parallel_size=1, enforce_eager=True,
+                                        max_model_len=min(self.target, 1024),
+                                        quantization=self.req.args.quantization or cand.quantization)
+            est = self.run(cand, gpu, probe)
+            self.weights_tp1[key] = est.per_gpu.weights_gib
+        budget = gpu.total_gib * utilization(gpu, count, self.req.vllm_version)
+        # 2 % slack: replicated tensors (norms, some embeddings) make per-rank weights exceed total / count.
+        return self.weights_tp1[key] / count <= budget * 1.02
+
+    # -- one layout ---------------------------------------------------------------------------------------
+    def evaluate(self, ci: int, cand: Candidate, native: bool, gpu: Gpu, tp: int, pp: int,
+                 tried: list[tuple[tuple[str, ...], EngineArgs, Estimate]]) -> Plan | Miss | None:
+        """The full-context plan for this layout and candidate, a Miss, or None when vLLM refuses the layout.
+
+        Levers are tried in order (defaults, fp8 KV, eager, both); every attempt is appended to `tried`
+        for `shrink`.
+        """
+        if not self.layout_valid(ci, tp, pp, None):
+            return None
+        base = self.base_args(cand, gpu, tp, pp)
+        first: Estimate | None = None
+        for levers in self.lever_sets(gpu):
+            args = self.with_levers(base, levers)
+            est = self.run(cand, gpu, args)
+            if first is None and not self.layout_valid(ci, tp, pp, est):
+                # vLLM refuses this TP/PP for the model: a miss that no amount of memory fixes.
+                return Miss(gpu=gpu, tp=tp, pp=pp, candidate=cand, est=est, shortfall_gib=math.inf)
+            args, est, bumped = self.fix_batch(cand, gpu, args, est)
+            lev = levers + (("mnbt",) if bumped else ())
+            first = first or est
+            if self.ok(est):
+                return Plan(gpu=gpu, tp=tp, pp=pp, candidate=cand, args=stated(args, est), est=est,
+                            context=self.target,
+                            context_target=self.target, full=True, levers=lev, native=native)
+            tried.append((lev, args, est))
+        assert first is not None
+        return Miss(gpu=gpu, tp=tp, pp=pp, candidate=cand, est=first, shortfall_gib=self.shortfall(first))
+
+    def shortfall(self, est: Estimate) -> float:
+        """GiB per GPU still missing to hold `required` sequences of the context (inf: not a memory miss)."""
+        kv = est.kv_cache
+        if not all(e.code in _MEMORY_ERRORS for e in est.errors):
+            return math.inf
+        need = (self.required * kv.blocks_per_request + 1) * kv.bytes_per_block / 2**30
+        return max(0.0, need - est.per_gpu.kv_cache_gib)
+
+    def shrink(self, cand: Candidate, native: bool, gpu: Gpu, tp: int, pp: int, args: EngineArgs,
+               est: Estimate, levers: tuple[str, ...], *, probe: bool = False) -> Plan | None:
+        """The largest context (a multiple of the step) that keeps `required` sequences, or None.
+
+        `probe`: only check the shortest context (one step); the plan returned is then not the best."""
+        if est.kv_cache.num_blocks <= 0 or not self.only_kv_errors(est):
+            return None
+        step = _CONTEXT_STEP if self.target > 4 * _CONTEXT_STEP else _SMALL_CONTEXT_STEP
+        top = (self.target - 1) // step                      # multiples of step below the target
+        if top < 1:
+            return None
+        cache: dict[int, tuple[EngineArgs, Estimate] | None] = {}
+
+        def good(k: int) -> bool:
+            if k not in cache:
+                a = args.with_(max_model_len=k * step)
+                e = self.run(cand, gpu, a)
+                cache[k] = (a, e) if self.ok(e) else None
+            return cache[k] is not None
+
+        # Full attention: KV per sequence is proportional to its length, so the concurrency at the target
+        # length predicts the answer; start there and search the neighbourhood (sliding windows are not
+        # proportional, so the search, not the guess, decides).
+        guess = int(self.target * est.kv_cache.max_concurrency / self.required) // step
+        guess = 1 if probe else max(1, min(top, guess))
+        if good(guess):
+            # Usually the guess is the answer: one more step tells.
+            lo, hi = guess, guess if probe or guess >= top or not good(guess + 1) else top
+        else:
+            lo, hi = 0, guess - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if good(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo < 1 or not good(lo):
+            return None
+        a, e = cache[lo]  # type: ignore[misc]
+        return Plan(gpu=gpu, tp=tp, pp=pp, candidate=cand, args=stated(a, e), est=e, context=lo * step,
+                    context_target=self.target, full=False, levers=levers, native=native)
+
+    @staticmethod
+    def only_kv_errors(est: Estimate) -> bool:
+        return all(e.code in ("kv_cache_too_small", "no_kv_memory") for e in est.errors)
+
+    # -- one GPU type -------------------------------------------------------------------------------------
+    def counts(self, gpu: Gpu) -> list[int]:
+        limit = gpu.gpus_per_node if gpu.vendor != "cpu" else 1
+        if self.req.num_gpus is not None:
+            return [self.req.num_gpus]
+        if self.req.max_gpus is not None:
+            limit = min(limit, self.req.max_gpus)
+        return list(range(1, max(1, limit) + 1))
+
+    def layouts(self, gpu: Gpu, pipeline: bool) -> list[tuple[int, int]]:
+        """(tp, pp) per count: TP alone, or (pipeline=True) every split with PP > 1, larger TP first."""
+        args = self.req.args
+        out: list[tuple[int, int]] = []
+        for count in self.counts(gpu):
+            if self.fixed_tp and self.fixed_pp:
+                if args.tensor_parallel_size * args.pipeline_parallel_size == count and not pipeline:
+                    out.append((args.tensor_parallel_size, args.pipeline_parallel_size))
+                continue
+            if self.fixed_pp:
+                if count % args.pipeline_parallel_size == 0 and not pipeline:
+                    out.append((count // args.pipeline_parallel_size, args.pipeline_parallel_size))
+                continue
+            if self.fixed_tp:
+                pp, rem = divmod(count, args.tensor_parallel_size)
+                if rem == 0 and (pp > 1) == pipeline:
+                    out.append((args.tensor_parallel_size, pp))
+                continue
+            if not pipeline:
+                out.append((count, 1))
+            else:
+                out += [(count // p, p) for p in _divisors_pp(count)]
+        return out
+
+    def best_at(self, order: list[tuple[Candidate, bool]], gpu: Gpu, tp: int, pp: int,
+                misses: list[Miss]) -> Plan | None:
+        """The least lossy candidate that fits this layout with the full context, else (when the context
+        is the planner's to choose) the least lossy that fits a shrunk one."""
+        index = {id(c): i for i, c in enumerate(self.req.candidates)}
+        attempts: list[tuple[int, Candidate, bool, list[tuple[tuple[str, ...], EngineArgs, Estimate]]]] = []
+        for cand, native in order:
+            ci = index[id(cand)]
+            if not self.weights_bound_ok(ci, cand, gpu, tp * pp):
+                continue
+            tried: list[tuple[tuple[str, ...], EngineArgs, Estimate]] = []
+            r = self.evaluate(ci, cand, native, gpu, tp, pp, tried)
+            if isinstance(r, Plan):
+                return r
+            if isinstance(r, Miss):
+                misses.append(r)
+                attempts.append((ci, cand, native, tried))
+        if self.context_fixed:
+            return None
+        for _ci, cand, native, tried in attempts:
+            # The last attempt saves the most memory (fp8 KV and eager mode, when allowed): when even it
+            # cannot hold the sequences at the shortest context, no attempt can.
+            if len(tried) > 1 and self.shrink(cand, native, gpu, tp, pp, *tried[-1][1:], tried[-1][0],
+                                              probe=True) is None:
+                continue
+            for lev, args, est in tried:
+                plan = self.shrink(cand, native, gpu, tp, pp, args, est, lev)
+                if plan is not None:
+                    return plan
+        return None
+
+    def pruned_misses(self) -> list[Miss]:
+        """When the weights bound rejected every layout: each GPU at its largest TP-only layout, estimated,
+        so the closest miss can still be shown with its memory."""
+        out: list[Miss] = []
+        cand = self.req.candidates[0]
+        for gpu in self.req.gpus:
+            for tp, pp in reversed(self.layouts(gpu, False) or self.layouts(gpu, True)):
+                tried: list[tuple[tuple[str, ...], EngineArgs, Estimate]] = []
+                r = self.evaluate(0, cand, True, gpu, tp, pp, tried)
+                if isinstance(r, Miss):
+                    out.append(r)
+                    break
+        return out
+
+    def search_gpu(self, gpu: Gpu) -> tuple[list[Plan], list[Miss]]:
+        order = scheme_order(self.req.candidates, gpu)
+        least = min(c.tier for c in self.req.candidates)
+        plans: list[Plan] = []
+        misses: list[Miss] = []
+        memory_misses: set[int] = set()      # counts where TP alone was accepted but did not fit
+        for pipeline in (False, True):
+            # The best full plan so far on this GPU: (loss tier, needs fp8 KV or eager mode). A larger count
+            # only adds a row when it allows something better by that measure (or, for the kv objective,
+            # more KV): e.g. no quantization, or no fp8 KV cache.
+            best: tuple[int, bool] | None = None
+            for tp, pp in self.layouts(gpu, pipeline):
+                if pipeline and tp * pp in memory_misses:
+                    # TP alone was accepted at this count and short of memory; PP over the same GPUs
+                    # holds about the same per GPU, so it is only tried where vLLM refused the TP size.
+                    continue
+                allowed = [(c, n) for c, n in order
+                           if best is None or self.req.objective == "kv" or (c.tier, False) < best]
+                if not allowed:
+                    break
+                seen = len(misses)
+                plan = self.best_at(allowed, gpu, tp, pp, misses)
+                if not pipeline and any(m.shortfall_gib != math.inf for m in misses[seen:]):
+                    memory_misses.add(tp * pp)
+                if plan is None:
+                    continue
+                plans.append(plan)
+                if plan.full:
+                    key = (plan.candidate.tier, bool({"kv_fp8", "eager"} & set(plan.levers)))
+                    best = key if best is None else min(best, key)
+                    if best == (least, False) and self.req.objective != "kv":
+                        break
+            if plans:
+                break          # PP only where TP alone cannot fit (even with a shorter context)
+        return plans, misses
+
+
+def _objective_key(p: Plan, objective: str) -> tuple[Any, ...]:
+    cost = p.cost_per_hour if p.cost_per_hour is not None else math.inf
+    moving = (p.pp > 1, p.candidate.tier, not p.native, "kv_fp8" in p.levers, "eager" in p.levers)
+    if objective == "cost":
+        return (cost, moving, p.count, -p.kv_tokens)
+    if objective == "kv":
+        return (-p.kv_tokens, moving, p.count, cost)
+    return (p.count, moving, cost, -p.kv_tokens)
+
+
+def rank_key(p: Plan, objective: str) -> tuple[Any, ...]:
+    """Full plans first; shrunk ones by the context they keep; then the objective; then the GPU id."""
+    return (not p.full, 0 if p.full else -p.context, *_objective_key(p, objective), p.gpu.id)
+
+
+def recommend(req: PlanRequest, *, model_max_len: int, suggest: bool = True) -> PlanResult:
+    """Search the request's space and rank what fits. `model_max_len` is the model's derived maximum."""
+    if req.objective not in OBJECTIVES:
+        from planner.errors import did_you_mean
+
+        raise PlannerError(f"--objective: unknown objective {req.objective!r}",
+                           hint=did_you_mean(req.objective, list(OBJECTIVES)) or "choose gpus, cost or kv")
+    if not req.gpus:
+        raise PlannerError("no GPU to plan for", hint="--gpu H100, a comma list, or any")
+    if req.objective == "cost" and all(g.price_per_hour_usd is None for g in req.gpus):
+        raise PlannerError("--objective cost needs GPU prices, and none of " + ", ".join(g.id for g in req.gpus)
+                           + " has one", code="no_prices",
+                           hint="add price_per_hour_usd in a GPU catalog file ($VLLM_PLANNER_GPU_CATALOG)")
+    for name, v in (("--num-gpus", req.num_gpus), ("--max-gpus", req.max_gpus), ("--concurrency", req.concurrency),
+                    ("--context", req.context)):
+        if v is not None and v < 1:
+            raise PlannerError(f"{name} must be a positive integer, got {v}")
+    search = _Search(model_max_len, req)
+    plans: list[Plan] = []
+    misses: list[Miss] = []
+    for gpu in req.gpus:
+        p, m = search.search_gpu(gpu)
+        plans += p
+        misses += m
+    plans.sort(key=lambda p: rank_key(p, req.objective))
+    notes: list[str] = []
+    if req.objective == "cost" and any(g.price_per_hour_usd is None for g in req.gpus):
+        notes.append("no price for " + ", ".join(g.id for g in req.gpus if g.price_per_hour_usd is None)
+                     + ": ranked after the priced GPUs")
+    acceptable = [p for p in plans if p.full or not search.context_fixed]
+    if acceptable:
+        return PlanResult(req, tuple(acceptable), acceptable[0], None, (), tuple(notes), search.evaluated)
+    if not misses and not plans:
+        misses = search.pruned_misses()
+    closest = min(misses, key=lambda m: (m.shortfall_gib, m.count, m.gpu.id), default=None)
+    partial = tuple(plans)           # started, but below the user's concurrency at their context
+    # A miss no memory can fix (a flag vLLM rejects, an unsupported scheme) gets its errors, not tips.
+    fixable = closest is None or closest.shortfall_gib != math.inf or bool(partial)
+    tips = tuple(suggestions(req, model_max_len, closest, partial)) if suggest and fixable else ()
+    return PlanResult(req, partial, None, closest, tips, tuple(notes), search.evaluated)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# nothing fits: what would
+
+
+def _first(req: PlanRequest, model_max_len: int, **changes: Any) -> Plan | None:
+    try:
+        r = recommend(replace(req, **changes), model_max_len=model_max_len, suggest=False)
+    except PlannerError:
+        return None
+    return r.chosen
+
+
+def _where(p: Plan) -> str:
+    par = f"TP {p.tp}" + (f" x PP {p.pp}" if p.pp > 1 else "")
+    q = "" if p.candidate.scheme == "none" else f", {p.candidate.scheme}"
+    return f"{p.count} x {p.gpu.id} ({par}{q}, context {p.context:,})"
+
+
+def suggestions(req: PlanRequest, model_max_len: int, closest: Miss | None,
+                partial: tuple[Plan, ...]) -> list[str]:
+    """What would make it fit, each checked by running the search with that one change."""
+    out: list[str] = []
+    given = req.given_fields()
+    bounded = req.num_gpus is not None or req.max_gpus is not None or "tensor_parallel_size" in given \
+        or "pipeline_parallel_size" in given
+    if bounded:
+        free_args = req.args.with_(tensor_parallel_size=1, pipeline_parallel_size=1)
+        p = _first(req, model_max_len, num_gpus=None, max_gpus=None, args=free_args,
+                   given=given - {"tensor_parallel_size", "pipeline_parallel_size"})
+        if p is not None:
+            out.append(f"more GPUs: {_where(p)}")
+    elif closest is not None:
+        out.append(f"more GPUs: the closest, {closest.count} x {closest.gpu.id}, is {closest.shortfall_gib:.1f} GiB "
+                   f"per GPU short; more than {closest.gpu.gpus_per_node} GPUs per replica span nodes, which plan "
+                   "does not search")
+    if req.context is not None or req.args.max_model_len not in (None, -1):
+        p = _first(req, model_max_len, context=None, args=req.args.with_(max_model_len=None),
+                   given=given - {"max_model_len"})
+        if p is not None:
+            out.append(f"a smaller context: --context {p.context} on {_where(p)}")
+    if req.quant_mode != "auto":
+        p = _first(req, model_max_len, quant_mode="auto", candidates=req.auto_candidates or req.candidates)
+        if p is not None and p.candidate.scheme not in {c.scheme for c in req.candidates}:
+            out.append(f"a quantization: --quant {p.candidate.scheme} on {_where(p)}")
+    if not req.whole_catalog:
+        import gpu_catalog
+
+        biggest = max(g.total_gib for g in req.gpus)
+        bigger = sorted((g for g in gpu_catalog.all_gpus().values() if g.total_gib > biggest and g.vendor == "nvidia"),
+                        key=lambda g: (g.total_gib, g.id))
+        # The smallest memory size that fits the full context is the useful answer (else the smallest that
+        # fits a shorter one): try sizes in ascending order.
+        found: Plan | None = None
+        for size in sorted({round(g.total_gib) for g in bigger}):
+            group = tuple(g for g in bigger if round(g.total_gib) == size)
+            objective = req.objective
+            if objective == "cost" and all(g.price_per_hour_usd is None for g in group):
+                objective = "gpus"
+            p = _first(req, model_max_len, gpus=group, objective=objective)
+            if p is not None and p.full:
+                found = p
+                break
+            found = found or p
+        if found is not None:
+            out.append(f"a bigger GPU: {_where(found)}")
+    if not out and partial:
+        best = max(partial, key=lambda p: p.concurrency)
+        out.append(f"fewer concurrent sequences: {_where(best)} holds {best.concurrency:.1f}")
+    return out
+
+
+
+# ----------------------------------------------------------------------------------------------------------
+# which weights can be served
+
+
+# bitsandbytes moved out of vLLM into a plugin in v0.28.0 (vllm-memory.md §7, "Removed or renamed flags"):
+# its catalog checkpoints are not offered to releases from then on.
+BNB_REMOVED = (0, 28)
+
+
+def available_candidates(loaded: Any, spec: Any, version: str) -> list[Candidate]:
+    """Every way vLLM `version` can serve this model: the checkpoint as it is first, then fp8 (a catalog
+    checkpoint, else online quantization of a 16-bit checkpoint), then the catalog's other pre-quantized
+    checkpoints. `spec` is the loaded model's ModelSpec (for the checkpoint's quantization_config)."""
+    from planner.quant import scheme_from_checkpoint
+
+    qc = spec.quantization_config
+    base_scheme = scheme_from_checkpoint(qc).name if qc else "none"
+    serve = loaded.repo_id or loaded.path or loaded.ref
+    what = f"{base_scheme} checkpoint" if qc else f"{spec.dtype} checkpoint"
+    base = Candidate(scheme=base_scheme, model=loaded, serve_model=serve, quantization=None, origin="checkpoint",
+                     note=f"the {what} as it is")
+    out = [base]
+    entry = _catalog_entry(loaded)
+    variants = [v for v in entry.variants if not v.native] if entry is not None else []
+    if qc is None:
+        fp8 = next((v for v in variants if v.scheme == "fp8"), None)
+        if fp8 is None:
+            flag = online_fp8_flag(version)
+            out.append(Candidate(scheme="fp8", model=loaded, serve_model=serve, quantization=flag, origin="online",
+                                 note=f"the {what}, quantized to fp8 by vLLM at load time (--quantization {flag})"))
+    elif entry is not None and serve.lower() != entry.default_repo.lower():
+        variants = []          # MODEL names a pre-quantized repo: that is what is served
+    seen = {c.scheme for c in out}
+    old = parse_version(version)[:2] >= BNB_REMOVED
+    for v in variants:
+        if v.scheme in seen or (old and v.scheme.startswith("bnb")):
+            continue
+        seen.add(v.scheme)
+        import model_catalog
+
+        hit = model_catalog.CatalogHit(entry=entry, variant=v, repo_id=v.repo_id, matched="repo")
+        out.append(Candidate(scheme=v.scheme, model=hit.to_loaded(v.repo_id), serve_model=v.repo_id, quantization=None,
+                             origin="catalog", note=f"the catalog's pre-quantized {v.scheme} checkpoint, published by "
+                                                              f"{v.source.split(';')[0].strip()}"))
+    return out
+
+
+def _catalog_entry(loaded: Any) -> Any:
+    alias = getattr(loaded, "catalog_alias", None)
+    if not alias:
+        return None
+    import model_catalog
+
+    hit = model_catalog.lookup(alias)
+    return hit.entry if hit is not None else None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# why each flag has its value
+
+
+def _miss_reason(est: Estimate, required: int, context: int) -> str:
+    """A short reason an estimate does not fit, in the figures the user can act on."""
+    codes = [e.code for e in est.errors]
+    if "weights_do_not_fit" in codes:
+        return f"the weights alone need {est.per_gpu.weights_gib:.1f} GiB per GPU"
+    if est.per_gpu.kv_cache_gib <= 0 or "no_kv_memory" in codes:
+        return (f"the weights ({est.per_gpu.weights_gib:.1f} GiB) and vLLM's overhead leave no memory for the KV "
+                "cache")
+    if "kv_cache_too_small" in codes or est.kv_cache.max_concurrency < required:
+        held = est.kv_cache.max_concurrency
+        return f"the KV cache would hold {held:.2f} of the {required} sequence(s) of {context:,} tokens"
+    if codes:
+        return est.errors[0].message
+    return "it fits there too"
+
+
+def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
+    """One line per flag of the chosen plan: kept as given, or why the planner chose the value."""
+    req = result.request
+    given = req.given_fields()
+    a = plan.args
+    est = plan.est
+    required = req.concurrency or 1
+    out: list[Decision] = []
+    cand = plan.candidate
+    out.append(Decision("MODEL", cand.serve_model, cand.note))
+
+    def kept(name: str) -> bool:
+        return name in given
+
+    flag_tp = "--tensor-parallel-size"
+    if kept("tensor_parallel_size"):
+        out.append(Decision(flag_tp, str(plan.tp), "kept as given"))
+    else:
+        out.append(Decision(flag_tp, str(plan.tp), _why_tp(result, plan, required)))
+    if plan.pp > 1:
+        why = "kept as given" if kept("pipeline_parallel_size") else (
+            f"tensor parallelism alone does not fit on {plan.gpu.id} within {plan.gpu.gpus_per_node} GPUs; "
+            f"{plan.pp} pipeline stages split the {est.model.get('num_layers')} layers")
+        out.append(Decision("--pipeline-parallel-size", str(plan.pp), why))
+    q = a.quantization
+    if cand.scheme != "none" or q:
+        why = _why_quant(req, plan)
+        out.append(Decision("--quantization" if q else "weights", q or f"{cand.scheme} (the checkpoint's format)",
+                            "kept as given" if kept("quantization") else why))
+    if a.kv_cache_dtype != "auto":
+        why = "kept as given" if kept("kv_cache_dtype") else (
+            f"at the model's dtype the KV cache does not hold {required} sequence(s) of {plan.context_target:,} "
+            f"tokens on {plan.count} x {plan.gpu.id}; fp8 halves the bytes per token")
+        out.append(Decision("--kv-cache-dtype", a.kv_cache_dtype, why))
+    if a.enforce_eager:
+        why = "kept as given" if kept("enforce_eager") else (
+            "without CUDA graphs vLLM reserves no graph memory, and that is the difference between fitting and "
+            "not (decode is slower)")
+        out.append(Decision("--enforce-eager", "", why))
+    if a.max_num_batched_tokens is not None:
+        why = "kept as given" if kept("max_num_batched_tokens") else (
+            f"raised to max_num_seqs ({a.max_num_seqs}): vLLM refuses a per-step token budget below it")
+        out.append(Decision("--max-num-batched-tokens", str(a.max_num_batched_tokens), why))
+    util = est.resolved.gpu_memory_utilization or 0.0
+    if kept("gpu_memory_utilization"):
+        why = "kept as given"
+    elif plan.gpu.vendor == "cpu":
+        why = "vLLM's default (the CPU backend sizes the KV cache from --kv-cache-memory-bytes or the environment)"
+    elif plan.gpu.unified_memory:
+        why = f"vLLM's default: {plan.gpu.id} shares its memory with the CPU and the operating system"
+    else:
+        left = est.per_gpu.total_gib - est.per_gpu.requested_gib
+        why = (f"vLLM budgets {est.per_gpu.requested_gib:.2f} of {est.per_gpu.total_gib:.2f} GiB and leaves "
+               f"{left:.2f} GiB for the CUDA context, NCCL and other processes")
+    out.append(Decision("--gpu-memory-utilization", f"{util:g}", why))
+    mml = a.max_model_len
+    if kept("max_model_len") or req.context is not None:
+        why = "kept as given" if kept("max_model_len") else "your --context"
+    elif plan.full:
+        why = "the model's maximum context"
+    else:
+        why = (f"the largest context (in steps of {_CONTEXT_STEP if plan.context_target > 4 * _CONTEXT_STEP else 16})"
+               f" that keeps {required} sequence(s) in the KV cache; the model's maximum "
+               f"{plan.context_target:,} does not fit on {plan.count} x {plan.gpu.id}")
+    out.append(Decision("--max-model-len", str(mml), why))
+    mns = est.resolved.max_num_seqs
+    if kept("max_num_seqs"):
+        why = "kept as given"
+    elif req.concurrency is not None:
+        why = (f"your --concurrency; the KV cache holds {plan.concurrency:.1f} sequences of {plan.context:,} tokens")
+    else:
+        why = (f"vLLM {req.vllm_version}'s default on {plan.gpu.id}; the KV cache holds {plan.concurrency:.1f} "
+               "sequences of the full context at once, more when requests are shorter (--concurrency sizes it)")
+    out.append(Decision("--max-num-seqs", str(mns), why))
+    covered = {"tensor_parallel_size", "pipeline_parallel_size", "quantization", "kv_cache_dtype", "enforce_eager",
+               "max_num_batched_tokens", "gpu_memory_utilization", "max_model_len", "max_num_seqs",
+               "enable_prefix_caching"}
+    for name in sorted(given - covered):
+        if hasattr(a, name) and name != "passthrough":
+            value = getattr(a, name)
+            out.append(Decision("--" + name.replace("_", "-"), "" if isinstance(value, bool) else str(value),
+                                "kept as given"))
+    for spelling, value in a.passthrough:
+        out.append(Decision(spelling, value or "", "kept as given"))
+    pc = est.resolved.enable_prefix_caching
+    if not kept("enable_prefix_caching"):
+        out.append(Decision("--enable-prefix-caching", "(default)",
+                            "left at vLLM's default (on): repeated prompt prefixes reuse cached KV blocks"
+                            if pc else "left at vLLM's default (off)"))
+    else:
+        out.append(Decision("--enable-prefix-caching", str(pc).lower(), "kept as given"))
+    return out
+
+
+def _why_tp(result: PlanResult, plan: Plan, required: int) -> str:
+    req = result.request
+    obj = {"gpus": "the fewest GPUs", "cost": "the lowest cost", "kv": "the most KV cache"}[req.objective]
+    if req.objective == "cost" and plan.cost_per_hour is not None:
+        obj += f" (${plan.cost_per_hour:.2f}/h)"
+    if req.num_gpus is not None:
+        return f"--num-gpus {req.num_gpus}"
+    if req.objective == "kv":
+        return (f"{obj}: {plan.kv_tokens:,} tokens on {plan.count} x {plan.gpu.id}; more GPUs per replica hold "
+                "more KV cache (bound it with --max-gpus or --num-gpus)")
+    if plan.gpu.vendor == "cpu":
+        return "the CPU backend runs one process per NUMA node"
+    if plan.count == 1:
+        return f"{obj}: one {plan.gpu.id} holds the weights ({plan.est.per_gpu.weights_gib:.1f} GiB) and the KV cache"
+    link = "" if plan.gpu.nvlink else (f"; {plan.gpu.id} GPUs talk over PCIe ({plan.gpu.interconnect or 'no NVLink'}), "
+                                        "so tensor parallelism costs more time per token than over NVLink")
+    return _why_smaller(req, plan, required, obj) + link
+
+
+def _why_smaller(req: PlanRequest, plan: Plan, required: int, obj: str) -> str:
+    # Why not the next smaller TP vLLM accepts (same flags and context).
+    own_util = "gpu_memory_utilization" in req.given_fields()
+    for tp in range(plan.tp - 1, 0, -1):
+        util = plan.args.gpu_memory_utilization if own_util else utilization(plan.gpu, tp * plan.pp, req.vllm_version)
+        smaller = estimate(plan.candidate.model, plan.gpu,
+                           plan.args.with_(tensor_parallel_size=tp, gpu_memory_utilization=util),
+                           vllm_version=req.vllm_version, env=req.env)
+        if any(e.code in _LAYOUT_ERRORS for e in smaller.errors):
+            continue
+        return f"{obj}: at TP {tp} {_miss_reason(smaller, required, plan.context)}"
+    return f"{obj}: vLLM accepts no smaller tensor-parallel size for this model"
+
+
+def _why_quant(req: PlanRequest, plan: Plan) -> str:
+    cand = plan.candidate
+    if req.quant_mode == "auto":
+        why = f"--quant auto: {cand.scheme} is the least lossy format that fits {plan.count} x {plan.gpu.id}"
+    elif req.quant_mode == "list" and len(req.candidates) == 1:
+        why = f"as asked (--quant {cand.scheme})"
+    elif req.quant_mode == "list":
+        why = f"--quant: {cand.scheme} is the least lossy of your list that fits {plan.count} x {plan.gpu.id}"
+    else:
+        why = f"the checkpoint is {cand.scheme}"
+    if cand.origin == "online":
+        why += f"; {cand.note}"
+    elif cand.origin == "catalog":
+        why += f"; served from {cand.serve_model} (vLLM reads its quantization_config, no --quantization)"
+    if not plan.native:
+        why += (f"; {plan.gpu.id} (compute capability {plan.gpu.compute_capability}) has no native {cand.scheme} "
+                "compute, so vLLM runs it as a weight-only Marlin kernel")
+    return why

@@ -1,0 +1,208 @@
+"""Output of `planner plan`: the ranked table, the chosen plan's memory, the reasons, then the command.
+
+Rendering only: every figure comes from the PlanResult. The human form is laid out for an 80-column
+terminal; the command (or manifest) is written last with plain `sys.stdout.write`, never through rich,
+so it is not wrapped, boxed or coloured and copies from any terminal or log.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from planner.recommend import Plan, PlanResult
+
+OBJECTIVE_LABEL = {"gpus": "fewest GPUs", "cost": "lowest cost per hour", "kv": "most KV cache"}
+
+
+def _tokens(n: int) -> str:
+    """Compact token counts for the table: 40,960 / 1.23M."""
+    if n >= 10_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f}M"
+    return f"{n:,}"
+
+
+def _context(n: int) -> str:
+    return f"{n // 1024}K" if n % 1024 == 0 and n >= 1024 else f"{n:,}"
+
+
+def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
+    """One ranked plan as JSON (the `plans` list of --json)."""
+    r = p.est.resolved
+    return {
+        "rank": rank,
+        "gpu": p.gpu.id,
+        "count": p.count,
+        "tensor_parallel_size": p.tp,
+        "pipeline_parallel_size": p.pp,
+        "quantization": p.candidate.scheme,
+        "model": p.candidate.serve_model,
+        "kv_cache_dtype": p.args.kv_cache_dtype,
+        "max_model_len": p.context,
+        "full_context": p.full,
+        "max_num_seqs": r.max_num_seqs,
+        "gpu_memory_utilization": r.gpu_memory_utilization,
+        "enforce_eager": p.args.enforce_eager,
+        "kv_tokens": p.kv_tokens,
+        "max_concurrency": round(p.concurrency, 2),
+        "headroom": round(p.headroom(required), 4),
+        "cost_per_hour_usd": None if p.cost_per_hour is None else round(p.cost_per_hour, 4),
+        "native_quantization": p.native,
+    }
+
+
+def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict[str, Any]:
+    """The chosen plan's estimate contract (or the closest miss's), plus plans, decisions and commands."""
+    from planner.recommend import decisions
+
+    req = result.request
+    required = req.concurrency or 1
+    chosen = result.chosen
+    est = chosen.est if chosen is not None else (result.closest.est if result.closest is not None else None)
+    doc: dict[str, Any] = est.to_json() if est is not None else {"schema_version": 1, "fits": False}
+    doc["fits"] = chosen is not None
+    if "vllm" in doc:
+        doc["vllm"]["given"] = sorted(req.args.given())      # what the user set; the rest was decided
+    doc["warnings"] = [*({"code": "source", "message": w} for w in getattr(loaded, "warnings", ())),
+                       *doc.get("warnings", [])]
+    doc["plan"] = {
+        "objective": req.objective,
+        "model": chosen.candidate.serve_model if chosen is not None else None,
+        "chosen": 1 if chosen is not None else None,
+        "decisions": [d.to_json() for d in decisions(result, chosen)] if chosen is not None else [],
+        "estimates": result.evaluated,
+        "notes": list(result.notes),
+        "suggestions": list(result.suggestions),
+    }
+    if chosen is None and result.closest is not None:
+        m = result.closest
+        doc["plan"]["closest_miss"] = {"gpu": m.gpu.id, "count": m.count, "tensor_parallel_size": m.tp,
+                                       "pipeline_parallel_size": m.pp, "quantization": m.candidate.scheme,
+                                       "shortfall_gib_per_gpu": None if m.shortfall_gib == float("inf")
+                                       else round(m.shortfall_gib, 4)}
+    doc["plans"] = [plan_row(i + 1, p, required) for i, p in enumerate(result.plans)]
+    doc["commands"] = dict(commands)
+    return doc
+
+
+def plans_table(result: PlanResult, rows: int) -> object:
+    from rich.table import Table
+
+    required = result.request.concurrency or 1
+    t = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
+    for name, justify in (("#", "right"), ("GPU", "left"), ("n", "right"), ("TP/PP", "left"), ("quant", "left"),
+                          ("KV", "left"), ("context", "right"), ("KV tokens", "right"), ("conc", "right"),
+                          ("free", "right"), ("$/h", "right")):
+        t.add_column(name, justify=justify, no_wrap=name != "GPU", overflow="fold")  # type: ignore[arg-type]
+    for i, p in enumerate(result.plans[:rows]):
+        cost = "" if p.cost_per_hour is None else f"{p.cost_per_hour:.2f}"
+        quant = p.candidate.scheme + ("" if p.native else "*")
+        t.add_row(str(i + 1), p.gpu.id, str(p.count), f"{p.tp}/{p.pp}", quant,
+                  "fp8" if p.args.kv_cache_dtype.startswith("fp8") else p.args.kv_cache_dtype,
+                  _context(p.context), _tokens(p.kv_tokens), f"{p.concurrency:.1f}x",
+                  f"{100 * p.headroom(required):.0f}%", cost)
+    return t
+
+
+def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, written: list[str] | None = None,
+                console: Console | None = None, rows: int = 8) -> None:
+    """The human output. `command_text` (the emitted form) is written last, verbatim, to stdout."""
+    import textwrap
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from planner.recommend import decisions
+    from planner.render import memory_table
+
+    out = console or Console(highlight=False)
+    req = result.request
+    for w in getattr(loaded, "warnings", ()):
+        out.print(f"[yellow]warning[/yellow]: {w}")
+    name = getattr(loaded, "name", "model")
+    repo = getattr(loaded, "repo_id", None)
+    head = f"[bold]{name}[/bold]" + (f" ({repo})" if repo and repo != name else "")
+    out.print(f"{head} · vLLM {req.vllm_version}")
+    gpus = "the GPU catalog" if req.whole_catalog else ", ".join(g.id for g in req.gpus)
+    n = len(result.plans)
+    out.print(f"Searched {gpus}")
+    out.print(f"Objective: {OBJECTIVE_LABEL[req.objective]} · {result.evaluated} estimates · "
+              f"{n} plan{'' if n == 1 else 's'}")
+    for note in result.notes:
+        out.print(f"note: {note}")
+    out.print()
+    chosen = result.chosen
+    if result.plans:
+        out.print(plans_table(result, rows))
+        extra = []
+        if len(result.plans) > rows:
+            extra.append(f"+{len(result.plans) - rows} in --json")
+        if any(not p.native for p in result.plans[:rows]):
+            extra.append("* weight-only Marlin (no native kernel on this GPU)")
+        extra.append("conc: full-context sequences held; free: KV left over")
+        out.print("[dim]" + "; ".join(extra) + "[/dim]")
+        out.print()
+    if chosen is None:
+        _render_miss(result, out)
+        return
+    r = chosen.est.resolved
+    q = "no quantization" if chosen.candidate.scheme == "none" else chosen.candidate.scheme
+    par = f"TP {chosen.tp}" + (f" x PP {chosen.pp}" if chosen.pp > 1 else "")
+    out.print(f"[bold]Plan 1[/bold]: {chosen.count} x {chosen.gpu.id} ({par}), {q}, KV {r.kv_cache_dtype}, "
+              f"context {chosen.context:,}")
+    if len(chosen.est.stages) > 1:
+        s = chosen.est.stages[chosen.est.tightest_stage]
+        out.print(memory_table(chosen.est, s, f"memory per GPU (pipeline stage {chosen.est.tightest_stage}, the "
+                                              "tightest)"))
+    else:
+        out.print(memory_table(chosen.est, chosen.est.per_gpu, "memory per GPU"))
+    kv = chosen.est.kv_cache
+    label = "CPU" if chosen.gpu.vendor == "cpu" else "GPU"
+    out.print(f"{label} KV cache size: {kv.tokens:,} tokens")
+    out.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x")
+    for w in chosen.est.warnings:
+        if w.code != "needs_prequantized_checkpoint":     # the plan serves the pre-quantized repo itself
+            out.print(f"[yellow]warning[/yellow] ({w.code}): {w.message}")
+    out.print()
+    out.print("[bold]Why[/bold]")
+    width = max(40, out.width - 4)
+    for d in decisions(result, chosen):
+        value = f" {d.value}" if d.value else ""
+        out.print(f"  [bold]{escape(d.flag + value)}[/bold]")
+        out.print(escape(textwrap.fill(d.why, width=width, initial_indent="    ", subsequent_indent="    ",
+                                       break_on_hyphens=False, break_long_words=False)))
+    out.print()
+    for path in written or ():
+        out.print(f"wrote {path}")
+    if written:
+        out.print()
+    out.file.flush()
+    if command_text is not None:
+        sys.stdout.write(command_text.rstrip("\n") + "\n")
+
+
+def _render_miss(result: PlanResult, out: Console) -> None:
+    from planner.render import memory_table
+
+    req = result.request
+    m = result.closest
+    ctx = req.context or (req.args.max_model_len if req.args.max_model_len not in (None, -1) else None)
+    want = f"{req.concurrency or 1} sequence(s) of " + (f"{ctx:,} tokens" if ctx else "the model's maximum context")
+    out.print(f"[bold red]Nothing fits[/bold red]: no searched layout starts with {want}.")
+    if m is not None:
+        par = f"TP {m.tp}" + (f" x PP {m.pp}" if m.pp > 1 else "")
+        short = "" if m.shortfall_gib == float("inf") else f", {m.shortfall_gib:.2f} GiB per GPU short"
+        out.print(f"Closest: {m.count} x {m.gpu.id} ({par}), {m.candidate.scheme}{short}")
+        out.print(memory_table(m.est, m.est.per_gpu, "memory per GPU"))
+        for e in m.est.errors:
+            out.print(f"  [red]{e.code}[/red]: {e.message}")
+    if result.suggestions:
+        out.print()
+        out.print("[bold]What would fit[/bold]")
+        for s in result.suggestions:
+            out.print(f"  - {s}")

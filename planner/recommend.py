@@ -909,8 +909,9 @@ def _why_tp(result: PlanResult, plan: Plan, required: int) -> str:
         return "the CPU backend runs one process per NUMA node"
     if plan.count == 1:
         return f"{obj}: one {plan.gpu.id} holds the weights ({plan.est.per_gpu.weights_gib:.1f} GiB) and the KV cache"
-    link = "" if plan.gpu.nvlink else (f"; {plan.gpu.id} GPUs talk over PCIe ({plan.gpu.interconnect or 'no NVLink'}), "
-                                        "so tensor parallelism costs more time per token than over NVLink")
+    pcie = not plan.gpu.nvlink and (not plan.gpu.interconnect or "pcie" in plan.gpu.interconnect.lower())
+    link = (f"; {plan.gpu.id} GPUs talk over {plan.gpu.interconnect or 'PCIe'}, so tensor parallelism costs more "
+            "time per token than over NVLink") if pcie else ""
     return _why_smaller(req, plan, required, obj) + link
 
 

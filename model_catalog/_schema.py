@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -137,10 +138,14 @@ def validate_entry(data: Any, *, where: str) -> dict[str, Any]:
 def validate_catalog_file(path: Path) -> list[dict[str, Any]]:
     """Read and validate a user catalog file: a JSON list of entries with distinct aliases."""
     try:
-        if path.stat().st_size > _MAX_BYTES:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):   # a FIFO blocks, /dev/zero never ends
+            raise PlannerError(f"{path}: user model catalog is not a regular file", code="bad_catalog")
+        if st.st_size > _MAX_BYTES:
             raise PlannerError(f"{path}: user model catalog is larger than {_MAX_BYTES >> 20} MiB",
                                code="bad_catalog")
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        with path.open("rb") as fh:
+            data = json.loads(fh.read(_MAX_BYTES + 1).decode("utf-8"))
     except PlannerError:
         raise
     except IsADirectoryError:
@@ -149,7 +154,7 @@ def validate_catalog_file(path: Path) -> list[dict[str, Any]]:
     except OSError as exc:
         raise PlannerError(f"{path}: cannot read the user model catalog: {exc.strerror or exc}",
                            code="bad_catalog") from None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise PlannerError(f"{path}: user model catalog is not valid JSON ({exc})",
                            code="bad_catalog") from None
     if not isinstance(data, list):

@@ -7,6 +7,7 @@ would reject raises `PlannerError` (exit 2) here too.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields, replace
 
@@ -122,7 +123,7 @@ class EngineArgs:
                 f"--performance-mode: invalid choice {self.performance_mode!r}",
                 hint="choose from " + ", ".join(PERFORMANCE_MODES),
             )
-        if self.cpu_offload_gb < 0:
+        if not math.isfinite(self.cpu_offload_gb) or self.cpu_offload_gb < 0:
             raise PlannerError(f"--cpu-offload-gb must be >= 0, got {self.cpu_offload_gb}")
 
     @property

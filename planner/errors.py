@@ -13,6 +13,8 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_WOULD_FAIL = 1
 EXIT_BAD_INPUT = 2
+MAX_LINE = 240          # longest message one_line() prints before clipping
+MAX_HINT = 120
 
 
 class PlannerError(Exception):
@@ -26,8 +28,11 @@ class PlannerError(Exception):
 
     def one_line(self) -> str:
         text = self.message.rstrip(".")
+        if len(text) > MAX_LINE:              # a pasted 100 KB value is named, not echoed
+            text = text[:MAX_LINE - 3] + "..."
         if self.hint:
-            text += f" ({self.hint})"
+            hint = self.hint if len(self.hint) <= MAX_HINT else self.hint[:MAX_HINT - 3] + "..."
+            text += f" ({hint})"
         return text
 
     def to_json(self) -> dict[str, str]:

@@ -597,12 +597,13 @@ def config_via_autoconfig(config: dict[str, Any]) -> dict[str, Any]:
     kwargs = {k: v for k, v in config.items() if k not in ("model_type", "auto_map")}
     try:
         cfg = AutoConfig.for_model(model_type, **kwargs)
+        text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        defaults = cfg.to_dict()       # fails too on some bad values (quantization_config: [])
     except Exception as exc:  # the class's own validation of the values in the file
         raise PlannerError(f"config.json is not a valid {model_type!r} config for transformers: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                            code="malformed_config") from None
-    text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-    out: dict[str, Any] = {**cfg.to_dict(), **config}
+    out: dict[str, Any] = {**defaults, **config}
     for name in (*_SIZING_FIELDS, *_DERIVED_FIELDS):
         value = getattr(text, name, None)
         if name not in out and isinstance(value, int) and not isinstance(value, bool):

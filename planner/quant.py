@@ -127,9 +127,10 @@ def scheme_from_checkpoint(qc: dict[str, Any]) -> QuantScheme:
     method = str(qc.get("quant_method", "")).lower().replace("-", "_")
     ignore = _ignore_list(qc)
     bits = qc.get("bits", qc.get("w_bit", 4))
-    bits = int(bits) if isinstance(bits, int | float) and not isinstance(bits, bool) and bits > 0 else 4
+    bits = int(bits) if isinstance(bits, int | float) and not isinstance(bits, bool) and 0 < bits <= 16 else 4
     group = qc.get("group_size", qc.get("q_group_size", 128))
-    group = int(group) if isinstance(group, int | float) and not isinstance(group, bool) and group != 0 else 128
+    group = int(group) if isinstance(group, int | float) and not isinstance(group, bool) and math.isfinite(group) \
+        and group != 0 else 128
     if method in ("awq", "awq_marlin"):
         base = _BY_NAME["awq"]
         return QuantScheme(**{**base.__dict__, "bits": bits, "group_size": group,
@@ -146,6 +147,9 @@ def scheme_from_checkpoint(qc: dict[str, Any]) -> QuantScheme:
     if method in ("fp8", "fbgemm_fp8"):
         block = qc.get("weight_block_size")
         if isinstance(block, list) and len(block) == 2:
+            if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in block):
+                raise PlannerError(f"quantization_config.weight_block_size must be two positive integers, "
+                                   f"got {block!r}", code="malformed_config")
             return QuantScheme(name="fp8", vllm_method="fp8", kind="fp8", bits=8, scale="block",
                                block=(int(block[0]), int(block[1])), min_capability=75, native_capability=89,
                                ignore=ignore)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,12 +53,20 @@ class LoadedModel:
     warnings: tuple[str, ...] = field(default=())
 
 
+def _regular_file(path: Path, what: str) -> os.stat_result:
+    """stat() of a file to read: a FIFO would block open() forever and /dev/zero never ends."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        raise PlannerError(f"{path}: {what} is not a regular file")
+    return st
+
+
 def read_json_file(path: Path, *, what: str) -> dict[str, Any]:
     try:
-        if path.stat().st_size > _MAX_JSON_BYTES:
+        if _regular_file(path, what).st_size > _MAX_JSON_BYTES:
             raise PlannerError(f"{path}: {what} is larger than {_MAX_JSON_BYTES >> 20} MiB")
         with path.open("rb") as fh:
-            data = json.loads(fh.read().decode("utf-8"))
+            data = json.loads(fh.read(_MAX_JSON_BYTES + 1).decode("utf-8"))
     except PlannerError:
         raise
     except FileNotFoundError:
@@ -68,7 +77,7 @@ def read_json_file(path: Path, *, what: str) -> dict[str, Any]:
         raise PlannerError(f"{path}: permission denied") from None
     except OSError as exc:
         raise PlannerError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise PlannerError(f"{path}: {what} is not valid JSON ({exc})", code="malformed_config") from None
     if not isinstance(data, dict):
         raise PlannerError(f"{path}: {what} must be a JSON object", code="malformed_config")
@@ -101,6 +110,7 @@ def merge_quant_sidecar(config: dict[str, Any], name: str, sidecar: dict[str, An
 def read_safetensors_header(path: Path) -> list[TensorInfo]:
     """Read one .safetensors file's header (8-byte little-endian length, then JSON); no tensor data."""
     try:
+        _regular_file(path, "safetensors file")
         with path.open("rb") as fh:
             head = fh.read(8)
             if len(head) != 8:
@@ -112,7 +122,7 @@ def read_safetensors_header(path: Path) -> list[TensorInfo]:
         header = json.loads(raw.decode("utf-8"))
     except PlannerError:
         raise
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise PlannerError(f"{path}: unreadable safetensors header ({exc})") from None
     return tensors_from_header(header, where=str(path))
 
@@ -213,7 +223,11 @@ def load_model(
     if not ref or not ref.strip():
         raise PlannerError("MODEL is empty")
     p = Path(os.path.expanduser(ref))
-    if p.exists():
+    try:
+        local = p.exists() or p.is_symlink()   # a dangling or looping link is reported, not looked up elsewhere
+    except OSError:                            # e.g. a name longer than the file system allows: not a path
+        local = False
+    if local:
         return complete_config(load_local(p, ref))
 
     import model_catalog

@@ -191,7 +191,8 @@ def _derived_max_len(cfg: dict[str, Any], model_type: str, name: str) -> tuple[i
             if best is None or v < best[0]:
                 best = (v, key)
     mml = cfg.get("model_max_length")
-    mml_i = int(mml) if isinstance(mml, int | float) and not isinstance(mml, bool) and mml > 0 else None
+    mml_i = int(mml) if isinstance(mml, int | float) and not isinstance(mml, bool) and math.isfinite(mml) \
+        and mml > 0 else None
     if best is None:
         # vLLM falls back to 2048 with a warning when no key is present.
         return 2048, "default", mml_i
@@ -200,14 +201,15 @@ def _derived_max_len(cfg: dict[str, Any], model_type: str, name: str) -> tuple[i
     if isinstance(rope, dict) and "gemma3" not in model_type:
         rtype = str(rope.get("rope_type", rope.get("type", "default")))
         factor = rope.get("factor")
-        if rtype not in _ROPE_NO_SCALE and isinstance(factor, int | float) and factor > 0:
+        if rtype not in _ROPE_NO_SCALE and isinstance(factor, int | float) and math.isfinite(factor) and factor > 0:
             derived *= factor
     return int(derived), key, mml_i
 
 
 def _layer_kinds(cfg: dict[str, Any], model_type: str, n: int, name: str) -> list[tuple[str, int | None]]:
     window = cfg.get("sliding_window")
-    window = int(window) if isinstance(window, int | float) and not isinstance(window, bool) and window > 0 \
+    window = int(window) if isinstance(window, int | float) and not isinstance(window, bool) \
+        and math.isfinite(window) and window > 0 \
         else None
     if cfg.get("kv_lora_rank"):
         return [("mla", None)] * n
@@ -251,19 +253,20 @@ def _layer_kinds(cfg: dict[str, Any], model_type: str, n: int, name: str) -> lis
     return [("full", None)] * n
 
 
-def _moe_layers(cfg: dict[str, Any], model_type: str, n: int, num_experts: int) -> list[bool]:
+def _moe_layers(cfg: dict[str, Any], model_type: str, n: int, num_experts: int, name: str) -> list[bool]:
     if num_experts <= 0:
         return [False] * n
     if "first_k_dense_replace" in cfg or model_type.startswith("deepseek") or model_type == "kimi_k2":
-        k = int(cfg.get("first_k_dense_replace") or 0)
-        freq = int(cfg.get("moe_layer_freq") or 1)
+        k = _opt_int(cfg, "first_k_dense_replace", name=name) or 0
+        freq = _opt_int(cfg, "moe_layer_freq", name=name) or 1
         return [i >= k and i % freq == 0 for i in range(n)]
     if model_type in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
-        only = set(cfg.get("mlp_only_layers") or [])
-        step = int(cfg.get("decoder_sparse_step") or 1)
+        only_raw = cfg.get("mlp_only_layers")
+        only = {i for i in only_raw if isinstance(i, int)} if isinstance(only_raw, list) else set()
+        step = _opt_int(cfg, "decoder_sparse_step", name=name) or 1
         return [i not in only and (i + 1) % step == 0 for i in range(n)]
     if model_type == "llama4_text":
-        step = int(cfg.get("interleave_moe_layer_step") or 1)
+        step = _opt_int(cfg, "interleave_moe_layer_step", name=name) or 1
         return [(i + 1) % step == 0 for i in range(n)]
     return [True] * n
 
@@ -274,7 +277,10 @@ def _rope_cache_elements(cfg: dict[str, Any], model_type: str, head_dim: int, qk
     YaRN caches cover original_max_position_embeddings x factor (YaRNScalingRotaryEmbedding); Gemma 3
     builds a local and a global RoPE.
     """
-    rotary_dim = qk_rope or int(head_dim * float(cfg.get("partial_rotary_factor") or 1.0))
+    factor = cfg.get("partial_rotary_factor")
+    if not isinstance(factor, int | float) or isinstance(factor, bool) or not 0 < factor <= 1:
+        factor = 1.0                       # absent or unusable: the whole head rotates (transformers' default)
+    rotary_dim = qk_rope or int(head_dim * factor)
     positions = cfg.get("max_position_embeddings")
     if not isinstance(positions, int) or positions <= 0:
         return 0
@@ -282,7 +288,8 @@ def _rope_cache_elements(cfg: dict[str, Any], model_type: str, head_dim: int, qk
     if isinstance(rope, dict):
         rtype = str(rope.get("rope_type", rope.get("type", "")))
         orig, factor = rope.get("original_max_position_embeddings"), rope.get("factor")
-        if rtype in ("yarn", "deepseek_yarn") and isinstance(orig, int) and isinstance(factor, int | float):
+        if rtype in ("yarn", "deepseek_yarn") and isinstance(orig, int) and orig > 0 \
+                and isinstance(factor, int | float) and math.isfinite(factor) and factor > 0:
             positions = int(orig * factor)
     return positions * rotary_dim * (2 if model_type.startswith("gemma3") else 1)
 
@@ -376,15 +383,15 @@ def model_spec_from_config(config: dict[str, Any], name: str = "model") -> Model
         elif model_type == "llama4_text":
             shared = intermediate  # one shared expert of the expert size
     kinds = _layer_kinds(cfg, model_type, layers_n, name)
-    moe_flags = _moe_layers(cfg, model_type, layers_n, num_experts)
+    moe_flags = _moe_layers(cfg, model_type, layers_n, num_experts, name)
     layer_specs = tuple(LayerSpec(attention=k, window=w, moe=m) for (k, w), m in zip(kinds, moe_flags,
                                                                                          strict=True))
     max_len, key, mml = _derived_max_len(cfg, model_type, name)
     qc = cfg.get("quantization_config") if isinstance(cfg.get("quantization_config"), dict) else None
-    kv_lora = int(cfg.get("kv_lora_rank") or 0)
-    qk_rope = int(cfg.get("qk_rope_head_dim") or 0)
-    qk_nope = int(cfg.get("qk_nope_head_dim") or 0)
-    v_head = int(cfg.get("v_head_dim") or (head_dim if not kv_lora else 0))
+    kv_lora = _opt_int(cfg, "kv_lora_rank", name=name) or 0
+    qk_rope = _opt_int(cfg, "qk_rope_head_dim", name=name) or 0
+    qk_nope = _opt_int(cfg, "qk_nope_head_dim", name=name) or 0
+    v_head = _opt_int(cfg, "v_head_dim", name=name) or (head_dim if not kv_lora else 0)
     bias = bool(cfg.get("attention_bias", False))
     rope_cache = _rope_cache_elements(cfg, model_type, head_dim, qk_rope)
     return ModelSpec(
@@ -420,11 +427,11 @@ def model_spec_from_config(config: dict[str, Any], name: str = "model") -> Model
         shared_expert_gate=model_type in ("qwen2_moe",) and shared > 0,
         router_bias=model_type == "gpt_oss",
         expert_bias=model_type == "gpt_oss",
-        q_lora_rank=int(cfg["q_lora_rank"]) if cfg.get("q_lora_rank") else None,
+        q_lora_rank=_opt_int(cfg, "q_lora_rank", name=name) or None,
         kv_lora_rank=kv_lora,
         qk_nope_head_dim=qk_nope,
         qk_rope_head_dim=qk_rope,
-        mtp_layers=int(cfg.get("num_nextn_predict_layers") or 0),
+        mtp_layers=_opt_int(cfg, "num_nextn_predict_layers", name=name) or 0,
         vision_params=_vision_params(outer),
         quantization_config=qc,
         rope_cache_elements=rope_cache,

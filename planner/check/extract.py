@@ -643,7 +643,7 @@ def _docker_form(arg: str, line: int) -> tuple[list[str], list[int], str | None]
         text = text.replace("\\\n", "\n")        # continuations are whitespace inside the JSON array
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             # Line of each word: count the newlines before it in the instruction text.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from planner.check.extract import extract_file
@@ -50,11 +51,14 @@ def _read(path: str, explicit: bool, stdin_text: str | None) -> tuple[str | None
     if path == STDIN:
         return (stdin_text or ""), None
     try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            # FIFOs block open() and devices never end: a folder walk skips them, a named one is reported.
+            return (None, "not a regular file") if explicit else (None, None)
+        if st.st_size > MAX_BYTES:
             return (None, f"larger than {MAX_BYTES >> 20} MiB") if explicit else (None, None)
         with open(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return None, "no such file or folder"
     except IsADirectoryError:

@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from planner.commands._run import run_command
 
 if TYPE_CHECKING:
+    import click
+
     from model_catalog import CatalogEntry
 
 HELP = ("List, search and show the bundled model catalog. `planner models [QUERY]` lists the models (QUERY "

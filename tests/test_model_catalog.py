@@ -374,8 +374,14 @@ def test_bad_user_catalog_names_file_and_field(tmp_path: Path, content: Any, nee
     assert exc.value.code == "bad_catalog"
 
 
+def _catalog_section() -> str:
+    """The README's model-catalog section (between its heading and the next top-level section)."""
+    doc = (ROOT / "README.md").read_text()
+    return doc.split("## The model catalog", 1)[1].split("\n## ", 1)[0]
+
+
 def test_readme_example_is_a_valid_user_catalog(tmp_path: Path) -> None:
-    doc = (ROOT / "docs" / "readme" / "models.md").read_text()
+    doc = _catalog_section()
     example = doc.split("```json\n", 1)[1].split("```", 1)[0]
     path = _write(tmp_path, example)
     hit = lookup("ACME", path=path)
@@ -388,7 +394,7 @@ def test_readme_python_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     import doctest
 
     monkeypatch.delenv(model_catalog.ENV_VAR, raising=False)
-    doc = (ROOT / "docs" / "readme" / "models.md").read_text()
+    doc = _catalog_section()
     example = doc.split("```python\n", 1)[1].split("```", 1)[0]
     test = doctest.DocTestParser().get_doctest(example, {}, "models.md", None, 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)

@@ -34,18 +34,14 @@ def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
     return None, ["vllm", "serve", *extra]
 
 
-def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu_memory_gib: float | None,
-                   quant: str | None, vllm_version: str | None, vllm_engine: str | None, revision: str | None,
-                   offline: bool, progress: bool, model: str | None = None, token: str | None = None) -> object:
-    """Resolve inputs and run the memory model. Shared with `plan` and `validate` for one code path."""
-    import gpu_catalog
-    from planner.errors import PlannerError
-    from planner.estimate import estimate
-    from planner.serve_args import parse_serve_argv
-    from planner.sources import load_model
-    from planner.vllm_versions import LATEST
+def parse_invocation(extra: list[str], model: str | None, version: str, *, usage: str) -> tuple[str, object]:
+    """(MODEL, ServeCommand) from a command's leftover words, refusing flags the release does not have.
 
-    version = vllm_version or LATEST
+    Shared by estimate, plan and validate so that one pasted command means the same everywhere.
+    """
+    from planner.errors import PlannerError
+    from planner.serve_args import parse_serve_argv
+
     if model is not None:
         argv = ["vllm", "serve", model, *extra]
     else:
@@ -55,10 +51,28 @@ def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu
     if bad:
         f = bad[0]
         raise PlannerError(f"{f.written}: {f.message or 'not a vllm serve option in vLLM ' + version}",
-                           code="unknown_flag")
+                           code="unknown_flag", hint=f.hint)
+    if cmd.unknown:
+        raise PlannerError(f"unexpected argument {cmd.unknown[0]!r}", hint=usage)
     ref = cmd.model or model
     if not ref:
-        raise PlannerError("no MODEL given", hint="planner estimate MODEL --gpu H100, or -- vllm serve MODEL ...")
+        raise PlannerError("no MODEL given", hint=usage)
+    return ref, cmd
+
+
+def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu_memory_gib: float | None,
+                   quant: str | None, vllm_version: str | None, vllm_engine: str | None, revision: str | None,
+                   offline: bool, progress: bool, model: str | None = None, token: str | None = None) -> object:
+    """Resolve inputs and run the memory model. Shared with `plan` and `validate` for one code path."""
+    import gpu_catalog
+    from planner.errors import PlannerError
+    from planner.estimate import estimate
+    from planner.sources import load_model
+    from planner.vllm_versions import LATEST
+
+    version = vllm_version or LATEST
+    ref, cmd = parse_invocation(extra, model, version,
+                                usage="planner estimate MODEL --gpu H100, or -- vllm serve MODEL ...")
     if device == "cpu":
         if gpu_memory_gib is None and cmd.args.kv_cache_memory_bytes is None \
                 and "VLLM_CPU_KVCACHE_SPACE" not in cmd.env:

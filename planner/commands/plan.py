@@ -57,34 +57,20 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
                gpu_memory_gib: float | None = None, quant: str | None = None, objective: str = "gpus",
                context: str | None = None, concurrency: int | None = None, num_gpus: int | None = None,
                max_gpus: int | None = None, vllm_version: str | None = None, revision: str | None = None,
-               offline: bool = False, progress: bool = False) -> tuple[PlanResult, LoadedModel]:
+               offline: bool = False, progress: bool = False,
+               token: str | None = None) -> tuple[PlanResult, LoadedModel]:
     """Resolve the inputs and run the search: (PlanResult, LoadedModel)."""
-    from planner.commands.estimate import split_model_and_flags
+    from planner.commands.estimate import parse_invocation
     from planner.engine_args import parse_human_int
     from planner.errors import PlannerError
     from planner.recommend import PlanRequest, available_candidates, parse_quant_mode, recommend, select_candidates
-    from planner.serve_args import parse_serve_argv
     from planner.sources import load_model
     from planner.spec import model_spec_from_config
     from planner.vllm_versions import LATEST, rules_for
 
     version = vllm_version or LATEST
     rules_for(version)                                   # an unknown release is bad input, before any work
-    if model is not None:
-        argv = ["vllm", "serve", model, *extra]
-    else:
-        model, argv = split_model_and_flags(extra)
-    cmd = parse_serve_argv(argv, version=version)
-    bad = [f for f in cmd.flags if f.status != "ok"]
-    if bad:
-        f = bad[0]
-        raise PlannerError(f"{f.written}: {f.message or 'not a vllm serve option in vLLM ' + version}",
-                           code="unknown_flag", hint=f.hint)
-    if cmd.unknown:
-        raise PlannerError(f"unexpected argument {cmd.unknown[0]!r}", hint="planner plan MODEL --gpu H100 [flags]")
-    ref = cmd.model or model
-    if not ref:
-        raise PlannerError("no MODEL given", hint="planner plan MODEL --gpu H100")
+    ref, cmd = parse_invocation(extra, model, version, usage="planner plan MODEL --gpu H100 [flags]")
     if cmd.args.max_model_len == -1:
         raise PlannerError("--max-model-len auto: plan chooses the context itself",
                            hint="leave it out, or give --context N")
@@ -95,7 +81,7 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
             raise PlannerError(f"--context: a value of {len(context)} characters is not a context length",
                                hint="e.g. 32768, 32k or 32K")
         ctx_len = parse_human_int(context, flag="--context")
-    loaded = load_model(ref, revision=revision, offline=offline or None, progress=progress)
+    loaded = load_model(ref, revision=revision, offline=offline or None, token=token, progress=progress)
     spec = model_spec_from_config(loaded.config, name=loaded.name)
     mode, names = parse_quant_mode(quant)
     available = available_candidates(loaded, spec, version)
@@ -165,6 +151,8 @@ def command(
     vllm_version: str = typer.Option(None, "--vllm-version", help="vLLM release to plan for (default 0.33.0)."),
     revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (Hub cache or catalog)."),
+    hf_token: str = typer.Option(None, "--hf-token", help="Hugging Face token for gated or private repos "
+                                 "(default: HF_TOKEN or the `hf auth login` token)."),
     json_out: bool = typer.Option(False, "--json", help="Print the chosen plan's estimate contract plus plans and "
                                   "commands as JSON."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -187,7 +175,7 @@ def command(
         result, loaded = build_plan(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                     quant=quant, objective=objective, context=context, concurrency=concurrency,
                                     num_gpus=num_gpus, max_gpus=max_gpus, vllm_version=vllm_version,
-                                    revision=revision, offline=offline, progress=not json_out)
+                                    revision=revision, offline=offline, progress=not json_out, token=hf_token)
         texts: dict[str, str] = {}
         written: list[str] = []
         if result.chosen is not None:

@@ -37,7 +37,7 @@ def _no_user_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _runs_file() -> Path | None:
-    for candidate in (REPO / "tests" / "data" / "vllm-runs.jsonl",
+    for candidate in (REPO / "tests" / "data" / "validation" / "vllm-runs.jsonl",
                       REPO.parent / "shared" / "validation" / "vllm-runs.jsonl"):
         if candidate.is_file():
             return candidate

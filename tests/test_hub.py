@@ -35,9 +35,7 @@ from planner.errors import PlannerError
 from planner.sources import LoadedModel, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-REF_CONFIGS = ROOT.parent / "shared" / "reference" / "model-configs"
-if not REF_CONFIGS.is_dir():  # the checkout may sit elsewhere than /work/main
-    REF_CONFIGS = Path("/work/shared/reference/model-configs")
+REF_CONFIGS = ROOT / "tests" / "data" / "validation" / "model-configs"   # copy of ../shared/reference/model-configs
 
 TINY = "acme/tiny-llama"
 TINY_CONFIG = {

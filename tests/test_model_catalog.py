@@ -21,7 +21,7 @@ from model_catalog import CatalogEntry, find_variant, get, load_catalog, lookup,
 from planner.errors import PlannerError
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT.parent / "shared" / "reference" / "model-configs"
+REF = ROOT / "tests" / "data" / "validation" / "model-configs"   # copy of ../shared/reference/model-configs
 # The bookkeeping keys a snapshot drops (top level and in nested text/vision configs); all else is verbatim.
 BOOKKEEPING = {"transformers_version", "bos_token_id", "eos_token_id", "pad_token_id", "use_cache",
                "initializer_range", "_name_or_path", "_attn_implementation"}

@@ -47,10 +47,10 @@ class _PlannerGroup(TyperGroup):
             msg = exc.format_message().replace("\n", " ")
             cmd = exc.ctx.command_path if exc.ctx else "planner"
             code = fail(PlannerError(f"{cmd}: {msg}", code="usage", hint="see --help"), json_mode="--json" in argv)
-        except cx.Abort:
+        except typer.Abort:
             sys.stderr.write("planner: interrupted\n")
             code = 130
-        except cx.Exit as exc:
+        except typer.Exit as exc:
             code = exc.exit_code
         if standalone_mode:
             sys.exit(code)

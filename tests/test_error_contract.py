@@ -145,3 +145,22 @@ def test_exit_codes_for_verdicts_are_not_errors(workdir: Path) -> None:
     fails = run(("estimate", "llama-3.1-405b", "--gpu", "L4", "--json"), workdir)
     assert fails.returncode == 1 and json.loads(fails.stdout)["fits"] is False
     assert "error:" not in fits.stderr + fails.stderr
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    """`planner ... | head -1`: the reader goes away mid-output; the planner stops without a traceback."""
+    proc = subprocess.run(f"{sys.executable} -m planner gpus | head -1", shell=True, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_long_paths_do_not_wrap_the_check_verdict(tmp_path: Path) -> None:
+    src = Path(__file__).parent / "data" / "check" / "broken" / "start.sh"
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (deep / "start.sh").write_text(src.read_text())
+    proc = subprocess.run([sys.executable, "-m", "planner", "check", str(deep / "start.sh")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
+    assert proc.returncode == 1
+    assert f"{deep / 'start.sh'} (shell, 1 vLLM invocation(s)): fail" in proc.stdout

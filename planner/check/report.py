@@ -146,7 +146,9 @@ def render_human(report: Report, console: Any) -> None:
             console.print(f"[bold]{escape(r.path)}[/bold]: [dim]skipped: {escape(r.skipped)}[/dim]", soft_wrap=True)
             continue
         state = "[red]fail[/red]" if _file_errors(report, r) else "[green]ok[/green]"
-        console.print(f"[bold]{escape(r.path)}[/bold] ({r.kind}, {len(r.invocations)} vLLM invocation(s)): {state}")
+        # soft_wrap: a long path must not push the verdict onto a line of its own (grep-able output)
+        console.print(f"[bold]{escape(r.path)}[/bold] ({r.kind}, {len(r.invocations)} vLLM invocation(s)): {state}",
+                      soft_wrap=True)
         for f in r.findings:
             sev = report.severity(f)
             console.print(f"  {f.line:>4}  [{colour[sev]}]{sev:<7}[/{colour[sev]}] [cyan]{f.rule}[/cyan]  "

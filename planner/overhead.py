@@ -3,8 +3,8 @@ and the CUDA-graph estimate.
 
 These are the least exact terms of the model: vLLM measures them at startup, and what it measures
 depends on kernels (sampler, MoE backend) and on the release. Each constant below names the runs in
-shared/validation/vllm-runs.jsonl it was fitted on and what it approximates; `planner validate-data`
-(tests/test_fidelity.py) reports the residual of every case.
+tests/data/validation/vllm-runs.jsonl it was fitted on and what it approximates; `python -m planner.fidelity`
+reports the residual of every case and tests/test_fidelity.py holds the thresholds.
 """
 
 from __future__ import annotations
@@ -30,13 +30,11 @@ class OverheadRegime:
     #   2.4: Model Runner V2 (0.25+), see vllm_versions.
     sampler_bytes_per_logit: float
     # Persistent buffers and allocator slack counted as "non-torch" / consumed beyond the weights, GiB,
-    # at TP=1, and the extra per additional TP rank (custom all-reduce / NCCL buffers created after the
-    # memory snapshot in that release).
+    # at TP=1, and the extra once the instance spans several GPUs (custom all-reduce / NCCL buffers
+    # created after the memory snapshot in that release; the logs show no further growth from TP2 to
+    # TP4: c084 2.06 vs c085 2.13 GiB).
     non_torch_base_gib: float
-    non_torch_per_extra_rank_gib: float
-    # CUDA-graph memory estimate subtracted from the budget (0.21+), GiB per decoder layer on the stage
-    # per GiB of hidden-state width at the largest capture size; see cudagraph_estimate_bytes.
-    cudagraph_estimate: bool
+    non_torch_multi_gpu_gib: float
 
 
 def sampler_peak_bytes(spec: ModelSpec, num_reqs: int, regime: OverheadRegime) -> int:
@@ -76,8 +74,8 @@ def activation_peak_bytes(spec: ModelSpec, *, num_tokens: int, num_reqs: int, tp
 
 
 def non_torch_bytes(*, tp: int, pp: int, regime: OverheadRegime) -> int:
-    extra_ranks = tp * pp - 1
-    return int((regime.non_torch_base_gib + regime.non_torch_per_extra_rank_gib * min(extra_ranks, 1)) * GiB)
+    multi = regime.non_torch_multi_gpu_gib if tp * pp > 1 else 0.0
+    return int((regime.non_torch_base_gib + multi) * GiB)
 
 
 # CUDA-graph estimate (0.21+). vLLM captures piecewise graphs for every capture size and samples the

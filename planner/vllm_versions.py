@@ -66,8 +66,7 @@ def rules_for(version: str, engine: str | None = None) -> VersionRules:
         # measured after the baseline; c033 (0.6.5, TP1) logged 1.79 GiB, c057/c040 (0.7-0.8) 0.03-0.09.
         overhead = OverheadRegime(sampler_bytes_per_logit=38.5,
                                   non_torch_base_gib=1.79 if key < (0, 7) else 0.06,
-                                  non_torch_per_extra_rank_gib=1.79 if key < (0, 7) else 1.0,
-                                  cudagraph_estimate=False)
+                                  non_torch_multi_gpu_gib=1.79 if key < (0, 7) else 1.0)
     elif (0, 10) <= key < (0, 10, 2):
         # V1 0.10.0-0.10.1: FlashInfer (a dependency of those CUDA wheels) does top-k/top-p in place, so
         # the sampler peak is little more than the fp32 logits and probabilities: c001/c002 (0.10.1.1,
@@ -75,24 +74,24 @@ def rules_for(version: str, engine: str | None = None) -> VersionRules:
         # and 0.10.2 (c054: 1.40 GiB at 256 x 151936) show the native sort. Non-torch: 0.13 at TP1,
         # +0.14 at TP2 (c003/c004).
         overhead = OverheadRegime(sampler_bytes_per_logit=10.0, non_torch_base_gib=0.13,
-                                  non_torch_per_extra_rank_gib=0.14, cudagraph_estimate=False)
+                                  non_torch_multi_gpu_gib=0.14)
     elif key < (0, 19):
         # V1 0.8-0.9 and 0.10.2-0.18 with the PyTorch-native top-k/top-p sampler. Non-torch at TP1
         # 0.13-0.14 (c008, c012, c014), TP2 0.54 (c015).
         overhead = OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.13,
-                                  non_torch_per_extra_rank_gib=0.4, cudagraph_estimate=False)
+                                  non_torch_multi_gpu_gib=0.4)
     elif key < (0, 25):
         # 0.19-0.24: Triton top-k/top-p. Non-torch: c083 0.24 (TP1), c084 2.06 (TP2), c085 2.13 (TP4):
         # the custom all-reduce buffers were counted after the snapshot.
         overhead = OverheadRegime(sampler_bytes_per_logit=15.2, non_torch_base_gib=0.24,
-                                  non_torch_per_extra_rank_gib=1.85, cudagraph_estimate=new)
+                                  non_torch_multi_gpu_gib=1.85)
     else:
         # Model Runner V2: logits stay in the model dtype through the default pass; with the CUDA-graph
         # estimate below, the 0.33 Llama-3.1-8B/H100 log (vllm-memory.md §1.3: 1.44 GiB activation +
         # estimate at 1024 x 128256 logits) leaves ~2.4 B per logit. NCCL and custom all-reduce are
         # created before the snapshot (§1.2); "consumed" beyond the weights was 0.26 GiB there.
         overhead = OverheadRegime(sampler_bytes_per_logit=2.4, non_torch_base_gib=0.26,
-                                  non_torch_per_extra_rank_gib=0.1, cudagraph_estimate=True)
+                                  non_torch_multi_gpu_gib=0.1)
     return VersionRules(
         version=version,
         key=key,

@@ -23,7 +23,14 @@ from planner.overhead import (
 )
 from planner.quant import QuantScheme, resolve_scheme
 from planner.spec import ModelSpec, model_spec_from_config
-from planner.vllm_versions import LATEST, VersionRules, batch_defaults, cudagraph_max_capture, rules_for
+from planner.vllm_versions import (
+    LATEST,
+    BatchDefaults,
+    VersionRules,
+    batch_defaults,
+    cudagraph_max_capture,
+    rules_for,
+)
 from planner.weights import checkpoint_rank_bytes, pp_partition, rank_weights, stage_layers
 
 GiB = 2**30
@@ -217,6 +224,78 @@ def _parallel_errors(spec: ModelSpec, tp: int, pp: int, scheme: QuantScheme, ep:
     return out
 
 
+def _quant_findings(spec: ModelSpec, scheme: QuantScheme, gpu: Gpu, device: str, errors: list[Finding],
+                    warnings: list[Finding]) -> None:
+    """vLLM's capability check of the scheme (VllmConfig._get_quantization_config) and its fallbacks."""
+    if scheme.is_quantized and device == "cuda":
+        if gpu.vendor == "nvidia" and gpu.cc_int < scheme.min_capability:
+            errors.append(Finding("quantization_unsupported", f"The quantization method {scheme.vllm_method} is not "
+                                  f"supported for the current GPU. Minimum capability: {scheme.min_capability}. "
+                                  f"Current capability: {gpu.cc_int}."))
+        elif gpu.vendor == "nvidia" and gpu.cc_int < scheme.native_capability:
+            warnings.append(Finding("quantization_weight_only", f"{gpu.name} (compute capability "
+                                    f"{gpu.compute_capability}) has no native {scheme.name} compute; vLLM runs "
+                                    f"it as a weight-only Marlin kernel, which may be slower for compute-heavy "
+                                    f"work."))
+        if not spec.quantization_config and scheme.prequantized:
+            warnings.append(Finding("needs_prequantized_checkpoint", f"vLLM cannot quantize to {scheme.name} on "
+                                    f"the fly: serve a pre-quantized {scheme.name} checkpoint of this model (sized "
+                                    f"here as one)."))
+
+
+def _resolve_max_model_len(spec: ModelSpec, args: EngineArgs, rules: VersionRules, env: dict[str, str],
+                           errors: list[Finding], warnings: list[Finding]) -> tuple[int, int, bool]:
+    """(derived maximum, max_model_len, auto) as ModelConfig.get_and_verify_max_len resolves them."""
+    derived = spec.max_model_len
+    if args.disable_sliding_window and spec.has_sliding:
+        windows = [layer.window for layer in spec.layers if layer.window]
+        if windows:
+            derived = min(derived, min(windows))
+    auto_len = args.max_model_len == -1
+    if auto_len and not rules.auto_max_model_len:
+        raise PlannerError(f"--max-model-len auto/-1 is not accepted by vLLM {rules.version} (added in 0.14)")
+    mml = derived if args.max_model_len in (None, -1) else args.max_model_len
+    if args.max_model_len not in (None, -1) and mml > derived:
+        allowed = spec.model_max_length is not None and mml <= spec.model_max_length
+        if not allowed and env.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") not in ("1", "true", "True"):
+            errors.append(Finding("max_model_len_too_large", f"User-specified max_model_len ({mml}) is greater than "
+                                  f"the derived max_model_len ({spec.max_len_key}={derived} or model_max_length="
+                                  f"{spec.model_max_length} in model's config.json). To allow overriding this "
+                                  "maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1."))
+        elif not allowed:
+            warnings.append(Finding("max_model_len_override", f"max_model_len {mml} exceeds the model's "
+                                    f"{spec.max_len_key}={derived} (allowed by VLLM_ALLOW_LONG_MAX_MODEL_LEN)."))
+    return derived, mml, auto_len
+
+
+def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml: int) -> tuple[bool, int, int]:
+    """(chunked prefill, max_num_seqs, max_num_batched_tokens): the tier defaults and the adjustments
+    vLLM applies after them, only to what the user did not set
+    (EngineArgs._set_default_max_num_seqs_and_batched_tokens_args)."""
+    chunked = args.enable_chunked_prefill
+    if chunked is None:
+        # V0 enabled chunked prefill by default only for long-context models (> 32K).
+        chunked = rules.engine == "v1" or mml > 32768
+    mns = args.max_num_seqs if args.max_num_seqs is not None else bd.max_num_seqs
+    if args.max_num_batched_tokens is not None:
+        mnbt = args.max_num_batched_tokens
+    else:
+        if rules.engine == "v0":
+            mnbt = (2048 if rules.key >= (0, 7) else 512) if chunked else max(mml, 2048)
+        else:
+            mnbt = bd.max_num_batched_tokens
+            if args.performance_mode == "throughput":
+                mnbt *= 2
+            if not chunked:
+                mnbt = max(mml, mnbt)
+        mnbt = min(mns * mml, mnbt)
+    if args.max_num_seqs is None:
+        if args.performance_mode == "throughput" and rules.engine == "v1":
+            mns *= 2
+        mns = min(mns, mnbt)
+    return chunked, mns, mnbt
+
+
 def _pp_override(text: str | None, num_layers: int, pp: int, errors: list[Finding]) -> tuple[int, ...] | None:
     """VLLM_PP_LAYER_PARTITION, checked the way get_pp_indices checks it (a failure is a startup error)."""
     if not text:
@@ -261,20 +340,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     scheme, conflict = resolve_scheme(spec.quantization_config, quant or args.quantization)
     if conflict:
         errors.append(Finding("quantization_mismatch", conflict))
-    if scheme.is_quantized and device == "cuda":
-        if gpu.vendor == "nvidia" and gpu.cc_int < scheme.min_capability:
-            errors.append(Finding("quantization_unsupported", f"The quantization method {scheme.vllm_method} is not "
-                                  f"supported for the current GPU. Minimum capability: {scheme.min_capability}. "
-                                  f"Current capability: {gpu.cc_int}."))
-        elif gpu.vendor == "nvidia" and gpu.cc_int < scheme.native_capability:
-            warnings.append(Finding("quantization_weight_only", f"{gpu.name} (compute capability "
-                                    f"{gpu.compute_capability}) has no native {scheme.name} compute; vLLM runs "
-                                    f"it as a weight-only Marlin kernel, which may be slower for compute-heavy "
-                                    f"work."))
-        if not spec.quantization_config and scheme.prequantized:
-            warnings.append(Finding("needs_prequantized_checkpoint", f"vLLM cannot quantize to {scheme.name} on "
-                                    f"the fly: serve a pre-quantized {scheme.name} checkpoint of this model (sized "
-                                    f"here as one)."))
+    _quant_findings(spec, scheme, gpu, device, errors, warnings)
     act_dtype, act_bytes = _act_dtype(spec, args, gpu, warnings, errors)
     errors.extend(_parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
     attention_backend = next((v for k, v in args.passthrough if k == "--attention-backend"), None)
@@ -285,26 +351,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         errors.extend(Finding(f.code, f.message) for f in cpu_backend.cpu_attention_findings(
             head_size=head, use_mla=spec.is_mla, kv_cache_dtype=args.kv_cache_dtype))
 
-    # --- max_model_len (ModelConfig.get_and_verify_max_len) ---
-    derived = spec.max_model_len
-    if args.disable_sliding_window and spec.has_sliding:
-        windows = [layer.window for layer in spec.layers if layer.window]
-        if windows:
-            derived = min(derived, min(windows))
-    auto_len = args.max_model_len == -1
-    if auto_len and not rules.auto_max_model_len:
-        raise PlannerError(f"--max-model-len auto/-1 is not accepted by vLLM {rules.version} (added in 0.14)")
-    mml = derived if args.max_model_len in (None, -1) else args.max_model_len
-    if args.max_model_len not in (None, -1) and mml > derived:
-        allowed = spec.model_max_length is not None and mml <= spec.model_max_length
-        if not allowed and env.get("VLLM_ALLOW_LONG_MAX_MODEL_LEN") not in ("1", "true", "True"):
-            errors.append(Finding("max_model_len_too_large", f"User-specified max_model_len ({mml}) is greater than "
-                                  f"the derived max_model_len ({spec.max_len_key}={derived} or model_max_length="
-                                  f"{spec.model_max_length} in model's config.json). To allow overriding this "
-                                  "maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1."))
-        elif not allowed:
-            warnings.append(Finding("max_model_len_override", f"max_model_len {mml} exceeds the model's "
-                                    f"{spec.max_len_key}={derived} (allowed by VLLM_ALLOW_LONG_MAX_MODEL_LEN)."))
+    derived, mml, auto_len = _resolve_max_model_len(spec, args, rules, env, errors, warnings)
 
     # --- batch limits (get_batch_defaults and the adjustments after it) ---
     total_gib = gpu_memory_gib if gpu_memory_gib is not None else gpu.total_gib
@@ -312,27 +359,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         raise PlannerError(f"--gpu-memory-gib must be positive, got {total_gib}")
     bd = batch_defaults(rules, total_gib=total_gib, device_name=" ".join((gpu.name, *gpu.device_names)),
                         cc=gpu.cc, device=device, world_size=1)
-    chunked = args.enable_chunked_prefill
-    if chunked is None:
-        # V0 enabled chunked prefill by default only for long-context models (> 32K).
-        chunked = rules.engine == "v1" or mml > 32768
-    mns = args.max_num_seqs if args.max_num_seqs is not None else bd.max_num_seqs
-    if args.max_num_batched_tokens is not None:
-        mnbt = args.max_num_batched_tokens
-    else:
-        if rules.engine == "v0":
-            mnbt = (2048 if rules.key >= (0, 7) else 512) if chunked else max(mml, 2048)
-        else:
-            mnbt = bd.max_num_batched_tokens
-            if args.performance_mode == "throughput":
-                mnbt *= 2
-            if not chunked:
-                mnbt = max(mml, mnbt)
-        mnbt = min(mns * mml, mnbt)
-    if args.max_num_seqs is None:
-        if args.performance_mode == "throughput" and rules.engine == "v1":
-            mns *= 2
-        mns = min(mns, mnbt)
+    chunked, mns, mnbt = _resolve_batch(args, rules, bd, mml)
     if device == "cpu":
         forced = cpu_backend.cpu_mla_scheduler_overrides(use_mla=spec.is_mla, amx=cpu_amx,
                                                          attention_backend=attention_backend, max_model_len=mml)

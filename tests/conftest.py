@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import settings
+
+# The default run is deterministic: hypothesis derandomized, no per-example deadline (a loaded 2-core
+# machine must not fail a test). `HYPOTHESIS_PROFILE=fuzz pytest` explores with fresh random draws.
+settings.register_profile("default", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("fuzz", derandomize=False, deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 MAKE_TINY_MODELS = Path(__file__).parent / "e2e" / "make_tiny_models.py"
 

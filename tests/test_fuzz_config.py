@@ -113,7 +113,7 @@ def assert_clean(est: Any) -> None:
     assert out["fits"] == (not out["errors"])
 
 
-@settings(max_examples=800, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_configs(), engine_args)
 def test_mutated_config_gives_an_estimate_or_a_planner_error(cfg: dict[str, Any], args: dict[str, Any]) -> None:
     try:
@@ -129,7 +129,7 @@ def test_mutated_config_gives_an_estimate_or_a_planner_error(cfg: dict[str, Any]
     assert_clean(est)
 
 
-@settings(max_examples=400, deadline=1000)
+@settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.sampled_from(KEYS), values, max_size=12))
 def test_config_made_of_random_values_only_raises_planner_error(cfg: dict[str, Any]) -> None:
     try:

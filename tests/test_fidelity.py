@@ -6,9 +6,15 @@ listed in planner.fidelity.KNOWN_UNEXPLAINED with its reason and still appears i
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from planner import fidelity
+
+REAL_DATA = Path(__file__).parent / "data" / "validation"
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +63,35 @@ def test_unexplained_cases_are_listed_not_dropped(run):
     # every case appears in the table, assessed or with the reason it is not
     for cid in ids:
         assert cid in text
+
+
+# --- where the cases come from (an installed package ships none) ---------------------------------
+
+
+def test_without_data_it_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """As from a non-editable install: no tests/data next to the package, no --data, no env var."""
+    monkeypatch.setattr(fidelity, "DATA", tmp_path / "not-shipped")
+    monkeypatch.delenv(fidelity.DATA_ENV, raising=False)
+    assert fidelity.main([]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.count("\n") == 1 and out.err.startswith("planner.fidelity: error: no validation cases")
+    assert "--data" in out.err and fidelity.DATA_ENV in out.err
+
+
+def test_data_from_the_environment_or_the_option(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(fidelity, "DATA", tmp_path / "not-shipped")
+    monkeypatch.setenv(fidelity.DATA_ENV, str(REAL_DATA))
+    assert fidelity.cases_file([]) == REAL_DATA / "vllm-runs.jsonl"
+    assert fidelity.cases_file(["--data", str(REAL_DATA)]) == REAL_DATA / "vllm-runs.jsonl"
+    assert fidelity.main(["--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"planner.fidelity: error: --data: no validation cases at {tmp_path}")
+
+
+def test_a_missing_data_folder_is_a_clean_exit_from_a_process(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "planner.fidelity", "--data", str(tmp_path / "nope")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr

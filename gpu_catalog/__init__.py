@@ -23,9 +23,12 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from planner.errors import PlannerError, did_you_mean
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 CATALOG_ENV = "VLLM_PLANNER_GPU_CATALOG"
 
@@ -143,7 +146,8 @@ class _Catalog:
 
 
 def _gpu_from_dict(entry: dict[str, Any]) -> Gpu:
-    return Gpu(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in entry.items()})
+    fields: dict[str, Any] = {k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in entry.items()}
+    return Gpu(**fields)
 
 
 def _spellings(gpu: Gpu) -> tuple[str, ...]:
@@ -175,7 +179,7 @@ def _read_bundled() -> list[tuple[str, dict[str, Any]]]:
             with open(os.path.join(data_dir, n), encoding="utf-8") as fh:
                 out.append((n, json.load(fh)))
         return out
-    from importlib.resources import files  # zip or other non-filesystem install
+    from importlib.resources import files  # noqa: PLC0415 - importlib.resources only for zip installs, off the cold path
 
     items = sorted((t for t in files(__name__).joinpath("data").iterdir() if t.name.endswith(".json")),
                    key=lambda t: t.name)
@@ -195,11 +199,9 @@ def _bundled() -> _Catalog:
     return _build(gpus)
 
 
-def _user_entry_model() -> type:
+def _user_entry_model() -> type[BaseModel]:
     """The pydantic model of one user-file entry (imported lazily: only user files pay for pydantic)."""
-    from typing import Literal
-
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field  # noqa: PLC0415 - pydantic only for user files
 
     class UserGpu(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True)
@@ -238,7 +240,7 @@ def _bad(path: str, what: str) -> PlannerError:
 
 def _validate_user_entries(path: str, raw: object) -> list[dict[str, Any]]:
     """Validated entries of a user file, each holding only the fields the user set."""
-    from pydantic import ValidationError
+    from pydantic import ValidationError  # noqa: PLC0415 - pydantic only for user files
 
     model = _user_entry_model()
     entries = raw if isinstance(raw, list) else [raw]
@@ -286,7 +288,7 @@ def _with_user_file(path: str, mtime_ns: int, size: int) -> _Catalog:
     user: dict[str, Gpu] = {}
     for i, fields in enumerate(_validate_user_entries(path, raw)):
         gid = fields.pop("id")
-        values = {k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in fields.items()}
+        values: dict[str, Any] = {k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in fields.items()}
         existing_id = by_lower_id.get(gid.lower())
         if existing_id is not None:
             existing = base.gpus[existing_id]

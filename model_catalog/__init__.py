@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import PlannerError, did_you_mean
+from planner.quant import QUANT_ALIASES
 
 if TYPE_CHECKING:
     from planner.sources import LoadedModel
@@ -198,7 +199,7 @@ class CatalogHit:
         return self.entry.config_for(self.repo_id, self.variant)
 
     def to_loaded(self, ref: str) -> LoadedModel:
-        from planner.sources import LoadedModel
+        from planner.sources import LoadedModel  # noqa: PLC0415 - cycle: planner.sources imports model_catalog (core-arch breaks it)
 
         return LoadedModel(
             ref=ref,
@@ -298,7 +299,7 @@ def _merged(user_file: tuple[str, int, int] | None) -> Catalog:
     """The catalog for no user file, or for (resolved path, mtime, size): an edited file reloads."""
     user: list[CatalogEntry] = []
     if user_file is not None:
-        from model_catalog._schema import validate_catalog_file
+        from model_catalog._schema import validate_catalog_file  # noqa: PLC0415 - pydantic only for user files
 
         path = user_file[0]
         user = [_entry_from_dict(d, origin=path) for d in validate_catalog_file(Path(path))]
@@ -364,8 +365,6 @@ def find_variant(entry: CatalogEntry, scheme: str) -> QuantVariant | None:
     checkpoint, then the most used third-party one.
     """
     # The planner's own spellings: w8a8 -> int8, gptq-int4 -> gptq, modelopt_fp4 -> nvfp4, ...
-    from planner.quant import QUANT_ALIASES
-
     s = scheme.strip().lower()
     s = QUANT_ALIASES.get(s, s)
     return next((v for v in entry.variants if v.scheme == s), None)

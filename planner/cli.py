@@ -18,19 +18,22 @@ from planner.commands import gpus as _gpus
 from planner.commands import models as _models
 from planner.commands import plan as _plan
 from planner.commands import validate as _validate
+from planner.commands._run import fail
+from planner.errors import PlannerError
+
+try:  # typer >= 0.26 vendors click as typer._click; older releases use click itself
+    from typer._click import exceptions as cx
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as cx  # type: ignore[no-redef]
 
 
 class _PlannerGroup(TyperGroup):
     """Click's usage errors (a bad option type, a missing argument) follow the planner's error contract:
     exit 2 with one line on stderr, and a JSON object on stdout under --json, instead of a usage block."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+    # click overloads `main` on standalone_mode (Literal[True] -> NoReturn); one signature serves both here.
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,  # type: ignore[override]
              standalone_mode: bool = True, **extra: Any) -> Any:
-        try:  # typer >= 0.26 vendors click as typer._click; older releases use click itself
-            from typer._click import exceptions as cx
-        except ImportError:  # pragma: no cover - depends on the installed typer
-            from click import exceptions as cx  # type: ignore[no-redef]
-
         argv = list(sys.argv[1:] if args is None else args)
         try:
             rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
@@ -41,9 +44,6 @@ class _PlannerGroup(TyperGroup):
             sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
             code = 0
         except cx.UsageError as exc:
-            from planner.commands._run import fail
-            from planner.errors import PlannerError
-
             msg = exc.format_message().replace("\n", " ")
             cmd = exc.ctx.command_path if exc.ctx else "planner"
             code = fail(PlannerError(f"{cmd}: {msg}", code="usage", hint="see --help"), json_mode="--json" in argv)

@@ -10,6 +10,8 @@ it is an `Estimate` with errors (exit code 1), so the full report can still be p
 
 from __future__ import annotations
 
+import difflib
+
 EXIT_OK = 0
 EXIT_WOULD_FAIL = 1
 EXIT_BAD_INPUT = 2
@@ -44,8 +46,6 @@ class PlannerError(Exception):
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...], n: int = 3) -> str | None:
     """A 'did you mean' hint from close matches (case-insensitive), or None."""
-    import difflib
-
     lowered = {c.lower(): c for c in choices}
     hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.55)
     if not hits:

@@ -111,7 +111,7 @@ def run_case(case: dict[str, Any], data: Path = DATA) -> CaseResult:
         dtype=case.get("dtype") or "auto",
         enable_expert_parallel="expert-parallel" in (case.get("notes") or ""),
     )
-    kw = {"vllm_version": res.version, "vllm_engine": case.get("engine"), "quant": quant,
+    kw: dict[str, Any] = {"vllm_version": res.version, "vllm_engine": case.get("engine"), "quant": quant,
           "gpu_memory_gib": total}
     est = estimate(spec, gpu, args, **kw)
     uses = case.get("uses") or []

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, did_you_mean
 
 # Planner names accepted by --quant, with the vLLM method names they also answer to.
 QUANT_ALIASES: dict[str, str] = {
@@ -99,8 +99,6 @@ def normalize_quant_name(name: str) -> str:
     key = name.strip().lower()
     if key in QUANT_ALIASES:
         return QUANT_ALIASES[key]
-    from planner.errors import did_you_mean
-
     raise PlannerError(f"--quant: unknown quantization {name!r}",
                        hint=did_you_mean(key, list(PLANNER_QUANTS)) or "choose from " + ", ".join(PLANNER_QUANTS))
 
@@ -182,7 +180,7 @@ def scheme_from_checkpoint(qc: dict[str, Any]) -> QuantScheme:
 def _compressed_tensors(qc: dict[str, Any], ignore: tuple[str, ...]) -> QuantScheme:
     """llm-compressor checkpoints: read the first config group's weight and activation settings."""
     groups = qc.get("config_groups") or {}
-    first = next(iter(groups.values()), {}) if isinstance(groups, dict) else {}
+    first: Any = next(iter(groups.values()), {}) if isinstance(groups, dict) else {}
     w = first.get("weights") or {} if isinstance(first, dict) else {}
     a = first.get("input_activations") or {} if isinstance(first, dict) else {}
     bits = int(w.get("num_bits", 8) or 8)

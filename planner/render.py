@@ -26,7 +26,7 @@ def _bar(parts: list[tuple[float, str]], total: float, width: int = 28) -> str:
 
 
 def memory_table(est: Estimate, stage: PerGpu, title: str) -> object:
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 - rich only for human output
 
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None)
     t.add_column("per GPU", style="bold")

@@ -8,7 +8,11 @@ so it is not wrapped, boxed or coloured and copies from any terminal or log.
 from __future__ import annotations
 
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Any
+
+from planner.recommend import decisions
+from planner.render import memory_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,8 +62,6 @@ def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
 
 def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict[str, Any]:
     """The chosen plan's estimate contract (or the closest miss's), plus plans, decisions and commands."""
-    from planner.recommend import decisions
-
     req = result.request
     required = req.concurrency or 1
     chosen = result.chosen
@@ -91,7 +93,7 @@ def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict
 
 
 def plans_table(result: PlanResult, rows: int) -> object:
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 - rich only for human output
 
     required = result.request.concurrency or 1
     t = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
@@ -112,13 +114,8 @@ def plans_table(result: PlanResult, rows: int) -> object:
 def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, written: list[str] | None = None,
                 console: Console | None = None, rows: int = 8) -> None:
     """The human output. `command_text` (the emitted form) is written last, verbatim, to stdout."""
-    import textwrap
-
-    from rich.console import Console
-    from rich.markup import escape
-
-    from planner.recommend import decisions
-    from planner.render import memory_table
+    from rich.console import Console  # noqa: PLC0415 - rich only for human output
+    from rich.markup import escape  # noqa: PLC0415 - rich only for human output
 
     out = console or Console(highlight=False)
     req = result.request
@@ -187,8 +184,6 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
 
 
 def _render_miss(result: PlanResult, out: Console) -> None:
-    from planner.render import memory_table
-
     req = result.request
     m = result.closest
     ctx = req.context or (req.args.max_model_len if req.args.max_model_len not in (None, -1) else None)

@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from planner.vllm_flags import parse_version
 
@@ -122,7 +122,8 @@ def _index_classes(root: Path) -> tuple[dict[str, _ClassDef], dict[str, Any]]:
                 if "TypeAlias" in ast.unparse(node.annotation):
                     aliases[node.target.id] = node.value
             elif type(node).__name__ == "TypeAlias":      # `type X = ...` (Python 3.12 syntax)
-                aliases[node.name.id] = node.value
+                alias: Any = node                         # ast.TypeAlias: not in 3.11's ast stubs
+                aliases[alias.name.id] = alias.value
     return classes, aliases
 
 
@@ -269,7 +270,7 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 v = node.value
                 # x = get_kwargs(Cls)  or  x = get_kwargs(Cls)["field"]
-                sub_field = None
+                sub_field: Any = None
                 if isinstance(v, ast.Subscript) and isinstance(v.slice, ast.Constant):
                     sub_field = v.slice.value
                     v = v.value
@@ -292,11 +293,11 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                     for key, val in zip(src.keys, src.values, strict=True):
                         if key is None:
                             src = val
-                        else:
-                            overrides.append(ast.keyword(arg=key.value, value=val))
+                        elif isinstance(key, ast.Constant):
+                            overrides.append(ast.keyword(arg=str(key.value), value=val))
                 if isinstance(src, ast.Subscript) and isinstance(src.value, ast.Name):
                     cls, _ = kwarg_vars[src.value.id]
-                    field = src.slice.value
+                    field = cast(Any, src.slice).value
                 elif isinstance(src, ast.Name) and kwarg_vars.get(src.id, (None, None))[1]:
                     cls, field = kwarg_vars[src.id]
                 else:
@@ -332,7 +333,7 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                     target, value = st.targets[0], st.value
                 if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Subscript)):
                     continue
-                field, key = target.value.slice.value, target.slice.value
+                field, key = cast(Any, target.value.slice).value, cast(Any, target.slice).value
                 customize.setdefault(field, {})[key] = None if value is None else ast.unparse(value)
     chain: list[str] = []
     cls_name: str | None = "FrontendArgs"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from xml.etree import ElementTree as ET
 
 from planner.check.model import Finding, Report
 
@@ -58,8 +60,6 @@ def _gh_escape(text: str, *, prop: bool = False) -> str:
 
 def _repo_path(path: str) -> str:
     """GitHub annotates files by their path in the workspace: absolute paths under it are made relative."""
-    import os
-
     if os.path.isabs(path):
         rel = os.path.relpath(path)
         if not rel.startswith(".."):
@@ -88,8 +88,6 @@ def _sentence(text: str) -> str:
 
 def to_junit(report: Report) -> str:
     """JUnit XML: one testcase per file; error findings are failures, unreadable files errors."""
-    from xml.etree import ElementTree as ET
-
     suite = ET.Element("testsuite", name="planner check", tests=str(len(report.files)),
                        failures=str(sum(1 for r in report.files if _file_errors(report, r))),
                        errors=str(len(report.unreadable)), skipped=str(sum(1 for r in report.files if r.skipped)))
@@ -134,7 +132,7 @@ def _summary_line(report: Report) -> str:
 
 def render_human(report: Report, console: Any) -> None:
     """Findings grouped by file, errors in red, with the fix under each."""
-    from rich.markup import escape
+    from rich.markup import escape  # noqa: PLC0415 - rich only for the human report
 
     colour = {"error": "red", "warning": "yellow"}
     for r in report.files:

@@ -17,7 +17,7 @@ MAX_BYTES = 8 * 2**20          # a manifest bigger than this is not a deployment
 MAX_NODES = 500_000            # nodes per stream after anchors are shared
 
 
-class LMap(dict):  # type: ignore[type-arg]
+class LMap(dict):
     """A mapping that knows its own line and the line of each key (1-based)."""
 
     line: int
@@ -27,7 +27,7 @@ class LMap(dict):  # type: ignore[type-arg]
         return self.key_lines.get(key, self.line)
 
 
-class LSeq(list):  # type: ignore[type-arg]
+class LSeq(list):
     """A sequence that knows its own line and the line of each item (1-based)."""
 
     line: int
@@ -52,7 +52,7 @@ class LStr(str):
 
 
 def _loader() -> tuple[Any, Any]:
-    import yaml
+    import yaml  # noqa: PLC0415 - yaml only when a YAML file is checked
 
     return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

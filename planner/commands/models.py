@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from planner.commands._run import run_command
 
 if TYPE_CHECKING:
-    import click
+    import typer._click as click  # the click typer vendors (>= 0.26), which TyperGroup is typed against
 
     from model_catalog import CatalogEntry
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 from planner.emit.deployment import Deployment
@@ -105,10 +107,6 @@ def write_all(d: Deployment, folder: str | os.PathLike[str], *, overwrite: bool 
     An existing empty folder is replaced. A non-empty one is refused unless `overwrite`, and even then
     only when it holds nothing but files this function writes, so no other file is ever deleted.
     """
-    # Only `--emit all` writes files: keep these imports off the path of every other plan.
-    import shutil
-    import tempfile
-
     target = Path(folder).absolute()
     texts = render_all(d)
     if target.exists() or target.is_symlink():

@@ -43,7 +43,7 @@ def _comment(text: str) -> str:
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    import yaml  # only the manifest forms need it
+    import yaml  # noqa: PLC0415 - yaml only for the manifest forms
 
     # sort_keys=False keeps the order written here (deterministic, and the order people expect to
     # read: apiVersion, kind, metadata, spec); a huge width stops long args from being folded.

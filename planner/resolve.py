@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import gpu_catalog
 from gpu_catalog import Gpu
 from planner.cpu_backend import read_host_cpu
-from planner.engine_args import EngineArgs
+from planner.engine_args import EngineArgs, check_release
 from planner.errors import PlannerError
 from planner.estimate import Estimate, estimate
 from planner.serve_args import ServeCommand, parse_serve_argv
@@ -99,7 +99,9 @@ def make_inputs(model: LoadedModel, gpu: Gpu, args: EngineArgs | None = None, *,
     """Inputs from parts already resolved (check and validate find the model and GPU their own way)."""
     words = vllm_env(env or {})
     rules = rules_for(vllm_version or LATEST, vllm_engine, env=dict(words))
-    return Inputs(model=model, gpu=gpu, args=args or EngineArgs(), rules=rules, env=words, quant=quant,
+    args = args or EngineArgs()
+    check_release(args, rules.version)
+    return Inputs(model=model, gpu=gpu, args=args, rules=rules, env=words, quant=quant,
                   gpu_memory_gib=gpu_memory_gib, cpu_amx=cpu_amx)
 
 

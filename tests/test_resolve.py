@@ -95,3 +95,18 @@ def test_parse_invocation_splits_environment_words_from_flags() -> None:
     est = estimate_from(make_inputs(hit.to_loaded(MODEL), gpu_catalog.resolve("H100"), cmd.args,
                                     vllm_version="0.9.2", env=cmd.env))
     assert est.kv_cache.tokens == V0_TOKENS
+
+
+def test_each_release_is_checked_against_its_own_kv_cache_dtypes() -> None:
+    """nvfp4 KV arrived after 0.19 (the flag table's choices per release); 0.9.2 refuses it, 0.33 takes it."""
+    import pytest
+
+    from planner.engine_args import EngineArgs
+    from planner.errors import PlannerError
+
+    hit = model_catalog.lookup(MODEL)
+    assert hit is not None
+    args = EngineArgs(kv_cache_dtype="nvfp4", max_model_len=8192)
+    with pytest.raises(PlannerError, match=r"nvfp4.*0\.9\.2"):
+        make_inputs(hit.to_loaded(MODEL), gpu_catalog.resolve("B200"), args, vllm_version="0.9.2")
+    assert make_inputs(hit.to_loaded(MODEL), gpu_catalog.resolve("B200"), args, vllm_version="0.33.0")

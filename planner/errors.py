@@ -10,6 +10,9 @@ it is an `Estimate` with errors (exit code 1), so the full report can still be p
 
 from __future__ import annotations
 
+# The version of every JSON answer (planner/contract.py describes them); written only here, in a module
+# every command already loads.
+SCHEMA_VERSION = 1
 EXIT_OK = 0
 EXIT_WOULD_FAIL = 1
 EXIT_BAD_INPUT = 2

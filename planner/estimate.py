@@ -15,7 +15,7 @@ from typing import Any
 from gpu_catalog import Gpu
 from planner import kv as kvm
 from planner.engine_args import EngineArgs
-from planner.errors import PlannerError
+from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.overhead import (
     activation_peak_bytes,
     cudagraph_estimate_bytes,
@@ -35,7 +35,6 @@ from planner.vllm_versions import (
 from planner.weights import checkpoint_rank_bytes, pp_partition, rank_weights, stage_layers
 
 GiB = 2**30
-SCHEMA_VERSION = 1
 # CUDA context + cuBLAS handles created before vLLM's memory snapshot; they must fit in total - requested.
 # vllm-memory.md §1.2: ~0.4-0.6 GiB (unverified typical value); NCCL buffers add to it under TP/PP.
 CONTEXT_GIB = 0.5

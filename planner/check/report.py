@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from planner.check.model import Finding, Report
+from planner.errors import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 FORMATS = ("human", "json", "github", "junit")
 
 

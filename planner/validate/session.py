@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.errors import PlannerError
+from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.validate.compare import ComparisonReport, Tolerances, compare
 from planner.validate.logparse import (
     Observed,
@@ -80,7 +80,7 @@ class ValidationResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "predicted": self.predicted,
             "observed": self.observed.to_json(),
             **self.report.to_json(),

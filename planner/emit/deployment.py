@@ -45,7 +45,7 @@ class Deployment:
 
     model: str                          # repo id or path vLLM serves (pre-quantized for awq/gptq/nvfp4)
     args: EngineArgs                    # resolved: TP, PP, utilization, max_model_len, max_num_seqs filled
-    vllm_version: str                   # target release, e.g. "0.33.0"; pins the image tag
+    vllm_version: str                   # target release (e.g. vllm_versions.LATEST); pins the image tag
     gpu: Gpu
     num_gpus: int                       # per replica, = TP x PP (x DP when vLLM runs data parallel)
     served_model_name: str | None = None

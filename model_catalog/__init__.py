@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from planner.errors import PlannerError, did_you_mean
+from planner.model_files import LoadedModel
 from planner.quant import QUANT_ALIASES
-
-if TYPE_CHECKING:
-    from planner.sources import LoadedModel
 
 ENV_VAR = "VLLM_PLANNER_MODEL_CATALOG"
 
@@ -199,8 +197,6 @@ class CatalogHit:
         return self.entry.config_for(self.repo_id, self.variant)
 
     def to_loaded(self, ref: str) -> LoadedModel:
-        from planner.sources import LoadedModel  # noqa: PLC0415 - cycle: planner.sources imports model_catalog (core-arch breaks it)
-
         return LoadedModel(
             ref=ref,
             config=self.config,

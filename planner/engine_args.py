@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 
 from planner.errors import PlannerError
+from planner.vllm_flags import flag_info
 
 # vLLM's CacheDType choices (vllm/config/cache.py, 0.33.0) that change bytes per element.
 KV_CACHE_DTYPES = (
@@ -143,3 +144,16 @@ class EngineArgs:
             if v != f.default:
                 out[f.name] = v
         return out
+
+
+def check_release(args: EngineArgs, version: str) -> None:
+    """Refuse what release `version` itself refuses: a --kv-cache-dtype outside that release's choices.
+
+    KV_CACHE_DTYPES are the dtypes the planner can size (0.33's CacheDType); which of them a release
+    accepts comes from the flag table (planner.vllm_flags, choices per release snapshot).
+    """
+    info = flag_info("--kv-cache-dtype", version)
+    choices = info.choices if info is not None else None
+    if choices is not None and args.kv_cache_dtype not in choices:
+        raise PlannerError(f"--kv-cache-dtype: invalid choice {args.kv_cache_dtype!r} for vLLM {version}",
+                           code="bad_flag_value", hint="choose from " + ", ".join(choices))

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import difflib
 
+# The version of every JSON answer (planner/contract.py describes them); written only here, in a module
+# every command already loads.
+SCHEMA_VERSION = 1
 EXIT_OK = 0
 EXIT_WOULD_FAIL = 1
 EXIT_BAD_INPUT = 2

@@ -14,13 +14,16 @@ from typing import Any
 
 from gpu_catalog import Gpu
 from planner import kv as kvm
+from planner.cpu_backend import cpu_startup_footprint_bytes
 from planner.engine_args import EngineArgs
-from planner.errors import PlannerError
+from planner.errors import SCHEMA_VERSION, PlannerError
+from planner.findings import Finding
 from planner.overhead import (
     activation_peak_bytes,
     cudagraph_estimate_bytes,
     non_torch_bytes,
 )
+from planner.platforms import Platform, platform_for
 from planner.quant import QuantScheme, resolve_scheme
 from planner.spec import ModelSpec, model_spec_from_config
 from planner.vllm_versions import (
@@ -29,25 +32,16 @@ from planner.vllm_versions import (
     VersionRules,
     batch_defaults,
     cudagraph_max_capture,
+    max_in_flight_tokens,
     rules_for,
 )
 from planner.weights import checkpoint_rank_bytes, pp_partition, rank_weights, stage_layers
 
 GiB = 2**30
-SCHEMA_VERSION = 1
 # CUDA context + cuBLAS handles created before vLLM's memory snapshot; they must fit in total - requested.
 # vllm-memory.md §1.2: ~0.4-0.6 GiB (unverified typical value); NCCL buffers add to it under TP/PP.
 CONTEXT_GIB = 0.5
 NCCL_GIB = 0.25
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -224,10 +218,10 @@ def _parallel_errors(spec: ModelSpec, tp: int, pp: int, scheme: QuantScheme, ep:
     return out
 
 
-def _quant_findings(spec: ModelSpec, scheme: QuantScheme, gpu: Gpu, device: str, errors: list[Finding],
+def _quant_findings(spec: ModelSpec, scheme: QuantScheme, gpu: Gpu, platform: Platform, errors: list[Finding],
                     warnings: list[Finding]) -> None:
     """vLLM's capability check of the scheme (VllmConfig._get_quantization_config) and its fallbacks."""
-    if scheme.is_quantized and device == "cuda":
+    if scheme.is_quantized and platform.checks_quantization_capability:
         if gpu.vendor == "nvidia" and gpu.cc_int < scheme.min_capability:
             errors.append(Finding("quantization_unsupported", f"The quantization method {scheme.vllm_method} is not "
                                   f"supported for the current GPU. Minimum capability: {scheme.min_capability}. "
@@ -281,7 +275,7 @@ def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml
         mnbt = args.max_num_batched_tokens
     else:
         if rules.engine == "v0":
-            mnbt = (2048 if rules.key >= (0, 7) else 512) if chunked else max(mml, 2048)
+            mnbt = rules.v0_chunked_mnbt if chunked else max(mml, 2048)
         else:
             mnbt = bd.max_num_batched_tokens
             if args.performance_mode == "throughput":
@@ -327,10 +321,10 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     args = args or EngineArgs()
     env = env or {}
     spec, model_info, loaded = _spec_of(model)
-    rules = rules_for(vllm_version, vllm_engine)
+    # The engine is the release's, unless --vllm-engine or the process environment (VLLM_USE_V1) picks one.
+    rules = rules_for(vllm_version, vllm_engine, env=env)
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    device = "cpu" if gpu.vendor == "cpu" else "cuda"
     tp, pp = args.tensor_parallel_size, args.pipeline_parallel_size
     if pp > spec.num_layers:
         # vLLM refuses this (recorded by _parallel_errors); size the stages it could have, not thousands.
@@ -340,16 +334,13 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     scheme, conflict = resolve_scheme(spec.quantization_config, quant or args.quantization)
     if conflict:
         errors.append(Finding("quantization_mismatch", conflict))
-    _quant_findings(spec, scheme, gpu, device, errors, warnings)
+    attention_backend = next((v for k, v in args.passthrough if k == "--attention-backend"), None)
+    platform = platform_for(gpu, cpu_amx=cpu_amx, attention_backend=attention_backend)
+    device = platform.name
+    _quant_findings(spec, scheme, gpu, platform, errors, warnings)
     act_dtype, act_bytes = _act_dtype(spec, args, gpu, warnings, errors)
     errors.extend(_parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
-    attention_backend = next((v for k, v in args.passthrough if k == "--attention-backend"), None)
-    if device == "cpu":
-        from planner import cpu_backend
-
-        head = spec.kv_lora_rank + spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
-        errors.extend(Finding(f.code, f.message) for f in cpu_backend.cpu_attention_findings(
-            head_size=head, use_mla=spec.is_mla, kv_cache_dtype=args.kv_cache_dtype))
+    errors.extend(platform.attention_findings(spec, args))
 
     derived, mml, auto_len = _resolve_max_model_len(spec, args, rules, env, errors, warnings)
 
@@ -360,13 +351,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     bd = batch_defaults(rules, total_gib=total_gib, device_name=" ".join((gpu.name, *gpu.device_names)),
                         cc=gpu.cc, device=device, world_size=1)
     chunked, mns, mnbt = _resolve_batch(args, rules, bd, mml)
-    if device == "cpu":
-        forced = cpu_backend.cpu_mla_scheduler_overrides(use_mla=spec.is_mla, amx=cpu_amx,
-                                                         attention_backend=attention_backend, max_model_len=mml)
-        if forced:
-            chunked = False
-            mnbt = int(forced["max_num_batched_tokens"])  # type: ignore[call-overload]
-            args = replace(args, enable_prefix_caching=False)
+    chunked, mnbt, args = platform.scheduler_overrides(spec, args, chunked=chunked, mnbt=mnbt, max_model_len=mml)
     if mnbt < mns:
         errors.append(Finding("batch_limits", f"max_num_batched_tokens ({mnbt}) must be greater than or equal to "
                               f"max_num_seqs ({mns})."))
@@ -380,7 +365,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     total = total_gib * GiB
     util = args.gpu_memory_utilization if args.gpu_memory_utilization is not None else rules.default_util
     requested = math.ceil(total * util) if rules.ceil_requested else total * util
-    if device == "cuda" and not gpu.unified_memory and args.kv_cache_memory_bytes is None:
+    if platform.checks_device_memory and not gpu.unified_memory and args.kv_cache_memory_bytes is None:
         outside = (CONTEXT_GIB + (NCCL_GIB if tp * pp > 1 else 0)) * GiB
         if requested > total - outside:
             free = total - outside
@@ -389,22 +374,15 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                   f"({util}, {_fmt_gib(requested)} GiB). Decrease GPU memory utilization or "
                                   "reduce GPU memory used by other processes."))
 
-    enforce_eager = args.enforce_eager or device == "cpu"
+    enforce_eager = platform.enforce_eager(args)
     max_capture = 0
     if not enforce_eager:
         max_capture = cudagraph_max_capture(rules, max_num_seqs=mns, mnbt=mnbt, cc=gpu.cc,
                                             user_max=args.max_cudagraph_capture_size,
                                             performance_mode=args.performance_mode)
-    if device == "cpu":
-        block_size = cpu_backend.cpu_block_size(user_block_size=args.block_size, use_mla=spec.is_mla, amx=cpu_amx,
-                                                model_type=spec.model_type, attention_backend=attention_backend)
-    else:
-        block_size = args.block_size or kvm.default_block_size(spec, gpu.cc, device=device, engine=rules.engine,
-                                                               version=rules.key)
-    cpu_budget = None
-    if device == "cpu":
-        cpu_budget = cpu_backend.cpu_kv_budget_bytes(
-            kv_cache_memory_bytes=args.kv_cache_memory_bytes, gpu_memory_utilization=util, env=env)
+    block_size = platform.block_size(spec, args, gpu, rules)
+    cpu_budget = platform.kv_budget(args, util, env)
+    if cpu_budget is not None:
         errors.extend(Finding(f.code, f.message) for f in cpu_budget.findings)
     # Hybrid allocator: V1 only; off for chunked local attention by default (Llama 4) and on request.
     chunked_local = any(layer.attention == "chunked" for layer in spec.layers)
@@ -422,7 +400,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
 
     # MXFP4 MoE backend: Marlin below Hopper, and on Hopper before the Triton kernels (0.10.2);
     # get_mxfp4_backend in quantization/mxfp4.py.
-    moe_marlin = scheme.kind == "mxfp4" and (gpu.cc < (9, 0) or rules.key < (0, 10, 2))
+    moe_marlin = scheme.kind == "mxfp4" and (gpu.cc < (9, 0) or not rules.mxfp4_triton_on_hopper)
     partition = _pp_override(env.get("VLLM_PP_LAYER_PARTITION"), spec.num_layers, pp, errors)
     stages: list[PerGpu] = []
     stage_blocks: list[int] = []
@@ -444,7 +422,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         cg_on = env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1") != "0"
         if rules.cudagraph_estimate and not enforce_eager and cg_on:
             cg = cudagraph_estimate_bytes(spec, layers_on_stage=len(layers), max_capture=max_capture, tp=tp)
-        if device == "cpu":
+        if not platform.profiles_overheads:
             act, nt, cg = 0, 0, 0
         if cpu_budget is not None:
             if cpu_budget.bytes is not None:
@@ -452,7 +430,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
             else:
                 # Auto mode: vLLM gives the KV cache requested - the worker's resident memory, known only
                 # at run time; approximated by the weights plus the measured startup footprint.
-                nt = cpu_backend.cpu_startup_footprint_bytes(env)
+                nt = cpu_startup_footprint_bytes(env)
                 avail = requested - w_bytes - nt
         elif args.kv_cache_memory_bytes is not None:
             avail = float(args.kv_cache_memory_bytes)
@@ -475,8 +453,9 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     layout = layouts[tight]
     bpb = layout.bytes_per_block
     # vLLM turns async scheduling off on CPU (platforms/cpu.py): one batch in flight per stage.
-    async_on = rules.async_scheduling and device != "cpu"
-    in_flight = mnbt * ((pp + 1) if rules.model_runner_v2 and async_on else (2 if async_on and pp == 1 else pp))
+    async_on = platform.async_scheduling(rules)
+    in_flight = max_in_flight_tokens(rules, max_num_batched_tokens=mnbt, pipeline_parallel_size=pp,
+                                     async_scheduling=async_on)
 
     def need_blocks(n: int) -> int:
         return kvm.request_blocks(layout, n, in_flight_tokens=in_flight, legacy_swa=rules.legacy_swa, mnbt=mnbt)
@@ -523,7 +502,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                       "increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
                                       "initializing the engine."))
     w_stage = max(s.weights_gib for s in stages)
-    if device == "cuda" and w_stage * GiB > total - CONTEXT_GIB * GiB:
+    if platform.checks_device_memory and w_stage * GiB > total - CONTEXT_GIB * GiB:
         errors.append(Finding("weights_do_not_fit", f"The weights need {w_stage:.2f} GiB per GPU but the device has "
                               f"{_gib(total):.2f} GiB: loading would run out of memory. Use more GPUs "
                               "(tensor/pipeline parallelism), a quantized checkpoint or a larger GPU."))
@@ -543,7 +522,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         tokens, concurrency = 0, 0.0
     tokens = max(0, tokens)
     concurrency = max(0.0, concurrency)
-    if device == "cuda" and util > 0.95 and args.kv_cache_memory_bytes is None:
+    if platform.checks_device_memory and util > 0.95 and args.kv_cache_memory_bytes is None:
         warnings.append(Finding("high_utilization", f"--gpu-memory-utilization {util} leaves "
                                 f"{_gib(total - requested):.2f} GiB for the CUDA context, NCCL and other processes."))
     if cpu_budget is not None and cpu_budget.bytes is None:

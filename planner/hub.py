@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from planner.errors import PlannerError
-from planner.sources import (
+from planner.model_files import (
     QUANT_SIDECARS,
     LoadedModel,
     TensorInfo,

@@ -72,14 +72,14 @@ def bytes_per_token_layer(spec: ModelSpec, kind: str, *, tp: int, kv_cache_dtype
 
 
 def default_block_size(spec: ModelSpec, cc: tuple[int, int], *, device: str, engine: str,
-                       version: tuple[int, ...]) -> int:
+                       mla_sm100_block_32: bool) -> int:
     """The block size vLLM picks when --block-size is not given (vllm-memory.md §2.5)."""
     if device == "cpu":
         return 128
     if spec.is_mla:
         # (V0 builds logged 16-token blocks for MLA on Hopper too: vllm-runs c065, 0.7.3 on H200.)
-        if cc[0] >= 10 and version >= (0, 10):
-            return 32                      # FLASHINFER_MLA, first MLA choice on SM100
+        if cc[0] >= 10 and mla_sm100_block_32:
+            return 32                      # FLASHINFER_MLA, first MLA choice on SM100 (VersionRules)
     return 16
 
 

@@ -29,8 +29,7 @@ from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
 from planner.estimate import CONTEXT_GIB, NCCL_GIB, Estimate, estimate
 from planner.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, scheme_for_name
-from planner.vllm_flags import parse_version
-from planner.vllm_versions import rules_for
+from planner.vllm_versions import LATEST, rules_for
 
 Objective = Literal["gpus", "cost", "kv"]
 OBJECTIVES: tuple[str, ...] = ("gpus", "cost", "kv")
@@ -62,8 +61,7 @@ _TIER_ORDER = ("none", "fp8", "int8", "gptq-int8", "experts-int8", "bnb-int8", "
 # `fp8_per_tensor` ("--quantization fp8 is deprecated for online quantization; use --quantization
 # fp8_per_tensor instead.", get_quant_config in vllm/model_executor/model_loader/weight_utils.py of
 # 0.33.0; the shorthand is in _ONLINE_SHORTHANDS of vllm/config/quantization.py in 0.32.0 and 0.33.0).
-# Older releases are emitted `fp8`, which every release accepts.
-ONLINE_FP8_SHORTHAND_SINCE = (0, 32)
+# Older releases are emitted `fp8`, which every release accepts (VersionRules.online_fp8_flag).
 # Context granularity when the planner shrinks --max-model-len: whole KiB-tokens read well and waste at
 # most 1023 tokens; short contexts fall back to 16 (the usual block size).
 _CONTEXT_STEP = 1024
@@ -99,7 +97,7 @@ class PlanRequest:
     candidates: tuple[Candidate, ...]
     args: EngineArgs = field(default_factory=EngineArgs)
     env: dict[str, str] = field(default_factory=dict)
-    vllm_version: str = "0.33.0"
+    vllm_version: str = LATEST
     objective: str = "gpus"
     context: int | None = None        # --context (or a given --max-model-len)
     concurrency: int | None = None    # --concurrency: sequences of `context` tokens held at once
@@ -204,7 +202,7 @@ def scheme_named(name: str) -> QuantScheme | None:
 
 def online_fp8_flag(version: str) -> str:
     """The `--quantization` value that quantizes a 16-bit checkpoint to fp8 at load time in `version`."""
-    return "fp8_per_tensor" if parse_version(version)[:2] >= ONLINE_FP8_SHORTHAND_SINCE else "fp8"
+    return rules_for(version).online_fp8_flag
 
 
 def parse_quant_mode(text: str | None) -> tuple[str, tuple[str, ...]]:
@@ -729,8 +727,7 @@ def suggestions(req: PlanRequest, model_max_len: int, closest: Miss | None,
 
 
 # bitsandbytes moved out of vLLM into a plugin in v0.28.0 (vllm-memory.md §7, "Removed or renamed flags"):
-# its catalog checkpoints are not offered to releases from then on.
-BNB_REMOVED = (0, 28)
+# its catalog checkpoints are not offered to releases from then on (VersionRules.bnb_in_tree).
 
 
 def available_candidates(loaded: Any, spec: Any, version: str) -> list[Candidate]:
@@ -757,7 +754,7 @@ def available_candidates(loaded: Any, spec: Any, version: str) -> list[Candidate
     elif entry is not None and serve.lower() != entry.default_repo.lower():
         variants = []          # MODEL names a pre-quantized repo: that is what is served
     seen = {c.scheme for c in out}
-    old = parse_version(version)[:2] >= BNB_REMOVED
+    old = not rules_for(version).bnb_in_tree
     for v in variants:
         if v.scheme in seen or (old and v.scheme.startswith("bnb")):
             continue

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+from planner.errors import SCHEMA_VERSION
 from planner.recommend import decisions
 from planner.render import memory_table
 
@@ -66,7 +67,7 @@ def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict
     required = req.concurrency or 1
     chosen = result.chosen
     est = chosen.est if chosen is not None else (result.closest.est if result.closest is not None else None)
-    doc: dict[str, Any] = est.to_json() if est is not None else {"schema_version": 1, "fits": False}
+    doc: dict[str, Any] = est.to_json() if est is not None else {"schema_version": SCHEMA_VERSION, "fits": False}
     doc["fits"] = chosen is not None
     if "vllm" in doc:
         doc["vllm"]["given"] = sorted(req.args.given())      # what the user set; the rest was decided

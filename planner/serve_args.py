@@ -24,8 +24,9 @@ from typing import Literal
 from planner.engine_args import EngineArgs, parse_human_int
 from planner.errors import PlannerError
 from planner.vllm_flags import FlagInfo, api_server_takes_positional_model, flag_info, flag_status, resolve
+from planner.vllm_versions import LATEST
 
-DEFAULT_VERSION = "0.33.0"
+DEFAULT_VERSION = LATEST
 # Fields `to_serve_argv` always writes, so a generated command does not depend on version defaults.
 DEFAULT_EXPLICIT = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "max_num_seqs")
 

@@ -26,13 +26,13 @@ into `-` in option names, maps `-O3`/`-O 3` to `--optimization-level 3` (from 0.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 from planner.errors import PlannerError
+from planner.vllm_versions import LATEST, parse_version  # re-exported: the flag table is keyed by release
 
 _DATA = Path(__file__).with_name("vllm_flags.json")
 
@@ -41,16 +41,6 @@ Status = Literal["ok", "unknown", "removed", "renamed", "not_yet"]
 Nargs = Literal["0", "1", "?", "+"]
 # How vLLM converts the value (the `type=` it registers).
 ValueType = Literal["bool", "int", "float", "str", "human_int", "human_int_or_auto", "json", "json_or_str"]
-
-
-def parse_version(version: str) -> tuple[int, ...]:
-    """'0.10.1.1' -> (0, 10, 1, 1); 'v0.33.0', '0.29.1rc1.dev17+g...' -> the release numbers in front."""
-    m = re.match(r"v?(\d+(?:\.\d+)*)", str(version).strip())
-    if not m:
-        raise PlannerError(f"invalid vLLM version {version!r}", hint="expected a release such as 0.33.0")
-    parts = tuple(int(p) for p in m.group(1).split("."))
-    # Pad so that 0.10 == 0.10.0 and comparisons are element-wise on equal lengths.
-    return parts + (0,) * (4 - len(parts)) if len(parts) < 4 else parts
 
 
 @dataclass(frozen=True)
@@ -246,7 +236,7 @@ def normalize_spelling(spelling: str) -> str:
     return s
 
 
-def resolve(spelling: str, version: str = "0.33.0") -> str | None:
+def resolve(spelling: str, version: str = LATEST) -> str | None:
     """The exact spelling `spelling` stands for in `version`, or None when that release does not parse it.
 
     Handles `_`/`-`, `=value`, dotted keys, `-O3`, and argparse's unambiguous-prefix abbreviations.
@@ -278,7 +268,7 @@ def resolve(spelling: str, version: str = "0.33.0") -> str | None:
     return None
 
 
-def flag_info(spelling: str, version: str = "0.33.0") -> FlagInfo | None:
+def flag_info(spelling: str, version: str = LATEST) -> FlagInfo | None:
     """What `version` knows about a spelling; for a flag it no longer parses, its history entry."""
     resolved = resolve(spelling, version)
     if resolved is not None:
@@ -286,7 +276,7 @@ def flag_info(spelling: str, version: str = "0.33.0") -> FlagInfo | None:
     return _history().get(normalize_spelling(spelling))
 
 
-def flag_exists(spelling: str, version: str = "0.33.0") -> bool:
+def flag_exists(spelling: str, version: str = LATEST) -> bool:
     return resolve(spelling, version) is not None
 
 
@@ -313,12 +303,12 @@ def ever_existed(spelling: str) -> bool:
     return s == "-O" or s in _presence() or s in _history() or _full_spelling(spelling) is not None
 
 
-def known_flags(version: str = "0.33.0") -> set[str]:
+def known_flags(version: str = LATEST) -> set[str]:
     """Every exact spelling (long, short and negative forms) `vllm serve` of `version` accepts."""
     return set(_table(version).by_spelling)
 
 
-def flag_status(spelling: str, version: str = "0.33.0") -> FlagStatus:
+def flag_status(spelling: str, version: str = LATEST) -> FlagStatus:
     """Whether `vllm serve` of `version` accepts `spelling`, and if not, why and what to use instead."""
     s = normalize_spelling(spelling)
     resolved = resolve(spelling, version)
@@ -360,7 +350,7 @@ def flag_status(spelling: str, version: str = "0.33.0") -> FlagStatus:
     return FlagStatus("unknown", message=f"{s} is not a vLLM {version} `vllm serve` option", hint=hint)
 
 
-def api_server_takes_positional_model(version: str = "0.33.0") -> bool:
+def api_server_takes_positional_model(version: str = LATEST) -> bool:
     """`python -m vllm.entrypoints.openai.api_server MODEL` works in `version` (else only --model).
 
     Between two extracted releases that disagree, the benefit of the doubt: True.

@@ -1,113 +1,257 @@
 """Per-release vLLM behaviour: engine, defaults, batch tiers, and the arithmetic of what it logs.
 
-One home for release facts (the flag table lives in planner/vllm_flags.py). Sources: the wheels of
-vLLM 0.10.1.1, 0.11.0, 0.19.0, 0.32.0 and 0.33.0 (vllm/engine/arg_utils.py get_batch_defaults,
-vllm/config/cache.py, vllm/v1/worker/gpu_worker.py, vllm/v1/core/kv_cache_utils.py) and
-shared/reference/vllm-memory.md §4 and §8.
+The one home for release facts (the flag table lives in planner/vllm_flags.py): LATEST, the one
+`parse_version`, and `VersionRules`, whose named fields are every version-dependent decision the
+planner makes. Nothing else compares release numbers: a module that needs to know what a release
+does reads a field of `rules_for(version)`.
+
+Per-release values live in tables of (first release, values) rows, read by `_row_for`: a change in
+vLLM is a new row, not another ternary. Sources: the wheels of vLLM 0.10.1.1, 0.11.0, 0.19.0, 0.32.0
+and 0.33.0 (vllm/engine/arg_utils.py get_batch_defaults, vllm/config/cache.py, vllm/config/vllm.py
+max_concurrent_batches, vllm/v1/worker/gpu_worker.py, vllm/v1/core/kv_cache_utils.py and
+kv_cache_planning.py) and shared/reference/vllm-memory.md §4 and §8.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from planner.errors import PlannerError
 from planner.overhead import OverheadRegime
 
+# The newest modelled release, and the default of every command and API (written only here).
 LATEST = "0.33.0"
 OLDEST = "0.6.0"
 
+_T = TypeVar("_T")
 
-def parse_version(text: str) -> tuple[int, ...]:
-    """'0.10.1.1' -> (0, 10, 1, 1); accepts 'v0.33.0', '0.32.0+cpu', '0.15.2rc1.dev93+g11a'."""
-    m = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text).strip())
+
+def parse_version(version: str) -> tuple[int, ...]:
+    """'0.10.1.1' -> (0, 10, 1, 1); 'v0.33.0', '0.29.1rc1.dev17+g...' -> the release numbers in front.
+
+    Padded to four parts so that 0.10 == 0.10.0 and comparisons are element-wise.
+    """
+    m = re.match(r"v?(\d+(?:\.\d+)*)", str(version).strip())
     if not m:
-        raise PlannerError(f"--vllm-version: cannot read {text!r}", hint="use a release such as 0.33.0")
-    return tuple(int(g) for g in m.groups() if g is not None)
+        raise PlannerError(f"--vllm-version: invalid vLLM version {version!r}",
+                           hint="expected a release such as " + LATEST)
+    parts = tuple(int(p) for p in m.group(1).split("."))
+    return parts + (0,) * (4 - len(parts)) if len(parts) < 4 else parts
+
+
+def release_at_least(version: str, first: str) -> bool:
+    """Whether `version` is `first` or newer (for tables keyed by release, e.g. the flag history)."""
+    return parse_version(version) >= parse_version(first)
+
+
+def _row_for(key: tuple[int, ...], table: tuple[tuple[str, _T], ...]) -> _T:
+    """The values of the last row whose first release is <= key (rows are in release order)."""
+    hit: _T | None = None
+    for first, values in table:
+        if parse_version(first) <= key:
+            hit = values
+        else:
+            break
+    if hit is None:
+        raise PlannerError(f"vLLM {'.'.join(map(str, key))} predates the first modelled release {OLDEST}")
+    return hit
 
 
 @dataclass(frozen=True)
-class VersionRules:
-    version: str
-    key: tuple[int, ...]
-    engine: str                    # "v0" | "v1"
+class _Facts:
+    """What one range of releases does, whichever engine runs (the engine-specific parts are below)."""
+
+    default_engine: str            # "v0" before 0.8, "v1" from 0.8
+    engines: tuple[str, ...]       # engines the release can run (VLLM_USE_V1 / --vllm-engine choose)
     default_util: float            # CacheConfig.gpu_memory_utilization default
     ceil_requested: bool           # requested = ceil(total x util) (0.19+) or a float product
-    cudagraph_estimate: bool       # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default on (0.21+)
+    v1_cudagraph_estimate: bool    # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default on (V1, 0.21+)
     group_aware_tokens: bool       # "GPU KV cache size" = int(concurrency x max_model_len) (0.21+)
     legacy_swa: bool               # SWA request need uses mnbt, not max_in_flight_tokens (< 0.21)
     null_block_in_check: bool      # startup check subtracts the null block (0.21+)
     tier_160: bool                 # >= 160 GiB batch tier (present in 0.32/0.33, absent in 0.19)
     auto_max_model_len: bool       # --max-model-len auto / -1 (0.14+)
-    async_scheduling: bool         # on by default (0.14+): in-flight tokens = 2 x mnbt at PP=1
-    model_runner_v2: bool          # default runner from 0.25
+    v1_async_scheduling: bool      # async scheduling on by default (V1, 0.14+)
+    model_runner_v2: bool          # default runner from 0.25: max_concurrent_batches = PP + 1
+    v0_chunked_mnbt: int           # V0 max_num_batched_tokens with chunked prefill: 512, 2048 from 0.7
+    mla_sm100_block_32: bool       # FLASHINFER_MLA (32-token blocks) is the first MLA choice on SM100 (0.10+)
+    mxfp4_triton_on_hopper: bool   # MXFP4 MoE on Hopper uses the Triton kernels, not Marlin (0.10.2+)
+    online_fp8_flag: str           # --quantization that quantizes a 16-bit checkpoint to fp8 at load
+    bnb_in_tree: bool              # bitsandbytes is part of vLLM (moved to a plugin in 0.28)
+
+
+_BASE = _Facts(default_engine="v0", engines=("v0",), default_util=0.9, ceil_requested=False,
+               v1_cudagraph_estimate=False, group_aware_tokens=False, legacy_swa=True, null_block_in_check=False,
+               tier_160=False, auto_max_model_len=False, v1_async_scheduling=False, model_runner_v2=False,
+               v0_chunked_mnbt=512, mla_sm100_block_32=False, mxfp4_triton_on_hopper=False, online_fp8_flag="fp8",
+               bnb_in_tree=True)
+
+# (first release, what changed there); each row holds from its release until the next row's.
+_CHANGES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("0.6.0", {}),
+    ("0.7.0", {"v0_chunked_mnbt": 2048}),
+    # 0.8-0.10 ran V1 by default and V0 on request (VLLM_USE_V1=0).
+    ("0.8.0", {"default_engine": "v1", "engines": ("v0", "v1")}),
+    ("0.10.0", {"mla_sm100_block_32": True}),
+    # get_mxfp4_backend in quantization/mxfp4.py: Triton kernels on Hopper from 0.10.2.
+    ("0.10.2", {"mxfp4_triton_on_hopper": True}),
+    # V0 was removed around 0.11.
+    ("0.11.0", {"engines": ("v1",)}),
+    ("0.14.0", {"auto_max_model_len": True, "v1_async_scheduling": True}),
+    ("0.19.0", {"ceil_requested": True}),
+    ("0.21.0", {"default_util": 0.92, "v1_cudagraph_estimate": True, "group_aware_tokens": True,
+                "legacy_swa": False, "null_block_in_check": True, "tier_160": True}),
+    ("0.25.0", {"model_runner_v2": True}),
+    # bitsandbytes moved out of vLLM into a plugin (vllm-memory.md §7, "Removed or renamed flags").
+    ("0.28.0", {"bnb_in_tree": False}),
+    # The online fp8 shorthand became fp8_per_tensor.
+    ("0.32.0", {"online_fp8_flag": "fp8_per_tensor"}),
+)
+
+
+def _facts_table() -> tuple[tuple[str, _Facts], ...]:
+    rows: list[tuple[str, _Facts]] = []
+    facts = _BASE
+    for first, changes in _CHANGES:
+        facts = replace(facts, **changes)
+        rows.append((first, facts))
+    return tuple(rows)
+
+
+_FACTS = _facts_table()
+
+# The overhead coefficients of the memory profile, per engine. Each row names the runs it was fitted on.
+_V0_OVERHEAD: tuple[tuple[str, OverheadRegime], ...] = (
+    # V0 worker (determine_num_available_blocks): non-torch here includes the CUDA context growth
+    # measured after the baseline; c033 (0.6.5, TP1) logged 1.79 GiB, c057/c040 (0.7-0.8) 0.03-0.09.
+    ("0.6.0", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=1.79, non_torch_multi_gpu_gib=1.79)),
+    ("0.7.0", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.06, non_torch_multi_gpu_gib=1.0)),
+)
+_V1_OVERHEAD: tuple[tuple[str, OverheadRegime], ...] = (
+    # V1 0.8-0.9 with the PyTorch-native top-k/top-p sampler. Non-torch at TP1 0.13-0.14 (c008, c012,
+    # c014), TP2 0.54 (c015).
+    ("0.8.0", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.13, non_torch_multi_gpu_gib=0.4)),
+    # V1 0.10.0-0.10.1: FlashInfer (a dependency of those CUDA wheels) does top-k/top-p in place, so
+    # the sampler peak is little more than the fp32 logits and probabilities: c001/c002 (0.10.1.1,
+    # Qwen2-7B, 256 seqs) leave 0.37-0.40 GiB of activation -> ~10 B per logit, where 0.9.2 (c028)
+    # and 0.10.2 (c054: 1.40 GiB at 256 x 151936) show the native sort. Non-torch: 0.13 at TP1,
+    # +0.14 at TP2 (c003/c004).
+    ("0.10.0", OverheadRegime(sampler_bytes_per_logit=10.0, non_torch_base_gib=0.13, non_torch_multi_gpu_gib=0.14)),
+    # V1 0.10.2-0.18: the native sampler again (as 0.8-0.9).
+    ("0.10.2", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.13, non_torch_multi_gpu_gib=0.4)),
+    # 0.19-0.24: Triton top-k/top-p. Non-torch: c083 0.24 (TP1), c084 2.06 (TP2), c085 2.13 (TP4):
+    # the custom all-reduce buffers were counted after the snapshot.
+    ("0.19.0", OverheadRegime(sampler_bytes_per_logit=15.2, non_torch_base_gib=0.24, non_torch_multi_gpu_gib=1.85)),
+    # Model Runner V2: logits stay in the model dtype through the default pass; with the CUDA-graph
+    # estimate, the 0.33 Llama-3.1-8B/H100 log (vllm-memory.md §1.3: 1.44 GiB activation + estimate at
+    # 1024 x 128256 logits) leaves ~2.4 B per logit. NCCL and custom all-reduce are created before the
+    # snapshot (§1.2); "consumed" beyond the weights was 0.26 GiB there.
+    ("0.25.0", OverheadRegime(sampler_bytes_per_logit=2.4, non_torch_base_gib=0.26, non_torch_multi_gpu_gib=0.1)),
+)
+
+
+@dataclass(frozen=True)
+class VersionRules:
+    """Every version-dependent decision of the planner, for one release and engine."""
+
+    version: str
+    key: tuple[int, ...]           # parse_version(version); for display and caching, not for comparisons
+    engine: str                    # "v0" | "v1"
+    default_util: float            # CacheConfig.gpu_memory_utilization default
+    ceil_requested: bool           # requested = ceil(total x util) (0.19+) or a float product
+    cudagraph_estimate: bool       # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default on (V1, 0.21+)
+    group_aware_tokens: bool       # "GPU KV cache size" = int(concurrency x max_model_len) (0.21+)
+    legacy_swa: bool               # SWA request need uses mnbt, not max_in_flight_tokens (< 0.21)
+    null_block_in_check: bool      # startup check subtracts the null block (0.21+)
+    tier_160: bool                 # >= 160 GiB batch tier (present in 0.32/0.33, absent in 0.19)
+    auto_max_model_len: bool       # --max-model-len auto / -1 (0.14+)
+    async_scheduling: bool         # on by default (V1, 0.14+): two batches in flight at PP=1
+    model_runner_v2: bool          # default runner from 0.25: PP + 1 batches in flight under async
     overhead: OverheadRegime
+    v0_chunked_mnbt: int = 2048    # V0 max_num_batched_tokens with chunked prefill (512 before 0.7)
+    mla_sm100_block_32: bool = True      # MLA on SM100 picks FLASHINFER_MLA, 32-token blocks (0.10+)
+    mxfp4_triton_on_hopper: bool = True  # MXFP4 MoE on Hopper runs Triton kernels, not Marlin (0.10.2+)
+    online_fp8_flag: str = "fp8_per_tensor"   # --quantization for load-time fp8 ("fp8" before 0.32)
+    bnb_in_tree: bool = False            # bitsandbytes checkpoints servable without a plugin (< 0.28)
 
 
-def rules_for(version: str, engine: str | None = None) -> VersionRules:
+def engine_from_env(env: Mapping[str, str] | None, engines: tuple[str, ...]) -> str | None:
+    """The engine VLLM_USE_V1 asks for, where the release has a choice (0.8-0.10): "0" selects V0,
+    "1" V1 (vllm/envs.py VLLM_USE_V1 and EngineArgs._is_v1_supported_oracle in 0.8-0.10)."""
+    if env is None or len(engines) < 2:
+        return None
+    value = env.get("VLLM_USE_V1")
+    if value == "0":
+        return "v0"
+    if value == "1":
+        return "v1"
+    return None
+
+
+def rules_for(version: str, engine: str | None = None, *, env: Mapping[str, str] | None = None) -> VersionRules:
+    """The rules of release `version`; the engine is `engine` when given (--vllm-engine), else what the
+    environment of the vLLM process selects (VLLM_USE_V1), else the release's default."""
     key = parse_version(version)
-    if key < (0, 6):
+    if key < parse_version(OLDEST):
         raise PlannerError(f"--vllm-version {version}: releases before 0.6 are not modelled",
-                           hint="the oldest modelled release is 0.6.0")
-    if key > parse_version(LATEST) and key[:2] > (0, 33):
+                           hint=f"the oldest modelled release is {OLDEST}")
+    if key[:2] > parse_version(LATEST)[:2]:
         raise PlannerError(f"--vllm-version {version}: newer than the newest modelled release {LATEST}")
-    # 0.8-0.10 ran V1 by default and V0 on request (VLLM_USE_V1=0); V0 was removed around 0.11.
+    facts = _row_for(key, _FACTS)
     if engine is None:
-        engine = "v0" if key < (0, 8) else "v1"
+        engine = engine_from_env(env, facts.engines) or facts.default_engine
     elif engine not in ("v0", "v1"):
         raise PlannerError(f"--vllm-engine must be v0 or v1, got {engine!r}")
-    elif engine == "v0" and key >= (0, 11):
+    elif engine not in facts.engines and engine == "v0":
         raise PlannerError(f"--vllm-engine v0: vLLM {version} has no V0 engine (removed in 0.11)")
-    elif engine == "v1" and key < (0, 8):
+    elif engine not in facts.engines:
         raise PlannerError(f"--vllm-engine v1: vLLM {version} predates the V1 default; use 0.8 or newer")
-    new = key >= (0, 21)
-    if engine == "v0":
-        # V0 worker (determine_num_available_blocks): non-torch here includes the CUDA context growth
-        # measured after the baseline; c033 (0.6.5, TP1) logged 1.79 GiB, c057/c040 (0.7-0.8) 0.03-0.09.
-        overhead = OverheadRegime(sampler_bytes_per_logit=38.5,
-                                  non_torch_base_gib=1.79 if key < (0, 7) else 0.06,
-                                  non_torch_multi_gpu_gib=1.79 if key < (0, 7) else 1.0)
-    elif (0, 10) <= key < (0, 10, 2):
-        # V1 0.10.0-0.10.1: FlashInfer (a dependency of those CUDA wheels) does top-k/top-p in place, so
-        # the sampler peak is little more than the fp32 logits and probabilities: c001/c002 (0.10.1.1,
-        # Qwen2-7B, 256 seqs) leave 0.37-0.40 GiB of activation -> ~10 B per logit, where 0.9.2 (c028)
-        # and 0.10.2 (c054: 1.40 GiB at 256 x 151936) show the native sort. Non-torch: 0.13 at TP1,
-        # +0.14 at TP2 (c003/c004).
-        overhead = OverheadRegime(sampler_bytes_per_logit=10.0, non_torch_base_gib=0.13,
-                                  non_torch_multi_gpu_gib=0.14)
-    elif key < (0, 19):
-        # V1 0.8-0.9 and 0.10.2-0.18 with the PyTorch-native top-k/top-p sampler. Non-torch at TP1
-        # 0.13-0.14 (c008, c012, c014), TP2 0.54 (c015).
-        overhead = OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.13,
-                                  non_torch_multi_gpu_gib=0.4)
-    elif key < (0, 25):
-        # 0.19-0.24: Triton top-k/top-p. Non-torch: c083 0.24 (TP1), c084 2.06 (TP2), c085 2.13 (TP4):
-        # the custom all-reduce buffers were counted after the snapshot.
-        overhead = OverheadRegime(sampler_bytes_per_logit=15.2, non_torch_base_gib=0.24,
-                                  non_torch_multi_gpu_gib=1.85)
-    else:
-        # Model Runner V2: logits stay in the model dtype through the default pass; with the CUDA-graph
-        # estimate below, the 0.33 Llama-3.1-8B/H100 log (vllm-memory.md §1.3: 1.44 GiB activation +
-        # estimate at 1024 x 128256 logits) leaves ~2.4 B per logit. NCCL and custom all-reduce are
-        # created before the snapshot (§1.2); "consumed" beyond the weights was 0.26 GiB there.
-        overhead = OverheadRegime(sampler_bytes_per_logit=2.4, non_torch_base_gib=0.26,
-                                  non_torch_multi_gpu_gib=0.1)
+    v1 = engine == "v1"
+    overhead = _row_for(key, _V1_OVERHEAD if v1 else _V0_OVERHEAD)
     return VersionRules(
         version=version,
         key=key,
         engine=engine,
-        default_util=0.92 if new else 0.9,
-        ceil_requested=key >= (0, 19),
-        cudagraph_estimate=new and engine == "v1",
-        group_aware_tokens=new,
-        legacy_swa=not new,
-        null_block_in_check=new,
-        tier_160=new,
-        auto_max_model_len=key >= (0, 14),
-        async_scheduling=key >= (0, 14) and engine == "v1",
-        model_runner_v2=key >= (0, 25),
+        default_util=facts.default_util,
+        ceil_requested=facts.ceil_requested,
+        cudagraph_estimate=facts.v1_cudagraph_estimate and v1,
+        group_aware_tokens=facts.group_aware_tokens,
+        legacy_swa=facts.legacy_swa,
+        null_block_in_check=facts.null_block_in_check,
+        tier_160=facts.tier_160,
+        auto_max_model_len=facts.auto_max_model_len,
+        async_scheduling=facts.v1_async_scheduling and v1,
+        model_runner_v2=facts.model_runner_v2,
         overhead=overhead,
+        v0_chunked_mnbt=facts.v0_chunked_mnbt,
+        mla_sm100_block_32=facts.mla_sm100_block_32,
+        mxfp4_triton_on_hopper=facts.mxfp4_triton_on_hopper,
+        online_fp8_flag=facts.online_fp8_flag,
+        bnb_in_tree=facts.bnb_in_tree,
     )
+
+
+def max_concurrent_batches(rules: VersionRules, *, pipeline_parallel_size: int, async_scheduling: bool) -> int:
+    """VllmConfig.max_concurrent_batches (vllm/config/vllm.py, 0.33): async scheduling overlaps two
+    batches (PP + 1 under Model Runner V2; the V1 runner only at PP=1), otherwise one per PP stage."""
+    pp = pipeline_parallel_size
+    if async_scheduling:
+        if rules.model_runner_v2:
+            return pp + 1
+        if pp <= 1:
+            return 2
+    return pp
+
+
+def max_in_flight_tokens(rules: VersionRules, *, max_num_batched_tokens: int, pipeline_parallel_size: int,
+                         async_scheduling: bool) -> int:
+    """VllmConfig.max_in_flight_tokens: every concurrent batch may hold a full max_num_batched_tokens
+    (the tokens a sliding-window or chunked-local request keeps blocks for)."""
+    return max_num_batched_tokens * max_concurrent_batches(rules, pipeline_parallel_size=pipeline_parallel_size,
+                                                           async_scheduling=async_scheduling)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from planner.check.model import Finding, Report
+from planner.errors import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 FORMATS = ("human", "json", "github", "junit")
 
 

@@ -16,7 +16,8 @@ from planner.check.model import Finding, Invocation, Severity
 from planner.check.shell import is_dynamic
 from planner.errors import PlannerError
 from planner.serve_args import DEFAULT_VERSION, ServeCommand, parse_serve_argv
-from planner.vllm_flags import ever_existed, parse_version
+from planner.vllm_flags import ever_existed
+from planner.vllm_versions import LATEST, parse_version
 
 if TYPE_CHECKING:
     from gpu_catalog import Gpu
@@ -85,17 +86,15 @@ class Settings:
         return hit
 
     def estimate(self, ref: str, gpu: Gpu, args: Any, version: str, env: dict[str, str]) -> Estimate:
-        from planner.estimate import estimate
+        from planner.resolve import estimate_from, make_inputs, vllm_env
 
-        relevant_env = tuple(sorted((k, v) for k, v in env.items() if k.startswith("VLLM_")))
-        # 0.8-0.10 ran the V1 engine unless VLLM_USE_V1=0 asked for V0 (vllm_versions.rules_for).
-        v = parse_version(version)
-        engine = "v0" if env.get("VLLM_USE_V1") == "0" and (0, 8) <= v < (0, 11) else None
-        key = (ref, gpu.id, args.with_(passthrough=()), version, relevant_env, engine)
+        # The engine (VLLM_USE_V1 on 0.8-0.10) is chosen by the release rules from the VLLM_* words.
+        key = (ref, gpu.id, args.with_(passthrough=()), version, vllm_env(env))
         if key not in self._estimates:
             try:
-                self._estimates[key] = estimate(self.load_model(ref), gpu, args.with_(passthrough=()),
-                                                vllm_version=version, vllm_engine=engine, env=dict(relevant_env))
+                inputs = make_inputs(self.load_model(ref), gpu, args.with_(passthrough=()), vllm_version=version,
+                                     env=env)
+                self._estimates[key] = estimate_from(inputs)
             except PlannerError as err:
                 self._estimates[key] = err
         hit = self._estimates[key]
@@ -184,7 +183,7 @@ def _image_rules(inv: Invocation, out: _Out) -> None:
         what = f"tag {tag!r}" if tag else "no tag (latest)"
         out.add(inv.image_line, "image-latest", "warning",
                 f"image {inv.image} has {what}: the vLLM version changes under you and cannot be checked",
-                "pin a release, e.g. vllm/vllm-openai:v0.33.0")
+                f"pin a release, e.g. vllm/vllm-openai:v{LATEST}")
 
 
 _PROBE_FIX = {

@@ -14,12 +14,12 @@ import json
 import sys
 from collections.abc import Callable
 
-from planner.errors import EXIT_BAD_INPUT, PlannerError
+from planner.errors import EXIT_BAD_INPUT, SCHEMA_VERSION, PlannerError
 
 
 def fail(err: PlannerError, *, json_mode: bool) -> int:
     if json_mode:
-        sys.stdout.write(json.dumps({"schema_version": 1, "error": err.to_json()}) + "\n")
+        sys.stdout.write(json.dumps({"schema_version": SCHEMA_VERSION, "error": err.to_json()}) + "\n")
     sys.stderr.write(f"planner: error: {err.one_line()}\n")
     return EXIT_BAD_INPUT
 

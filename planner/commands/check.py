@@ -48,7 +48,7 @@ def command(
             raise PlannerError(f"--format: invalid choice {fmt!r}",
                                hint=did_you_mean(fmt, FORMATS) or "choose from " + ", ".join(FORMATS))
         if vllm_version is not None:
-            from planner.vllm_flags import parse_version
+            from planner.vllm_versions import parse_version
 
             parse_version(vllm_version)
         if gpu is not None:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from planner.vllm_versions import LATEST
+
 if TYPE_CHECKING:
     from gpu_catalog import Gpu
     from planner.emit import Deployment
@@ -148,7 +150,7 @@ def command(
     device: str = typer.Option(None, "--device", help="cuda (default) or cpu (vLLM's CPU backend)."),
     gpu_memory_gib: float = typer.Option(None, "--gpu-memory-gib", help="With --device cpu: the memory vLLM "
                                          "budgets from, in GiB."),
-    vllm_version: str = typer.Option(None, "--vllm-version", help="vLLM release to plan for (default 0.33.0)."),
+    vllm_version: str = typer.Option(None, "--vllm-version", help=f"vLLM release to plan for (default {LATEST})."),
     revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (Hub cache or catalog)."),
     hf_token: str = typer.Option(None, "--hf-token", help="Hugging Face token for gated or private repos "

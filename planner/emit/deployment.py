@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from gpu_catalog import Gpu
 from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
+from planner.vllm_versions import LATEST
 
 # Kubernetes Service names must be RFC 1035 labels (start with a letter); Deployment and HPA names
 # accept the wider RFC 1123 subdomain, so the RFC 1035 label is the rule that fits all three.
@@ -44,7 +45,7 @@ class Deployment:
 
     model: str                          # repo id or path vLLM serves (pre-quantized for awq/gptq/nvfp4)
     args: EngineArgs                    # resolved: TP, PP, utilization, max_model_len, max_num_seqs filled
-    vllm_version: str                   # target release, e.g. "0.33.0"; pins the image tag
+    vllm_version: str                   # target release (e.g. vllm_versions.LATEST); pins the image tag
     gpu: Gpu
     num_gpus: int                       # per replica, = TP x PP (x DP when vLLM runs data parallel)
     served_model_name: str | None = None
@@ -75,7 +76,7 @@ class Deployment:
             raise PlannerError(
                 f"vLLM version {self.vllm_version!r} has no released image tag",
                 code="emit_bad_version",
-                hint="give a release such as 0.33.0",
+                hint=f"give a release such as {LATEST}",
             )
         a = self.args
         # One `vllm serve` with internal data parallelism drives TP x PP GPUs per DP rank.

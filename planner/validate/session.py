@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.errors import PlannerError
+from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.validate.compare import ComparisonReport, Tolerances, compare
 from planner.validate.logparse import (
     Observed,
@@ -24,7 +24,8 @@ from planner.validate.logparse import (
 GiB = 1 << 30
 # Environment variables that change what vLLM does with memory; passed to the estimate as they are set.
 _ENV_KEYS = ("VLLM_CPU_KVCACHE_SPACE", "VLLM_ALLOW_LONG_MAX_MODEL_LEN", "VLLM_ENABLE_V1_MULTIPROCESSING",
-             "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE")
+             "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE",
+             "VLLM_USE_V1", "VLLM_PP_LAYER_PARTITION")
 
 
 @dataclass
@@ -47,6 +48,9 @@ class ValidateOptions:
     tolerance: float | None = None
     log_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict)      # extra environment for the vLLM process
+    revision: str | None = None                            # how to reach the model (as in estimate)
+    offline: bool = False
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -76,7 +80,7 @@ class ValidationResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "predicted": self.predicted,
             "observed": self.observed.to_json(),
             **self.report.to_json(),
@@ -150,14 +154,14 @@ def _cpu_prelaunch_errors(loaded: Any, resolved: Any, env: dict[str, str], *,
 
 def predict(opts: ValidateOptions, version: str, distribution: str | None) -> tuple[dict[str, Any], Any]:
     """(estimate JSON with the CPU backend's pre-launch findings added, resolved EngineArgs)."""
-    from planner.estimate import estimate
+    from planner.resolve import estimate_from, make_inputs
     from planner.serve_args import parse_serve_argv
     from planner.sources import load_model
 
     sc = parse_serve_argv(["vllm", "serve", opts.model, *opts.serve_flags], version)
     if sc.unknown:
         raise PlannerError(f"unknown vLLM {version} option(s): {' '.join(sc.unknown)}", code="unknown_flag")
-    loaded = load_model(opts.model)
+    loaded = load_model(opts.model, revision=opts.revision, offline=opts.offline or None, token=opts.token)
     device, gpu = _device_and_gpu(opts, distribution)
     env = {k: v for k, v in {**os.environ, **sc.env, **opts.env}.items() if k in _ENV_KEYS}
     amx = False
@@ -165,7 +169,7 @@ def predict(opts: ValidateOptions, version: str, distribution: str | None) -> tu
         from planner.cpu_backend import read_host_cpu
 
         amx = read_host_cpu().amx if opts.from_log is None else False
-    est = estimate(loaded, gpu, sc.args, vllm_version=version, env=env, cpu_amx=amx)
+    est = estimate_from(make_inputs(loaded, gpu, sc.args, vllm_version=version, env=env, cpu_amx=amx))
     predicted = est.to_json()
     if device == "cpu":
         known = {e["code"] for e in predicted["errors"]}

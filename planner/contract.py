@@ -1,0 +1,224 @@
+"""The JSON contract: pydantic models of every `--json` answer, and their JSON Schema.
+
+One SCHEMA_VERSION (planner.errors, where every command already looks) versions all of them:
+`planner estimate --json`, `planner plan --json`, `planner check --format json`,
+`planner validate --json` and the error object any command prints under --json.
+
+The commands build their answers as plain dicts (the fast paths must not load pydantic:
+tests/test_imports.py); tests/test_contract.py validates what each command prints against these
+models, and checks that docs/schema.json is what `python -m planner.contract` writes today.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.errors import SCHEMA_VERSION
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FindingDoc(_Strict):
+    code: str
+    message: str
+
+
+class GpuDoc(_Strict):
+    id: str
+    name: str
+    total_gib: float
+    compute_capability: str = Field(description='"9.0"; "" for the CPU backend')
+    count: int = Field(description="GPUs of one replica: tensor x pipeline parallel size")
+
+
+class VllmDoc(_Strict):
+    version: str
+    engine: str = Field(description="v0 or v1")
+    args: dict[str, Any] = Field(description="the resolved engine arguments (vLLM's dest names)")
+    given: list[str] = Field(description="the arguments the user set")
+
+
+class QuantizationDoc(_Strict):
+    scheme: str
+    method: str | None
+    weights_source: str = Field(description="config or safetensors")
+
+
+class PerGpuDoc(_Strict):
+    total_gib: float
+    requested_gib: float
+    weights_gib: float
+    activation_gib: float
+    non_torch_gib: float
+    cudagraph_gib: float
+    kv_cache_gib: float = Field(description='vLLM\'s "Available KV cache memory" (negative: it would fail)')
+
+
+class KvCacheDoc(_Strict):
+    tokens: int = Field(description='"GPU KV cache size" in tokens')
+    num_blocks: int
+    block_size: int
+    bytes_per_token: int
+    max_concurrency: float = Field(description='"Maximum concurrency" for max_model_len-token requests')
+    bytes_per_block: int
+    blocks_per_request: int
+    groups: int
+    padding_layers: int
+
+
+class EstimateDoc(_Strict):
+    """`planner estimate --json`: what vLLM would do at startup, in the figures it logs."""
+
+    schema_version: int = SCHEMA_VERSION
+    fits: bool
+    model: dict[str, Any]
+    gpu: GpuDoc
+    vllm: VllmDoc
+    quantization: QuantizationDoc
+    per_gpu: PerGpuDoc
+    kv_cache: KvCacheDoc
+    pipeline_stages: list[PerGpuDoc]
+    tightest_stage: int
+    errors: list[FindingDoc]
+    warnings: list[FindingDoc]
+
+
+class PlanSectionDoc(_Strict):
+    objective: str
+    model: str | None
+    chosen: int | None
+    decisions: list[dict[str, Any]]
+    estimates: int
+    notes: list[str]
+    suggestions: list[Any]
+    closest_miss: dict[str, Any] | None = None
+
+
+class PlanDoc(_Strict):
+    """`planner plan --json`: the chosen plan's (or the closest miss's) estimate, plus the plans."""
+
+    schema_version: int = SCHEMA_VERSION
+    fits: bool
+    model: dict[str, Any] | None = None
+    gpu: GpuDoc | None = None
+    vllm: VllmDoc | None = None
+    quantization: QuantizationDoc | None = None
+    per_gpu: PerGpuDoc | None = None
+    kv_cache: KvCacheDoc | None = None
+    pipeline_stages: list[PerGpuDoc] | None = None
+    tightest_stage: int | None = None
+    errors: list[FindingDoc] | None = None
+    warnings: list[FindingDoc]
+    plan: PlanSectionDoc
+    plans: list[dict[str, Any]]
+    commands: dict[str, str]
+    written: list[str] | None = None
+
+
+class CheckFindingDoc(_Strict):
+    file: str
+    line: int
+    rule: str
+    severity: str
+    message: str
+    hint: str | None
+    where: str | None
+
+
+class CheckInvocationDoc(_Strict):
+    line: int
+    where: str | None
+    model: str | None
+    vllm_version: str | None
+    gpu: str | None
+    gpu_count: int | None
+    parse_error: str | None
+    memory: dict[str, Any] | None
+
+
+class CheckFileDoc(_Strict):
+    path: str
+    kind: str | None
+    status: str = Field(description="checked, skipped or unreadable")
+    reason: str | None
+    invocations: list[CheckInvocationDoc]
+    findings: list[CheckFindingDoc]
+
+
+class CheckSummaryDoc(_Strict):
+    files: int
+    invocations: int
+    errors: int
+    warnings: int
+    unreadable: int
+
+
+class CheckDoc(_Strict):
+    """`planner check --format json`."""
+
+    schema_version: int = SCHEMA_VERSION
+    exit_code: int
+    strict: bool
+    summary: CheckSummaryDoc
+    files: list[CheckFileDoc]
+
+
+class ValidateDoc(_Strict):
+    """`planner validate --json`: the prediction, what vLLM reported, and the comparison."""
+
+    schema_version: int = SCHEMA_VERSION
+    predicted: dict[str, Any] = Field(description="an EstimateDoc, with the CPU backend's pre-launch findings")
+    observed: dict[str, Any]
+    comparisons: list[dict[str, Any]]
+    verdict: dict[str, Any]
+    requests: dict[str, Any]
+    vllm_version: str
+    command: list[str] | None
+    log_path: str | None
+    launched: bool
+    not_launched_reason: str | None
+    exit_code: int
+
+
+class ErrorBodyDoc(_Strict):
+    code: str
+    message: str
+    hint: str | None = None
+
+
+class ErrorDoc(_Strict):
+    """What any command prints on stdout under --json when the input is bad (exit 2)."""
+
+    schema_version: int = SCHEMA_VERSION
+    error: ErrorBodyDoc
+
+
+ANSWERS: dict[str, type[BaseModel]] = {
+    "estimate": EstimateDoc, "plan": PlanDoc, "check": CheckDoc, "validate": ValidateDoc, "error": ErrorDoc,
+}
+
+
+def json_schema() -> dict[str, Any]:
+    """One JSON Schema document holding every answer under $defs, keyed by command."""
+    from pydantic.json_schema import models_json_schema  # noqa: PLC0415 - pydantic only when the schema is asked for
+
+    _, top = models_json_schema([(m, "validation") for m in ANSWERS.values()],
+                                ref_template="#/$defs/{model}", title="vllm-planner JSON answers")
+    top["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    top["schema_version"] = SCHEMA_VERSION
+    top["answers"] = {name: {"$ref": f"#/$defs/{m.__name__}"} for name, m in ANSWERS.items()}
+    return top
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(schema_text())

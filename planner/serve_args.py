@@ -16,6 +16,7 @@ Which flags exist, and how each takes its value, comes from `planner.vllm_flags`
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 from dataclasses import dataclass, field, fields
@@ -31,6 +32,13 @@ DEFAULT_EXPLICIT = ("tensor_parallel_size", "gpu_memory_utilization", "max_model
 
 # EngineArgs fields are vLLM dests; everything else a command sets survives in `passthrough`.
 _ENGINE_FIELDS = {f.name: f for f in fields(EngineArgs) if f.name != "passthrough"}
+# The Python types each field holds (from its annotation), to convert what a release's parser yields.
+_FIELD_KINDS: dict[str, frozenset[type]] = {
+    name: frozenset(t for t in (int, float, bool, str, type(None)) if t.__name__ in str(f.type).split(" | "))
+    for name, f in _ENGINE_FIELDS.items()
+}
+# Longest value word converted as a number: 10**24 is more than any size vLLM takes.
+MAX_VALUE_CHARS = 32
 
 _ENV_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 # argparse treats a word that looks like a negative number as a value, not an option (the serve parser
@@ -137,12 +145,26 @@ def _takes_value_word(word: str) -> bool:
 def _convert(info: FlagInfo, raw: str, written: str) -> object:
     """Convert one value the way vLLM's `type=` does; reject what it would reject."""
     t = info.value_type
+    if len(raw) > MAX_VALUE_CHARS and t not in ("json", "json_or_str", "str"):
+        # int() of a 5,000-digit word is slow and argparse would take it; nothing vLLM sizes is that big.
+        raise PlannerError(f"{written}: a value of {len(raw)} characters is not a valid value",
+                           code="bad_flag_value")
     try:
-        if info.choices is not None and raw not in info.choices:
-            raise PlannerError(
-                f"{written}: invalid choice {raw!r}", code="bad_flag_value",
-                hint="choose from " + ", ".join(info.choices),
-            )
+        # argparse converts with `type` first and checks `choices` on the converted value
+        # (Literal[8, 16, ...] choices are ints, so `--block-size 016` is 16).
+        if info.choices is not None:
+            key = str(int(raw)) if t == "int" else raw
+            if key not in info.choices:
+                raise PlannerError(
+                    f"{written}: invalid choice {raw!r}", code="bad_flag_value",
+                    hint="choose from " + ", ".join(info.choices),
+                )
+        if t == "store_boolean":
+            # vllm/utils.py StoreBoolean (0.6.x): `true`/`false` in any case, nothing else.
+            if raw.lower() not in ("true", "false"):
+                raise PlannerError(f"{written}: invalid boolean value {raw!r}", code="bad_flag_value",
+                                   hint="expected 'true' or 'false'")
+            return raw.lower() == "true"
         if t == "int":
             return int(raw)
         if t == "float":
@@ -165,15 +187,52 @@ def _convert(info: FlagInfo, raw: str, written: str) -> object:
 
 
 def _engine_value(name: str, info: FlagInfo, written: str, negative: bool, raw: str | None) -> object:
+    """The EngineArgs field value of one flag occurrence, converted by the release's own flag facts."""
     if info.is_boolean:
         return not negative
-    assert raw is not None
+    if raw is None:
+        if info.value_type == "store_boolean":
+            return True                       # StoreBoolean's const="True": a bare switch
+        raise PlannerError(f"{written}: expected one argument", code="bad_flag_value")
     value = _convert(info, raw, written)
     if name == "quantization" and value in ("", "None"):
         return None                           # vLLM's optional_type maps "" / "None" to None
-    if name == "cpu_offload_gb" and isinstance(value, int):
-        return float(value)
-    return value
+    return _as_field_type(name, value, written)
+
+
+def _as_field_type(name: str, value: object, written: str) -> object:
+    """`value` as the EngineArgs field's type, or a clean error.
+
+    The flag table says how each release converts the word; a release may register a field with a type
+    the memory model does not compute with (a `str` choice, a JSON value). What the model cannot use
+    is bad input here, never a TypeError later.
+    """
+    kinds = _FIELD_KINDS[name]
+    if isinstance(value, bool):
+        if bool in kinds:
+            return value
+    elif isinstance(value, int):
+        if int in kinds:
+            return value
+        if float in kinds:
+            return float(value)
+    elif isinstance(value, float):
+        if float in kinds:
+            return value
+        if int in kinds and value.is_integer() and math.isfinite(value):
+            return int(value)
+    elif isinstance(value, str):
+        if str in kinds:
+            return value
+        if int in kinds and re.fullmatch(r"[+-]?\d{1,18}", value.strip()):
+            return int(value)
+        if float in kinds:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    want = " or ".join(sorted(k.__name__ for k in kinds if k is not type(None)))
+    raise PlannerError(f"{written}: invalid value {str(value)[:40]!r}: expected {want}", code="bad_flag_value")
 
 
 def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION) -> ServeCommand:

@@ -40,7 +40,9 @@ Status = Literal["ok", "unknown", "removed", "renamed", "not_yet"]
 # nargs as argparse sees it: "0" a switch, "1" one value, "?" an optional value, "+" one or more values.
 Nargs = Literal["0", "1", "?", "+"]
 # How vLLM converts the value (the `type=` it registers).
-ValueType = Literal["bool", "int", "float", "str", "human_int", "human_int_or_auto", "json", "json_or_str"]
+# "store_boolean" is vLLM's StoreBoolean action (0.6.x): an optional `true`/`false` word, `const="True"`.
+ValueType = Literal["bool", "int", "float", "str", "human_int", "human_int_or_auto", "json", "json_or_str",
+                    "store_boolean"]
 
 
 def parse_version(version: str) -> tuple[int, ...]:
@@ -77,7 +79,13 @@ class FlagInfo:
 
     @property
     def is_boolean(self) -> bool:
+        """A switch (`--x`, `--no-x`): store_true/store_false or BooleanOptionalAction."""
         return self.value_type == "bool"
+
+    @property
+    def sets_bool(self) -> bool:
+        """The flag stores True/False: a switch, or StoreBoolean's optional `true`/`false` word."""
+        return self.value_type in ("bool", "store_boolean")
 
 
 class FlagStatus(str):
@@ -492,11 +500,15 @@ def _type_parts(node: Any, aliases: dict[str, Any], depth: int = 0) -> list[tupl
     return [(name, node)]
 
 
-def _literal_values(node: Any) -> list[str]:
+def _literal_constants(node: Any) -> list[Any]:
     import ast
 
     elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-    return [str(e.value) for e in elts if isinstance(e, ast.Constant)]
+    return [e.value for e in elts if isinstance(e, ast.Constant)]
+
+
+def _literal_values(node: Any) -> list[str]:
+    return [str(v) for v in _literal_constants(node)]
 
 
 def _kwargs_from_type(field: str, ann: Any, classes: dict[str, _ClassDef],
@@ -517,6 +529,10 @@ def _kwargs_from_type(field: str, ann: Any, classes: dict[str, _ClassDef],
         values = _literal_values(lit)
         if "str" in names or not values:
             return {"nargs": "1", "type": "str"}
+        # literal_to_kwargs: `type` is the type of the options (Literal[8, 16, ...] -> int), so argparse
+        # converts the word before it checks the choice.
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in _literal_constants(lit)):
+            return {"nargs": "1", "type": "int", "choices": sorted(values, key=int)}
         return {"nargs": "1", "type": "str", "choices": sorted(values)}
     for coll in ("tuple", "list", "set"):
         if coll in names:
@@ -587,6 +603,9 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                     kw.update(nargs="0", type="bool", boolean_optional=False)
                 elif text.endswith("BooleanOptionalAction"):
                     kw.update(nargs="0", type="bool", boolean_optional=True)
+                elif text.endswith("StoreBoolean"):
+                    # vllm/utils.py StoreBoolean (0.6.x): nargs="?", const="True", `true`/`false` only.
+                    kw.update(nargs="?", type="store_boolean", boolean_optional=False)
             elif k.arg == "nargs":
                 kw["nargs"] = {"'+'": "+", "'*'": "+", "'?'": "?"}.get(text, "1")
             elif k.arg == "type":
@@ -594,7 +613,14 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                               "human_readable_int": "human_int"}.get(text, "str")
                 kw.pop("choices", None) if kw.get("type") != "str" else None
             elif k.arg == "choices" and isinstance(k.value, ast.List | ast.Tuple):
-                kw["choices"] = sorted(str(e.value) for e in k.value.elts if isinstance(e, ast.Constant))
+                if all(isinstance(e, ast.Constant) for e in k.value.elts):
+                    kw["choices"] = sorted(str(e.value) for e in k.value.elts)
+                else:
+                    # `[*QUANTIZATION_METHODS, None]`: a list built at import time is not in the
+                    # source; recording only its literal part would refuse every real choice.
+                    kw.pop("choices", None)
+        if kw.get("choices") and kw["type"] == "int":
+            kw["choices"] = sorted(kw["choices"], key=int)
         return kw
 
     def scan(func: Any, kwarg_vars: dict[str, tuple[str, str | None]]) -> None:

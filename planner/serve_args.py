@@ -24,6 +24,7 @@ from typing import Literal
 
 from planner.engine_args import EngineArgs, parse_human_int
 from planner.errors import PlannerError
+from planner.redact import SECRET_DESTS, is_secret_env, remember
 from planner.vllm_flags import FlagInfo, api_server_takes_positional_model, flag_info, flag_status, resolve
 
 DEFAULT_VERSION = "0.33.0"
@@ -49,7 +50,23 @@ _PY_MODULES = {
     "vllm.entrypoints.api_server": "python -m vllm.entrypoints.api_server",
     "vllm.entrypoints.launchers.api_server.entry": "python -m vllm.entrypoints.launchers.api_server.entry",
 }
-_PREFIX_WORDS = {"exec", "env", "nohup", "time"}
+# Commands that run the next word as a program (what a shell would end up running), with the options of
+# theirs that take a value (so the value is not mistaken for the program).
+_PREFIX_WORDS: dict[str, frozenset[str]] = {
+    "exec": frozenset({"-a"}),
+    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}),
+    "nohup": frozenset(),
+    "time": frozenset({"-f", "--format", "-o", "--output"}),
+    "command": frozenset(),
+    "sudo": frozenset({"-u", "--user", "-g", "--group", "-C", "-D", "--chdir", "-h", "--host", "-p",
+                       "--prompt", "-r", "--role", "-t", "--type", "-T", "--command-timeout"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "stdbuf": frozenset(),
+}
+# Shell words that end the first command (`vllm serve ... &`, `... | tee log`, `...; echo done`).
+_COMMAND_ENDS = {"&", "&&", "|", "||", ";", "|&"}
+# A redirection word: `>log`, `2>&1`, `&>log`, `<in`, or the operator alone (its file is the next word).
+_REDIRECT = re.compile(r"(\d*|&)(>>?|<|>&|<&)(.*)")
 
 Launcher = Literal[
     "vllm serve",
@@ -94,12 +111,37 @@ class ServeCommand:
 
 
 def split_command(text: str) -> list[str]:
-    """A shell command string -> words: `\\` line continuations joined, quotes honoured."""
+    """A shell command string -> the words of its first command, as the shell would run it.
+
+    `\\` line continuations are joined and quotes honoured; the command ends at `&`, `|`, `;`, `&&`;
+    redirections (`> log`, `2>&1`) are the shell's, not the program's, and are dropped.
+    """
     joined = re.sub(r"\\\r?\n", " ", text)
     try:
-        return shlex.split(joined, comments=False, posix=True)
+        # Operators written apart (`... &`, `2>&1`, `| tee`) are what pasted commands have; plain
+        # posix splitting keeps a quoted `&` or `>` inside its word.
+        words = shlex.split(joined, comments=False, posix=True)
     except ValueError as exc:       # unbalanced quotes
         raise PlannerError(f"cannot split the command line: {exc}", code="bad_command") from None
+    return shell_words(words)
+
+
+def shell_words(words: list[str]) -> list[str]:
+    """The words of the first command in `words`, without the shell's operators and redirections."""
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word in _COMMAND_ENDS:
+            break
+        m = _REDIRECT.fullmatch(word)
+        if m is not None and out:
+            skip = m.group(3) == ""           # `> log`: the file is the next word
+            continue
+        out.append(word)
+    return out
 
 
 def find_launcher(argv: list[str]) -> tuple[dict[str, str], Launcher, int] | None:
@@ -110,12 +152,20 @@ def find_launcher(argv: list[str]) -> tuple[dict[str, str], Launcher, int] | Non
     """
     env: dict[str, str] = {}
     i = 0
+    prefix: str | None = None          # the prefix command whose options are being read
     while i < len(argv):
         word = argv[i]
         if _ENV_WORD.match(word):
             key, value = word.split("=", 1)
             env[key] = value
-        elif word in _PREFIX_WORDS or (argv[i - 1:i] == ["env"] and word.startswith("-")):
+            if is_secret_env(key):
+                remember(value)
+        elif word.rsplit("/", 1)[-1] in _PREFIX_WORDS:
+            prefix = word.rsplit("/", 1)[-1]
+        elif prefix is not None and word.startswith("-") and word != "--":
+            if word in _PREFIX_WORDS[prefix]:
+                i += 1                  # its value
+        elif prefix is not None and word == "--":
             pass
         else:
             break
@@ -253,6 +303,8 @@ def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION) -> S
         while start < len(words) and _ENV_WORD.match(words[start]):
             key, value = words[start].split("=", 1)
             env[key] = value
+            if is_secret_env(key):
+                remember(value)
             start += 1
         if start < len(words) and _looks_like_program(words[start]):
             raise PlannerError(
@@ -376,6 +428,10 @@ class _Parser:
         else:
             raw = inline if inline is not None else self._value(i, written)
             nxt = i + (1 if inline is not None else 2)
+        if info.dest in SECRET_DESTS:
+            remember(raw)
+            for item in shlex.split(raw or "") if info.nargs == "+" else ():
+                remember(item)
         self.parsed.append(ParsedFlag(i, written, spelling, info.dest, raw, "ok", deprecated=info.deprecated))
         negative = spelling in info.negatives
         if info.dest == "model":

@@ -18,9 +18,12 @@ from planner.errors import EXIT_BAD_INPUT, PlannerError
 
 
 def fail(err: PlannerError, *, json_mode: bool) -> int:
+    from planner.redact import redact
+
+    # No secret a command carried (HF_TOKEN=..., --api-key ...) is echoed in an error.
     if json_mode:
-        sys.stdout.write(json.dumps({"schema_version": 1, "error": err.to_json()}) + "\n")
-    sys.stderr.write(f"planner: error: {err.one_line()}\n")
+        sys.stdout.write(redact(json.dumps({"schema_version": 1, "error": err.to_json()})) + "\n")
+    sys.stderr.write(f"planner: error: {redact(err.one_line())}\n")
     return EXIT_BAD_INPUT
 
 

@@ -13,16 +13,22 @@ HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUD
         "vLLM flags (--tensor-parallel-size/-tp, --max-model-len, ...) may follow, or a whole "
         "`vllm serve ...` command after `--`. Exit 0 fits, 1 vLLM would refuse to start, 2 bad input.")
 
-_LAUNCHER_WORDS = ("vllm", "python", "python3")
-
-
 def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
     """(MODEL, serve argv) from the words the CLI did not consume.
 
-    A pasted command (`vllm serve M ...`, `python -m vllm.entrypoints...`) is passed through whole;
-    otherwise the first word not starting with '-' is MODEL and the rest are serve flags.
+    A pasted command is passed through whole: whatever a shell would run (`vllm serve M ...`, a path to
+    vllm, `python3.11 -m vllm.entrypoints...`, behind `env`/`sudo`/`nohup`/`exec`/`time` and `VAR=value`
+    words), also as one quoted string. Otherwise the first word not starting with '-' is MODEL and the
+    rest are serve flags.
     """
-    if extra and (extra[0] in _LAUNCHER_WORDS or ("=" in extra[0] and not extra[0].startswith("-"))):
+    from planner.serve_args import find_launcher, split_command
+
+    if len(extra) == 1 and any(c.isspace() for c in extra[0]):
+        extra = split_command(extra[0])          # the whole command pasted as one argument
+    head = extra[0].rsplit("/", 1)[-1] if extra else ""
+    program = head in ("vllm", "env", "sudo", "nohup", "exec", "time") or head.startswith("python")
+    if extra and (program or find_launcher(extra) is not None
+                  or ("=" in extra[0] and not extra[0].startswith("-"))):
         return None, list(extra)
     for i, word in enumerate(extra):
         if not word.startswith("-"):
@@ -67,9 +73,11 @@ def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu
     import gpu_catalog
     from planner.errors import PlannerError
     from planner.estimate import estimate
+    from planner.redact import remember
     from planner.sources import load_model
     from planner.vllm_versions import LATEST
 
+    remember(token)                          # never echoed, whatever fails below
     version = vllm_version or LATEST
     ref, cmd = parse_invocation(extra, model, version,
                                 usage="planner estimate MODEL --gpu H100, or -- vllm serve MODEL ...")

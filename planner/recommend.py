@@ -76,6 +76,10 @@ _LAYOUT_ERRORS = frozenset({"heads_not_divisible", "kv_heads_not_divisible", "in
                             "quant_group_not_divisible", "pp_too_large"})
 
 
+# More GPUs per replica than any vLLM deployment uses (the largest wide-EP recipes use a few hundred).
+MAX_GPUS_PER_REPLICA = 65536
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One way to serve the model's weights: a scheme, the checkpoint vLLM loads and how it is told."""
@@ -628,6 +632,11 @@ def recommend(req: PlanRequest, *, model_max_len: int, suggest: bool = True) -> 
                     ("--context", req.context)):
         if v is not None and v < 1:
             raise PlannerError(f"{name} must be a positive integer, got {v}")
+    for name, v in (("--num-gpus", req.num_gpus), ("--max-gpus", req.max_gpus)):
+        if v is not None and v > MAX_GPUS_PER_REPLICA:
+            # The search enumerates layouts of the count; beyond any deployment it would run for hours.
+            raise PlannerError(f"{name} {str(v)[:24]} is more GPUs than one replica can have",
+                               hint=f"at most {MAX_GPUS_PER_REPLICA}")
     search = _Search(model_max_len, req)
     plans: list[Plan] = []
     misses: list[Miss] = []

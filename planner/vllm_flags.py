@@ -47,9 +47,11 @@ ValueType = Literal["bool", "int", "float", "str", "human_int", "human_int_or_au
 
 def parse_version(version: str) -> tuple[int, ...]:
     """'0.10.1.1' -> (0, 10, 1, 1); 'v0.33.0', '0.29.1rc1.dev17+g...' -> the release numbers in front."""
-    m = re.match(r"v?(\d+(?:\.\d+)*)", str(version).strip())
+    text = str(version).strip()
+    # A release number has a few digits per part: a pasted blob is refused before int() of it.
+    m = re.match(r"v?(\d{1,9}(?:\.\d{1,9}){0,5})(?!\.?\d)", text) if len(text) <= 64 else None
     if not m:
-        raise PlannerError(f"invalid vLLM version {version!r}", hint="expected a release such as 0.33.0")
+        raise PlannerError(f"invalid vLLM version {text[:40]!r}", hint="expected a release such as 0.33.0")
     parts = tuple(int(p) for p in m.group(1).split("."))
     # Pad so that 0.10 == 0.10.0 and comparisons are element-wise on equal lengths.
     return parts + (0,) * (4 - len(parts)) if len(parts) < 4 else parts

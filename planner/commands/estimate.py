@@ -66,6 +66,21 @@ def parse_invocation(extra: list[str], model: str | None, version: str, *, usage
     return ref, cmd
 
 
+# More memory than any device vLLM runs on (a CPU node's NUMA memory included): 1 PiB, in GiB.
+MAX_DEVICE_GIB = 2.0**20
+
+
+def check_device_memory(gpu_memory_gib: float | None) -> None:
+    """--gpu-memory-gib is a device's memory: positive, finite, and not beyond any device."""
+    import math
+
+    from planner.errors import PlannerError
+
+    if gpu_memory_gib is not None and not (0 < gpu_memory_gib <= MAX_DEVICE_GIB and math.isfinite(gpu_memory_gib)):
+        raise PlannerError(f"--gpu-memory-gib must be a device's memory in GiB, got {gpu_memory_gib:g}",
+                           hint=f"a number in (0, {MAX_DEVICE_GIB:.0f}]")
+
+
 def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu_memory_gib: float | None,
                    quant: str | None, vllm_version: str | None, vllm_engine: str | None, revision: str | None,
                    offline: bool, progress: bool, model: str | None = None, token: str | None = None) -> object:
@@ -78,6 +93,7 @@ def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu
     from planner.vllm_versions import LATEST
 
     remember(token)                          # never echoed, whatever fails below
+    check_device_memory(gpu_memory_gib)
     version = vllm_version or LATEST
     ref, cmd = parse_invocation(extra, model, version,
                                 usage="planner estimate MODEL --gpu H100, or -- vllm serve MODEL ...")

@@ -70,6 +70,9 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
     from planner.vllm_versions import LATEST, rules_for
 
     remember(token)                                      # never echoed, whatever fails below
+    from planner.commands.estimate import check_device_memory
+
+    check_device_memory(gpu_memory_gib)
     version = vllm_version or LATEST
     rules_for(version)                                   # an unknown release is bad input, before any work
     ref, cmd = parse_invocation(extra, model, version, usage="planner plan MODEL --gpu H100 [flags]")

@@ -285,11 +285,14 @@ def _as_field_type(name: str, value: object, written: str) -> object:
     raise PlannerError(f"{written}: invalid value {str(value)[:40]!r}: expected {want}", code="bad_flag_value")
 
 
-def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION) -> ServeCommand:
+def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION, *,
+                     read_config: bool = False) -> ServeCommand:
     """Parse a `vllm serve` command line (a word list or one shell string) for vLLM `version`.
 
     Flags the version does not parse are reported (`unknown`, `removed`), not raised: a checker wants
     them all. Values vLLM would reject (bad type, bad choice, out of range) raise PlannerError.
+    With `read_config`, `--config FILE` is read and spliced in as vLLM does (planner.serve_config);
+    without it (a file named in a manifest lives in the image, not here) it stays a passthrough flag.
     """
     words = split_command(argv) if isinstance(argv, str) else [str(w) for w in argv]
     if len(words) == 1 and not isinstance(argv, str) and any(c.isspace() for c in words[0]):
@@ -313,6 +316,10 @@ def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION) -> S
             )
     # `python -m ...api_server MODEL` is refused by releases whose API-server parser has no positional.
     positional = launcher in ("vllm serve", "none") or api_server_takes_positional_model(version)
+    if read_config:
+        from planner.serve_config import expand_config
+
+        words = expand_config(words, start, version, model_first=launcher in ("vllm serve", "none"))
     p = _Parser(words, version, positional_model=positional)
     p.run(start)
     engine = EngineArgs(**p.values, passthrough=tuple(p.passthrough.values()))  # type: ignore[arg-type]

@@ -328,6 +328,12 @@ def known_flags(version: str = "0.33.0") -> set[str]:
     return set(_table(version).by_spelling)
 
 
+def flags_of(version: str = "0.33.0") -> tuple[FlagInfo, ...]:
+    """Every option `vllm serve` of `version` accepts, once each (sorted by canonical spelling)."""
+    unique = {info.name: info for info in _table(version).by_spelling.values()}
+    return tuple(unique[k] for k in sorted(unique))
+
+
 def flag_status(spelling: str, version: str = "0.33.0") -> FlagStatus:
     """Whether `vllm serve` of `version` accepts `spelling`, and if not, why and what to use instead."""
     s = normalize_spelling(spelling)

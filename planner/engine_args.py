@@ -28,20 +28,6 @@ MODELLED_KV_CACHE_DTYPES = (
     "auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla",
     "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head", "nvfp4",
 )
-DTYPES = (
-    "auto",
-    "bfloat16",
-    "float16",
-    "fp8",
-    "fp8_e4m3",
-    "fp8_e5m2",
-    "fp8_inc",
-    "fp8_ds_mla",
-    "int8_per_token_head",
-    "fp8_per_token_head",
-    "int4_per_token_head",
-    "nvfp4",
-)
 DTYPES = ("auto", "bfloat16", "float16", "half", "float", "float32")
 PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")
 

@@ -457,8 +457,9 @@ class _Parser:
 def _looks_like_program(word: str) -> bool:
     """A first word that is a program (bash, sglang, /usr/bin/x), not a model id given bare."""
     base = word.rsplit("/", 1)[-1]
-    return base in {"bash", "sh", "python", "python3", "sglang", "text-generation-launcher", "vllm",
-                    "ollama", "tritonserver", "trtllm-serve", "node", "java"} or base.startswith("python")
+    return base in _PREFIX_WORDS or base in {
+        "bash", "sh", "python", "python3", "sglang", "text-generation-launcher", "vllm", "ollama", "tritonserver",
+        "trtllm-serve", "node", "java"} or base.startswith("python")
 
 
 def _canonical(info: FlagInfo, spelling: str, negative: bool) -> str:

@@ -56,6 +56,11 @@ def remember(value: str | None) -> None:
         _remembered.add(value.strip())
 
 
+def forget_all() -> None:
+    """Start a command with nothing remembered (one process may run many commands: tests, CliRunner)."""
+    _remembered.clear()
+
+
 def redact(text: str) -> str:
     """`text` with every remembered secret and every secret-shaped value masked."""
     for value in sorted(_remembered, key=len, reverse=True):

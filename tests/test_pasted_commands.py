@@ -225,3 +225,11 @@ def test_api_key_is_referenced_not_written() -> None:
     assert "${VLLM_API_KEY:?" in compose(d)
     manifest = k8s(d)
     assert "secretKeyRef" in manifest and "vllm-api-key" in manifest and "sk-verysecret" not in manifest
+
+
+def test_remembered_secrets_do_not_outlive_their_command() -> None:
+    """A secret value that is an ordinary word (`--api-key auto`) must not mask later commands' errors."""
+    RUNNER.invoke(app, ["estimate", "--gpu", "H100", "--offline", "--", "vllm", "serve", "nope/none",
+                        "--api-key", "llama"])
+    res = RUNNER.invoke(app, ["estimate", "llama-3.1-8bx", "--gpu", "H100", "--offline"])
+    assert res.exit_code == 2 and "llama-3.1-8bx" in res.stderr

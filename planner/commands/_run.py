@@ -30,6 +30,9 @@ def fail(err: PlannerError, *, json_mode: bool) -> int:
 def run_command(fn: Callable[[], int], *, json_mode: bool = False, debug: bool = False) -> None:
     import typer
 
+    from planner.redact import forget_all
+
+    forget_all()                # the secrets of this command only (see planner.redact)
     try:
         code = fn()
     except PlannerError as err:

@@ -73,6 +73,8 @@ class CatalogEntry:
     native_scheme: str | None = None
     variants: tuple[QuantVariant, ...] = ()
     origin: str = "bundled"                    # "bundled" or the user catalog file
+    # Former repo ids the Hub redirects (old id, the repo it now is, source): resolved offline.
+    old_repo_ids: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -89,6 +91,7 @@ class CatalogEntry:
             for r in (v.repo_id, *v.repo_aliases):
                 if r not in out:
                     out.append(r)
+        out += [old for old, _, _ in self.old_repo_ids if old not in out]
         return tuple(out)
 
     @property
@@ -257,6 +260,7 @@ def _entry_from_dict(d: dict[str, Any], *, origin: str) -> CatalogEntry:
         config_source=src if isinstance(src, dict) else {"note": str(src)},
         base_overrides=d.get("base_overrides") or {}, native_scheme=native,
         variants=tuple(variants), origin=origin,
+        old_repo_ids=tuple((o["repo_id"], o["now"], o.get("source") or "") for o in d.get("old_repo_ids") or ()),
     )
 
 
@@ -287,6 +291,14 @@ def _build(entries: list[CatalogEntry]) -> Catalog:
                     put(r, (e.alias, i, v.repo_id, "repo"))
         for n in e.names:
             put(n, (e.alias, None, e.default_repo, "alias"))
+    for e in entries:
+        for old_id, now, _ in e.old_repo_ids:
+            # A redirect resolves as the repo it now is (the variant too), only to this entry's repos.
+            target = index.get(now.lower())
+            if target is None or target[0] != e.alias or target[3] != "repo":
+                collisions.append(f"{old_id} (redirects to {now}, not a repo of {e.alias})")
+                continue
+            put(old_id, target)
     return Catalog(entries={e.alias: e for e in entries}, index=index, collisions=tuple(collisions))
 
 

@@ -61,6 +61,21 @@ class _Variant(BaseModel):
         return v
 
 
+class _OldRepo(BaseModel):
+    """A former repo id the Hub redirects to one of the entry's repos (a rename), with its source."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    repo_id: str
+    now: str
+    source: str = Field(min_length=1)
+
+    @field_validator("repo_id", "now")
+    @classmethod
+    def _repo(cls, v: str) -> str:
+        return _check_repo(v) or v
+
+
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -83,6 +98,7 @@ class _Entry(BaseModel):
     base_overrides: dict[str, Any] = Field(default_factory=dict)
     native_scheme: str | None = None
     variants: list[_Variant] = Field(default_factory=list)
+    old_repo_ids: list[_OldRepo] = Field(default_factory=list)
     config: dict[str, Any]
 
     @field_validator("alias")

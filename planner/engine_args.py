@@ -14,20 +14,20 @@ from dataclasses import dataclass, field, fields, replace
 from planner.errors import PlannerError
 from planner.vllm_flags import flag_info
 
-# vLLM's CacheDType choices (vllm/config/cache.py, 0.33.0) that change bytes per element.
+# Every `--kv-cache-dtype` some release accepts: vLLM 0.33.0's CacheDType (vllm/config/cache.py) and the
+# choices older releases register (planner/vllm_flags.json). Which ones a *given* release accepts is
+# checked by its own flag table when the command is parsed (planner.serve_args), not here.
 KV_CACHE_DTYPES = (
-    "auto",
-    "bfloat16",
-    "float16",
-    "fp8",
-    "fp8_e4m3",
-    "fp8_e5m2",
-    "fp8_inc",
-    "fp8_ds_mla",
-    "int8_per_token_head",
-    "fp8_per_token_head",
-    "int4_per_token_head",
-    "nvfp4",
+    "auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla", "nvfp4_ds_mla",
+    "turboquant_k8v4", "turboquant_4bit_nc", "turboquant_k3v4_nc", "turboquant_3bit_nc", "octave_k3v4",
+    "octave_k3v3", "octave_k3v3_compact", "ultraquant_4bit", "int4_per_token_head", "int8_per_token_head",
+    "fp8_per_token_head", "nvfp4", "nvfp4_4over6",
+)
+# The ones whose KV page layout planner.kv computes; the others are sized at the model's dtype (an upper
+# bound) with a warning.
+MODELLED_KV_CACHE_DTYPES = (
+    "auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla",
+    "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head", "nvfp4",
 )
 DTYPES = ("auto", "bfloat16", "float16", "half", "float", "float32")
 PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")

@@ -15,7 +15,7 @@ from typing import Any
 from gpu_catalog import Gpu
 from planner import kv as kvm
 from planner.cpu_backend import cpu_startup_footprint_bytes
-from planner.engine_args import EngineArgs
+from planner.engine_args import MODELLED_KV_CACHE_DTYPES, EngineArgs
 from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.findings import Finding
 from planner.overhead import (
@@ -529,6 +529,10 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         warnings.append(Finding("cpu_kv_approximate", "no KV size given: vLLM's CPU backend gives the KV cache "
                                 "what the worker's memory leaves of utilization x node memory, known only at run "
                                 "time; the figure here is approximate (pass --kv-cache-memory-bytes)"))
+    if args.kv_cache_dtype not in MODELLED_KV_CACHE_DTYPES:
+        warnings.append(Finding("kv_cache_dtype_not_modelled", f"--kv-cache-dtype {args.kv_cache_dtype}: its "
+                                "page layout is not modelled; the KV cache is sized at the model's dtype "
+                                "(fewer tokens than vLLM will hold)"))
     if any(layer.attention == "linear" for layer in spec.layers):
         warnings.append(Finding("linear_attention_not_modelled", "this model has Mamba/linear-attention layers; "
                                 "their recurrent state (MambaSpec pages and the block-size alignment vLLM "

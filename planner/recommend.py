@@ -29,6 +29,7 @@ from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
 from planner.estimate import CONTEXT_GIB, NCCL_GIB, Estimate, estimate
 from planner.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, scheme_for_name
+from planner.redact import MASK, is_secret_flag, secret_flag_env
 from planner.vllm_versions import LATEST, rules_for
 
 Objective = Literal["gpus", "cost", "kv"]
@@ -71,6 +72,10 @@ _MEMORY_ERRORS = frozenset({"kv_cache_too_small", "no_kv_memory", "weights_do_no
 # Divisibility findings of the estimate: a TP size vLLM refuses for this model whatever the GPU.
 _LAYOUT_ERRORS = frozenset({"heads_not_divisible", "kv_heads_not_divisible", "intermediate_not_divisible",
                             "quant_group_not_divisible", "pp_too_large"})
+
+
+# More GPUs per replica than any vLLM deployment uses (the largest wide-EP recipes use a few hundred).
+MAX_GPUS_PER_REPLICA = 65536
 
 
 @dataclass(frozen=True)
@@ -625,6 +630,11 @@ def recommend(req: PlanRequest, *, model_max_len: int, suggest: bool = True) -> 
                     ("--context", req.context)):
         if v is not None and v < 1:
             raise PlannerError(f"{name} must be a positive integer, got {v}")
+    for name, v in (("--num-gpus", req.num_gpus), ("--max-gpus", req.max_gpus)):
+        if v is not None and v > MAX_GPUS_PER_REPLICA:
+            # The search enumerates layouts of the count; beyond any deployment it would run for hours.
+            raise PlannerError(f"{name} {str(v)[:24]} is more GPUs than one replica can have",
+                               hint=f"at most {MAX_GPUS_PER_REPLICA}")
     search = _Search(model_max_len, req)
     plans: list[Plan] = []
     misses: list[Miss] = []
@@ -881,6 +891,10 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
             out.append(Decision("--" + name.replace("_", "-"), "" if isinstance(value, bool) else str(value),
                                 "kept as given"))
     for spelling, value in a.passthrough:
+        if is_secret_flag(spelling):
+            # The value is a secret: never printed; the emitted forms read it from the environment.
+            out.append(Decision(spelling, MASK, f"kept as given, read from {secret_flag_env(spelling)}"))
+            continue
         out.append(Decision(spelling, value or "", "kept as given"))
     pc = est.resolved.enable_prefix_caching
     if not kept("enable_prefix_caching"):

@@ -9,6 +9,7 @@ everywhere; the release rules (vllm_versions.rules_for) read the engine from the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,20 +19,26 @@ from planner.cpu_backend import read_host_cpu
 from planner.engine_args import EngineArgs, check_release
 from planner.errors import PlannerError
 from planner.estimate import Estimate, estimate
-from planner.serve_args import ServeCommand, parse_serve_argv
+from planner.redact import remember
+from planner.serve_args import ServeCommand, find_launcher, parse_serve_argv, split_command
 from planner.sources import LoadedModel, load_model, prequantized_variant
 from planner.vllm_versions import LATEST, VersionRules, rules_for
-
-_LAUNCHER_WORDS = ("vllm", "python", "python3")
 
 
 def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
     """(MODEL, serve argv) from the words the CLI did not consume.
 
-    A pasted command (`vllm serve M ...`, `python -m vllm.entrypoints...`) is passed through whole;
-    otherwise the first word not starting with '-' is MODEL and the rest are serve flags.
+    A pasted command is passed through whole: whatever a shell would run (`vllm serve M ...`, a path to
+    vllm, `python3.11 -m vllm.entrypoints...`, behind `env`/`sudo`/`nohup`/`exec`/`time` and `VAR=value`
+    words), also as one quoted string. Otherwise the first word not starting with '-' is MODEL and the
+    rest are serve flags.
     """
-    if extra and (extra[0] in _LAUNCHER_WORDS or ("=" in extra[0] and not extra[0].startswith("-"))):
+    if len(extra) == 1 and any(c.isspace() for c in extra[0]):
+        extra = split_command(extra[0])          # the whole command pasted as one argument
+    head = extra[0].rsplit("/", 1)[-1] if extra else ""
+    program = head in ("vllm", "env", "sudo", "nohup", "exec", "time") or head.startswith("python")
+    if extra and (program or find_launcher(extra) is not None
+                  or ("=" in extra[0] and not extra[0].startswith("-"))):
         return None, list(extra)
     for i, word in enumerate(extra):
         if not word.startswith("-"):
@@ -43,6 +50,17 @@ def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
     return None, ["vllm", "serve", *extra]
 
 
+# More memory than any device vLLM runs on (a CPU node's NUMA memory included): 1 PiB, in GiB.
+MAX_DEVICE_GIB = 2.0**20
+
+
+def check_device_memory(gpu_memory_gib: float | None) -> None:
+    """--gpu-memory-gib is a device's memory: positive, finite, and not beyond any device."""
+    if gpu_memory_gib is not None and not (0 < gpu_memory_gib <= MAX_DEVICE_GIB and math.isfinite(gpu_memory_gib)):
+        raise PlannerError(f"--gpu-memory-gib must be a device's memory in GiB, got {gpu_memory_gib:g}",
+                           hint=f"a number in (0, {MAX_DEVICE_GIB:.0f}]")
+
+
 def parse_invocation(extra: list[str], model: str | None, version: str, *, usage: str) -> tuple[str, ServeCommand]:
     """(MODEL, ServeCommand) from a command's leftover words, refusing flags the release does not have.
 
@@ -52,7 +70,7 @@ def parse_invocation(extra: list[str], model: str | None, version: str, *, usage
         argv = ["vllm", "serve", model, *extra]
     else:
         model, argv = split_model_and_flags(extra)
-    cmd = parse_serve_argv(argv, version=version)
+    cmd = parse_serve_argv(argv, version=version, read_config=True)
     bad = [f for f in cmd.flags if f.status != "ok"]
     if bad:
         f = bad[0]
@@ -127,6 +145,8 @@ def resolve_inputs(extra: list[str], *, gpu: str | None, device: str | None = No
                    progress: bool = False, model: str | None = None, token: str | None = None,
                    usage: str = "planner estimate MODEL --gpu H100, or -- vllm serve MODEL ...") -> Inputs:
     """A command line's words (MODEL and flags, or a pasted command) and options -> Inputs."""
+    remember(token)                          # never echoed, whatever fails below
+    check_device_memory(gpu_memory_gib)
     version = vllm_version or LATEST
     rules_for(version, vllm_engine)          # an unknown release or engine is bad input, before any work
     ref, cmd = parse_invocation(extra, model, version, usage=usage)

@@ -16,6 +16,7 @@ Which flags exist, and how each takes its value, comes from `planner.vllm_flags`
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 from dataclasses import dataclass, field, fields
@@ -23,6 +24,7 @@ from typing import Literal
 
 from planner.engine_args import EngineArgs, parse_human_int
 from planner.errors import PlannerError
+from planner.redact import SECRET_DESTS, is_secret_env, remember
 from planner.vllm_flags import FlagInfo, api_server_takes_positional_model, flag_info, flag_status, resolve
 from planner.vllm_versions import LATEST
 
@@ -32,6 +34,13 @@ DEFAULT_EXPLICIT = ("tensor_parallel_size", "gpu_memory_utilization", "max_model
 
 # EngineArgs fields are vLLM dests; everything else a command sets survives in `passthrough`.
 _ENGINE_FIELDS = {f.name: f for f in fields(EngineArgs) if f.name != "passthrough"}
+# The Python types each field holds (from its annotation), to convert what a release's parser yields.
+_FIELD_KINDS: dict[str, frozenset[type]] = {
+    name: frozenset(t for t in (int, float, bool, str, type(None)) if t.__name__ in str(f.type).split(" | "))
+    for name, f in _ENGINE_FIELDS.items()
+}
+# Longest value word converted as a number: 10**24 is more than any size vLLM takes.
+MAX_VALUE_CHARS = 32
 
 _ENV_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 # argparse treats a word that looks like a negative number as a value, not an option (the serve parser
@@ -42,7 +51,23 @@ _PY_MODULES = {
     "vllm.entrypoints.api_server": "python -m vllm.entrypoints.api_server",
     "vllm.entrypoints.launchers.api_server.entry": "python -m vllm.entrypoints.launchers.api_server.entry",
 }
-_PREFIX_WORDS = {"exec", "env", "nohup", "time"}
+# Commands that run the next word as a program (what a shell would end up running), with the options of
+# theirs that take a value (so the value is not mistaken for the program).
+_PREFIX_WORDS: dict[str, frozenset[str]] = {
+    "exec": frozenset({"-a"}),
+    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}),
+    "nohup": frozenset(),
+    "time": frozenset({"-f", "--format", "-o", "--output"}),
+    "command": frozenset(),
+    "sudo": frozenset({"-u", "--user", "-g", "--group", "-C", "-D", "--chdir", "-h", "--host", "-p",
+                       "--prompt", "-r", "--role", "-t", "--type", "-T", "--command-timeout"}),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "stdbuf": frozenset(),
+}
+# Shell words that end the first command (`vllm serve ... &`, `... | tee log`, `...; echo done`).
+_COMMAND_ENDS = {"&", "&&", "|", "||", ";", "|&"}
+# A redirection word: `>log`, `2>&1`, `&>log`, `<in`, or the operator alone (its file is the next word).
+_REDIRECT = re.compile(r"(\d*|&)(>>?|<|>&|<&)(.*)")
 
 Launcher = Literal[
     "vllm serve",
@@ -87,12 +112,37 @@ class ServeCommand:
 
 
 def split_command(text: str) -> list[str]:
-    """A shell command string -> words: `\\` line continuations joined, quotes honoured."""
+    """A shell command string -> the words of its first command, as the shell would run it.
+
+    `\\` line continuations are joined and quotes honoured; the command ends at `&`, `|`, `;`, `&&`;
+    redirections (`> log`, `2>&1`) are the shell's, not the program's, and are dropped.
+    """
     joined = re.sub(r"\\\r?\n", " ", text)
     try:
-        return shlex.split(joined, comments=False, posix=True)
+        # Operators written apart (`... &`, `2>&1`, `| tee`) are what pasted commands have; plain
+        # posix splitting keeps a quoted `&` or `>` inside its word.
+        words = shlex.split(joined, comments=False, posix=True)
     except ValueError as exc:       # unbalanced quotes
         raise PlannerError(f"cannot split the command line: {exc}", code="bad_command") from None
+    return shell_words(words)
+
+
+def shell_words(words: list[str]) -> list[str]:
+    """The words of the first command in `words`, without the shell's operators and redirections."""
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word in _COMMAND_ENDS:
+            break
+        m = _REDIRECT.fullmatch(word)
+        if m is not None and out:
+            skip = m.group(3) == ""           # `> log`: the file is the next word
+            continue
+        out.append(word)
+    return out
 
 
 def find_launcher(argv: list[str]) -> tuple[dict[str, str], Launcher, int] | None:
@@ -103,12 +153,20 @@ def find_launcher(argv: list[str]) -> tuple[dict[str, str], Launcher, int] | Non
     """
     env: dict[str, str] = {}
     i = 0
+    prefix: str | None = None          # the prefix command whose options are being read
     while i < len(argv):
         word = argv[i]
         if _ENV_WORD.match(word):
             key, value = word.split("=", 1)
             env[key] = value
-        elif word in _PREFIX_WORDS or (argv[i - 1:i] == ["env"] and word.startswith("-")):
+            if is_secret_env(key):
+                remember(value)
+        elif word.rsplit("/", 1)[-1] in _PREFIX_WORDS:
+            prefix = word.rsplit("/", 1)[-1]
+        elif prefix is not None and word.startswith("-") and word != "--":
+            if word in _PREFIX_WORDS[prefix]:
+                i += 1                  # its value
+        elif prefix is not None and word == "--":
             pass
         else:
             break
@@ -138,12 +196,26 @@ def _takes_value_word(word: str) -> bool:
 def _convert(info: FlagInfo, raw: str, written: str) -> object:
     """Convert one value the way vLLM's `type=` does; reject what it would reject."""
     t = info.value_type
+    if len(raw) > MAX_VALUE_CHARS and t not in ("json", "json_or_str", "str"):
+        # int() of a 5,000-digit word is slow and argparse would take it; nothing vLLM sizes is that big.
+        raise PlannerError(f"{written}: a value of {len(raw)} characters is not a valid value",
+                           code="bad_flag_value")
     try:
-        if info.choices is not None and raw not in info.choices:
-            raise PlannerError(
-                f"{written}: invalid choice {raw!r}", code="bad_flag_value",
-                hint="choose from " + ", ".join(info.choices),
-            )
+        # argparse converts with `type` first and checks `choices` on the converted value
+        # (Literal[8, 16, ...] choices are ints, so `--block-size 016` is 16).
+        if info.choices is not None:
+            key = str(int(raw)) if t == "int" else raw
+            if key not in info.choices:
+                raise PlannerError(
+                    f"{written}: invalid choice {raw!r}", code="bad_flag_value",
+                    hint="choose from " + ", ".join(info.choices),
+                )
+        if t == "store_boolean":
+            # vllm/utils.py StoreBoolean (0.6.x): `true`/`false` in any case, nothing else.
+            if raw.lower() not in ("true", "false"):
+                raise PlannerError(f"{written}: invalid boolean value {raw!r}", code="bad_flag_value",
+                                   hint="expected 'true' or 'false'")
+            return raw.lower() == "true"
         if t == "int":
             return int(raw)
         if t == "float":
@@ -166,22 +238,62 @@ def _convert(info: FlagInfo, raw: str, written: str) -> object:
 
 
 def _engine_value(name: str, info: FlagInfo, written: str, negative: bool, raw: str | None) -> object:
+    """The EngineArgs field value of one flag occurrence, converted by the release's own flag facts."""
     if info.is_boolean:
         return not negative
-    assert raw is not None
+    if raw is None:
+        if info.value_type == "store_boolean":
+            return True                       # StoreBoolean's const="True": a bare switch
+        raise PlannerError(f"{written}: expected one argument", code="bad_flag_value")
     value = _convert(info, raw, written)
     if name == "quantization" and value in ("", "None"):
         return None                           # vLLM's optional_type maps "" / "None" to None
-    if name == "cpu_offload_gb" and isinstance(value, int):
-        return float(value)
-    return value
+    return _as_field_type(name, value, written)
 
 
-def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION) -> ServeCommand:
+def _as_field_type(name: str, value: object, written: str) -> object:
+    """`value` as the EngineArgs field's type, or a clean error.
+
+    The flag table says how each release converts the word; a release may register a field with a type
+    the memory model does not compute with (a `str` choice, a JSON value). What the model cannot use
+    is bad input here, never a TypeError later.
+    """
+    kinds = _FIELD_KINDS[name]
+    if isinstance(value, bool):
+        if bool in kinds:
+            return value
+    elif isinstance(value, int):
+        if int in kinds:
+            return value
+        if float in kinds:
+            return float(value)
+    elif isinstance(value, float):
+        if float in kinds:
+            return value
+        if int in kinds and value.is_integer() and math.isfinite(value):
+            return int(value)
+    elif isinstance(value, str):
+        if str in kinds:
+            return value
+        if int in kinds and re.fullmatch(r"[+-]?\d{1,18}", value.strip()):
+            return int(value)
+        if float in kinds:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    want = " or ".join(sorted(k.__name__ for k in kinds if k is not type(None)))
+    raise PlannerError(f"{written}: invalid value {str(value)[:40]!r}: expected {want}", code="bad_flag_value")
+
+
+def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION, *,
+                     read_config: bool = False) -> ServeCommand:
     """Parse a `vllm serve` command line (a word list or one shell string) for vLLM `version`.
 
     Flags the version does not parse are reported (`unknown`, `removed`), not raised: a checker wants
     them all. Values vLLM would reject (bad type, bad choice, out of range) raise PlannerError.
+    With `read_config`, `--config FILE` is read and spliced in as vLLM does (planner.serve_config);
+    without it (a file named in a manifest lives in the image, not here) it stays a passthrough flag.
     """
     words = split_command(argv) if isinstance(argv, str) else [str(w) for w in argv]
     if len(words) == 1 and not isinstance(argv, str) and any(c.isspace() for c in words[0]):
@@ -195,6 +307,8 @@ def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION) -> S
         while start < len(words) and _ENV_WORD.match(words[start]):
             key, value = words[start].split("=", 1)
             env[key] = value
+            if is_secret_env(key):
+                remember(value)
             start += 1
         if start < len(words) and _looks_like_program(words[start]):
             raise PlannerError(
@@ -203,6 +317,10 @@ def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION) -> S
             )
     # `python -m ...api_server MODEL` is refused by releases whose API-server parser has no positional.
     positional = launcher in ("vllm serve", "none") or api_server_takes_positional_model(version)
+    if read_config:
+        from planner.serve_config import expand_config  # noqa: PLC0415 - pulls PyYAML; only for --config
+
+        words = expand_config(words, start, version, model_first=launcher in ("vllm serve", "none"))
     p = _Parser(words, version, positional_model=positional)
     p.run(start)
     engine = EngineArgs(**p.values, passthrough=tuple(p.passthrough.values()))  # type: ignore[arg-type]
@@ -318,6 +436,10 @@ class _Parser:
         else:
             raw = inline if inline is not None else self._value(i, written)
             nxt = i + (1 if inline is not None else 2)
+        if info.dest in SECRET_DESTS:
+            remember(raw)
+            for item in shlex.split(raw or "") if info.nargs == "+" else ():
+                remember(item)
         self.parsed.append(ParsedFlag(i, written, spelling, info.dest, raw, "ok", deprecated=info.deprecated))
         negative = spelling in info.negatives
         if info.dest == "model":
@@ -336,8 +458,9 @@ class _Parser:
 def _looks_like_program(word: str) -> bool:
     """A first word that is a program (bash, sglang, /usr/bin/x), not a model id given bare."""
     base = word.rsplit("/", 1)[-1]
-    return base in {"bash", "sh", "python", "python3", "sglang", "text-generation-launcher", "vllm",
-                    "ollama", "tritonserver", "trtllm-serve", "node", "java"} or base.startswith("python")
+    return base in _PREFIX_WORDS or base in {
+        "bash", "sh", "python", "python3", "sglang", "text-generation-launcher", "vllm", "ollama", "tritonserver",
+        "trtllm-serve", "node", "java"} or base.startswith("python")
 
 
 def _canonical(info: FlagInfo, spelling: str, negative: bool) -> str:

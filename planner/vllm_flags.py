@@ -40,7 +40,9 @@ Status = Literal["ok", "unknown", "removed", "renamed", "not_yet"]
 # nargs as argparse sees it: "0" a switch, "1" one value, "?" an optional value, "+" one or more values.
 Nargs = Literal["0", "1", "?", "+"]
 # How vLLM converts the value (the `type=` it registers).
-ValueType = Literal["bool", "int", "float", "str", "human_int", "human_int_or_auto", "json", "json_or_str"]
+# "store_boolean" is vLLM's StoreBoolean action (0.6.x): an optional `true`/`false` word, `const="True"`.
+ValueType = Literal["bool", "int", "float", "str", "human_int", "human_int_or_auto", "json", "json_or_str",
+                    "store_boolean"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,13 @@ class FlagInfo:
 
     @property
     def is_boolean(self) -> bool:
+        """A switch (`--x`, `--no-x`): store_true/store_false or BooleanOptionalAction."""
         return self.value_type == "bool"
+
+    @property
+    def sets_bool(self) -> bool:
+        """The flag stores True/False: a switch, or StoreBoolean's optional `true`/`false` word."""
+        return self.value_type in ("bool", "store_boolean")
 
 
 class FlagStatus(str):
@@ -306,6 +314,12 @@ def ever_existed(spelling: str) -> bool:
 def known_flags(version: str = LATEST) -> set[str]:
     """Every exact spelling (long, short and negative forms) `vllm serve` of `version` accepts."""
     return set(_table(version).by_spelling)
+
+
+def flags_of(version: str = LATEST) -> tuple[FlagInfo, ...]:
+    """Every option `vllm serve` of `version` accepts, once each (sorted by canonical spelling)."""
+    unique = {info.name: info for info in _table(version).by_spelling.values()}
+    return tuple(unique[k] for k in sorted(unique))
 
 
 def flag_status(spelling: str, version: str = LATEST) -> FlagStatus:

@@ -34,9 +34,11 @@ def parse_version(version: str) -> tuple[int, ...]:
 
     Padded to four parts so that 0.10 == 0.10.0 and comparisons are element-wise.
     """
-    m = re.match(r"v?(\d+(?:\.\d+)*)", str(version).strip())
+    text = str(version).strip()
+    # A release number has a few digits per part: a pasted blob is refused before int() of it.
+    m = re.match(r"v?(\d{1,9}(?:\.\d{1,9}){0,5})(?!\.?\d)", text) if len(text) <= 64 else None
     if not m:
-        raise PlannerError(f"--vllm-version: invalid vLLM version {version!r}",
+        raise PlannerError(f"--vllm-version: invalid vLLM version {text[:40]!r}",
                            hint="expected a release such as " + LATEST)
     parts = tuple(int(p) for p in m.group(1).split("."))
     return parts + (0,) * (4 - len(parts)) if len(parts) < 4 else parts

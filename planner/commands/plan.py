@@ -66,10 +66,15 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
     from planner.engine_args import parse_human_int
     from planner.errors import PlannerError
     from planner.recommend import PlanRequest, available_candidates, parse_quant_mode, recommend, select_candidates
+    from planner.redact import remember
     from planner.sources import load_model
     from planner.spec import model_spec_from_config
     from planner.vllm_versions import LATEST, rules_for
 
+    remember(token)                                      # never echoed, whatever fails below
+    from planner.resolve import check_device_memory
+
+    check_device_memory(gpu_memory_gib)
     version = vllm_version or LATEST
     rules_for(version)                                   # an unknown release is bad input, before any work
     ref, cmd = parse_invocation(extra, model, version, usage="planner plan MODEL --gpu H100 [flags]")
@@ -123,11 +128,20 @@ def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
     req = result.request
     passthrough = dict(p.args.passthrough)
     port = passthrough.get("--port")
-    served = passthrough.get("--served-model-name")
+    # A nargs="+" passthrough value is the shell-joined list of names (planner.serve_args): one name is
+    # unquoted back to itself, so the emitters quote it once; several stay in the passthrough as given.
+    import shlex
+
+    from planner.redact import is_secret_env
+
+    names = shlex.split(passthrough["--served-model-name"]) if passthrough.get("--served-model-name") else []
+    served = names[0] if len(names) == 1 else None
     hit = model_catalog.lookup(loaded.catalog_alias) if loaded.catalog_alias else None
     gated = bool(hit is not None and hit.entry.gated)
     return Deployment(model=p.candidate.serve_model, args=p.args, vllm_version=req.vllm_version, gpu=p.gpu,
-                      num_gpus=p.count, served_model_name=served, env=dict(req.env), hf_token_required=gated,
+                      num_gpus=p.count, served_model_name=served,
+                      env={k: v for k, v in req.env.items() if not is_secret_env(k)},
+                      hf_token_required=gated,
                       port=int(port) if port and port.isdigit() else 8000)
 
 

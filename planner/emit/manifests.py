@@ -13,10 +13,12 @@ from typing import Any
 
 from planner.emit.deployment import Deployment
 from planner.emit.shell import (
+    API_KEY_ENV,
     CONTAINER_HF_CACHE,
     HEALTH_PYTHON,
     HEALTH_START_PERIOD_S,
     VLLM_PORT,
+    api_key_required,
     require_container_target,
     serve_argv,
 )
@@ -24,6 +26,9 @@ from planner.emit.shell import (
 # The Secret the k8s form reads HF_TOKEN from (created by the user; its value is never emitted).
 HF_SECRET_NAME = "hf-token"
 HF_SECRET_KEY = "token"
+# The Secret the API key (`--api-key` in the plan) is read from, as VLLM_API_KEY.
+API_KEY_SECRET_NAME = "vllm-api-key"
+API_KEY_SECRET_KEY = "key"
 # vLLM's Prometheus gauge of queued requests (vllm/v1/metrics/loggers.py, 0.33.0). An HPA Pods metric
 # name only has to be a valid path segment (no '/' or '%'; Kubernetes pkg/apis/autoscaling/validation
 # `validateMetricIdentifier`; the OpenAPI schema sets no pattern), so the colon is kept as is; the
@@ -70,6 +75,9 @@ def compose(d: Deployment) -> str:
         else "${HF_TOKEN:-}"
     )
     environment = {"HF_TOKEN": token, **{k: _lit(v) for k, v in sorted(d.env.items())}}
+    if api_key_required(d):
+        # vLLM reads VLLM_API_KEY when --api-key is absent; the key stays in the caller's environment.
+        environment[API_KEY_ENV] = f"${{{API_KEY_ENV}:?{API_KEY_ENV} must be set (the server's API key)}}"
     service: dict[str, Any] = {
         "image": d.image,
         # Stated, not inherited: the image's ENTRYPOINT differs across tags (see shell.docker_run).
@@ -129,6 +137,10 @@ def _k8s_deployment(d: Deployment) -> dict[str, Any]:
         },
         *({"name": k, "value": _lit(v)} for k, v in sorted(d.env.items())),
     ]
+    if api_key_required(d):
+        # vLLM reads VLLM_API_KEY when --api-key is absent (vllm/envs.py); the key lives in a Secret.
+        env.append({"name": API_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET_NAME,
+                                                                          "key": API_KEY_SECRET_KEY}}})
     gpus = {"nvidia.com/gpu": d.num_gpus}
     pod_spec: dict[str, Any] = {}
     if d.gpu.gfd_labels:
@@ -237,6 +249,8 @@ def k8s(d: Deployment) -> str:
         selector,
         "# HF_TOKEN comes from a Secret, created once with:",
         f'#   kubectl create secret generic {HF_SECRET_NAME} --from-literal={HF_SECRET_KEY}="$HF_TOKEN"',
+        *([f'#   kubectl create secret generic {API_KEY_SECRET_NAME} --from-literal={API_KEY_SECRET_KEY}='
+           f'"${API_KEY_ENV}"  (the API key, read by vLLM from {API_KEY_ENV})'] if api_key_required(d) else []),
         _dump(_k8s_deployment(d)),
     ]
     hpa = [

@@ -13,11 +13,13 @@ import shlex
 
 from planner.emit.deployment import Deployment
 from planner.errors import PlannerError
+from planner.redact import ENV_FOR_DEST, SECRET_DESTS
 from planner.serve_args import to_serve_argv
 from planner.vllm_flags import flag_info
 
 # Stated in every emitted command even at vLLM's default, so the plan is explicit (issue 4).
 EXPLICIT = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "max_num_seqs")
+API_KEY_ENV = ENV_FOR_DEST["api_key"]
 # vLLM's default API port (FrontendArgs.port, vllm/entrypoints/common/cli_args.py, 0.33.0). Containers
 # listen on it; the host port or Service port maps to it.
 VLLM_PORT = 8000
@@ -46,7 +48,9 @@ def serve_argv(d: Deployment, *, port: int | None = None) -> list[str]:
     names given in the passthrough are kept when it is not).
     """
     replaced = {"--port"} | ({"--served-model-name"} if d.served_model_name is not None else set())
-    passthrough = [(k, v) for k, v in d.args.passthrough if k not in replaced]
+    # Secret values (--api-key, --hf-token) are never written: each form references the environment
+    # variable vLLM reads the same secret from (VLLM_API_KEY, HF_TOKEN) instead.
+    passthrough = [(k, v) for k, v in d.args.passthrough if k not in replaced and _secret_dest(k, d) is None]
     if d.served_model_name is not None:
         # vLLM takes several names here (nargs="+"); a passthrough value of such a flag is the
         # shell-joined list (planner.serve_args), so one name is quoted to stay one name.
@@ -59,6 +63,16 @@ def serve_argv(d: Deployment, *, port: int | None = None) -> list[str]:
     args = d.args.with_(passthrough=tuple(passthrough))
     # `explicit`: written even at vLLM's default; an unresolved (None) one is a PlannerError there.
     return to_serve_argv(d.model, args, d.vllm_version, explicit=EXPLICIT)
+
+
+def _secret_dest(spelling: str, d: Deployment) -> str | None:
+    info = flag_info(spelling, d.vllm_version)
+    return info.dest if info is not None and info.dest in SECRET_DESTS else None
+
+
+def api_key_required(d: Deployment) -> bool:
+    """The plan serves with an API key (`--api-key` given): the forms read it from VLLM_API_KEY."""
+    return any(_secret_dest(k, d) == "api_key" for k, _ in d.args.passthrough)
 
 
 def _flag_groups(words: list[str]) -> list[list[str]]:
@@ -94,7 +108,11 @@ def vllm_serve(d: Deployment, *, one_line: bool = False) -> str:
     argv = serve_argv(d, port=d.port)
     head = [[f"{k}={shlex.quote(v)}"] for k, v in sorted(d.env.items())]
     head.append(_q(argv[:3]))
-    return render(head, [_q(g) for g in _flag_groups(argv[3:])], one_line=one_line)
+    body = [_q(g) for g in _flag_groups(argv[3:])]
+    if api_key_required(d):
+        # A fixed string: the shell expands the caller's VLLM_API_KEY; the key itself is never printed.
+        body.append(["--api-key", f'"${API_KEY_ENV}"'])
+    return render(head, body, one_line=one_line)
 
 
 def gpu_request(d: Deployment) -> str:
@@ -140,6 +158,8 @@ def docker_run(d: Deployment, *, one_line: bool = False) -> str:
         ["-v", f"~/.cache/huggingface:{CONTAINER_HF_CACHE}"],
         # `-e NAME` without a value copies it from the caller's environment: the token is never written.
         ["-e", "HF_TOKEN"],
+        # vLLM reads its API key from VLLM_API_KEY (vllm/envs.py) when --api-key is not given.
+        *([["-e", API_KEY_ENV]] if api_key_required(d) else []),
     ]
     body += [["-e", shlex.quote(f"{k}={v}")] for k, v in sorted(d.env.items())]
     body += [

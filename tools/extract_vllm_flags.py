@@ -190,6 +190,10 @@ def _kwargs_from_type(field: str, ann: Any, classes: dict[str, _ClassDef],
         values = _literal_values(lit)
         if "str" in names or not values:
             return {"nargs": "1", "type": "str"}
+        # literal_to_kwargs: `type` is the type of the options (Literal[8, 16, ...] -> int), so argparse
+        # converts the word before it checks the choice.
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in _literal_constants(lit)):
+            return {"nargs": "1", "type": "int", "choices": sorted(values, key=int)}
         return {"nargs": "1", "type": "str", "choices": sorted(values)}
     for coll in ("tuple", "list", "set"):
         if coll in names:
@@ -258,6 +262,9 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                     kw.update(nargs="0", type="bool", boolean_optional=False)
                 elif text.endswith("BooleanOptionalAction"):
                     kw.update(nargs="0", type="bool", boolean_optional=True)
+                elif text.endswith("StoreBoolean"):
+                    # vllm/utils.py StoreBoolean (0.6.x): nargs="?", const="True", `true`/`false` only.
+                    kw.update(nargs="?", type="store_boolean", boolean_optional=False)
             elif k.arg == "nargs":
                 kw["nargs"] = {"'+'": "+", "'*'": "+", "'?'": "?"}.get(text, "1")
             elif k.arg == "type":
@@ -265,7 +272,14 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                               "human_readable_int": "human_int"}.get(text, "str")
                 kw.pop("choices", None) if kw.get("type") != "str" else None
             elif k.arg == "choices" and isinstance(k.value, ast.List | ast.Tuple):
-                kw["choices"] = sorted(str(e.value) for e in k.value.elts if isinstance(e, ast.Constant))
+                if all(isinstance(e, ast.Constant) for e in k.value.elts):
+                    kw["choices"] = sorted(str(e.value) for e in k.value.elts)
+                else:
+                    # `[*QUANTIZATION_METHODS, None]`: a list built at import time is not in the
+                    # source; recording only its literal part would refuse every real choice.
+                    kw.pop("choices", None)
+        if kw.get("choices") and kw["type"] == "int":
+            kw["choices"] = sorted(kw["choices"], key=int)
         return kw
 
     def scan(func: Any, kwarg_vars: dict[str, tuple[str, str | None]]) -> None:

@@ -216,3 +216,26 @@ def command_start(words: list[str]) -> tuple[int, dict[str, str]]:
                 i += 1
         i += operands
     return min(i, n), env
+
+
+def substitutions(text: str, line: int) -> list[tuple[str, int]]:
+    """The scripts inside `$(...)` and backquotes of a word, each with the line it starts on: a
+    command substitution runs its command too (`X=$(vllm serve ...)`)."""
+    out: list[tuple[str, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("$(", i) and not text.startswith("$((", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                j += 1
+            out.append((text[i + 2:j - 1 if depth == 0 else j], line + text[:i].count("\n")))
+            i = j
+        elif text[i] == "`":
+            j = text.find("`", i + 1)
+            j = n if j < 0 else j
+            out.append((text[i + 1:j], line + text[:i].count("\n")))
+            i = j + 1
+        else:
+            i += 1
+    return out

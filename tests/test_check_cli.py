@@ -38,7 +38,7 @@ def test_broken_exits_1_grouped_by_file_with_hints() -> None:
 def test_unreadable_exits_2_and_still_reports_the_rest() -> None:
     code, out, _ = _run(str(DATA / "malformed"), str(DATA / "broken" / "start.sh"))
     assert code == 2
-    assert "bad.yaml: unreadable: not valid YAML" in out and "flag-renamed" in out
+    assert "cannot read " in out and "bad.yaml: not valid YAML" in out and "flag-renamed" in out
 
 
 def test_json_schema() -> None:

@@ -107,7 +107,7 @@ def load_stream(text: str, *, name: str) -> list[Document]:
         raise PlannerError(f"{name}: YAML nested too deeply", code="input_too_large") from None
     except MemoryError:
         raise PlannerError(f"{name}: YAML too large to load", code="input_too_large") from None
-    except Exception as exc:  # noqa: BLE001 - PyYAML's own crashes (IndexError, ...) on hostile input
+    except Exception as exc:
         # PyYAML raises plain Python errors for some malformed input (an empty `!!int` is an
         # IndexError inside its int constructor): whatever it raises, the file is not readable YAML.
         detail = str(exc).splitlines()[0][:120] if str(exc) else ""
@@ -181,7 +181,7 @@ class _Converter:
             try:
                 # Application tags (CloudFormation's !Ref, ...) are read as their plain text.
                 value = node.value if node.tag.startswith("!") else self.scalars.construct_object(node)
-            except Exception as exc:  # noqa: BLE001 - `!!int` of nothing is an IndexError in PyYAML
+            except Exception as exc:
                 detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
                 raise PlannerError(f"{self.name}: line {line}: bad {node.tag.rsplit(':', 1)[-1]} scalar "
                                    f"{node.value[:40]!r}: {detail}", code="malformed_input") from None

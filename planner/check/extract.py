@@ -195,7 +195,7 @@ def _launch_signal(value: Any, depth: int = 0) -> bool:
         return False
     if isinstance(value, list):
         words = [str(v).rsplit("/", 1)[-1] for v in value if isinstance(v, str)]
-        if any(a == "vllm" and b == "serve" for a, b in zip(words, words[1:], strict=False)):
+        if any(words[i] == "vllm" and words[i + 1] == "serve" for i in range(len(words) - 1)):
             return True
         return any(_launch_signal(v, depth + 1) for v in value if isinstance(v, (dict, list, str)))
     return False

@@ -155,7 +155,7 @@ def test_output_is_never_half_written(tmp_path: Path, monkeypatch: pytest.Monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(PlannerError, match="cannot write .*No space left on device"):
+    with pytest.raises(PlannerError, match=r"cannot write .*No space left on device"):
         write_report(target, "new report\n" * 1000)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert target.read_text() == "previous report\n" and sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]

@@ -289,15 +289,15 @@ def _json_error(text: str) -> str | None:
 
 
 def _yaml_file(path: str, text: str, result: FileResult, explicit: bool) -> None:
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "[") and not stripped.startswith("[[") and (explicit or _starts_like_ours(text)):
-        # JSON manifests (kubectl -o json, generated files): JSON's own message says where it broke.
-        problem = _json_error(text)
-        if problem is not None:
-            raise PlannerError(problem, code="malformed_input")
     try:
         docs = load_stream(text, name=path)
     except PlannerError as err:
+        stripped = text.lstrip()
+        if err.code != "input_too_large" and stripped[:1] in ("{", "[") and (explicit or _starts_like_ours(text)):
+            # A JSON manifest (kubectl -o json, generated files): JSON's own message says where it broke.
+            problem = _json_error(text)
+            if problem is not None:
+                raise PlannerError(problem, code="malformed_input") from None
         if err.code != "input_too_large" and _TEMPLATE.search(text):
             # An unrendered Helm/Go template is not YAML yet.
             result.skipped = "an unrendered Helm template; check its output: helm template ... | planner check -"
@@ -356,6 +356,12 @@ def _document_not_understood(path: str, doc: Document, kind: str | None, explici
     if kind == "compose" and isinstance(value, dict) and "services" not in value and mentions_vllm(doc.text):
         return _not_understood(path, doc.line, "this compose file only includes others (`include:`), "
                                "which are not followed", "name the included files on the command line too")
+    if kind == "kubernetes" and mentions_vllm(doc.text) and any(
+            isinstance(c, LMap) and not c.get("image") for spec in _pod_specs(value) for c in spec["containers"]):
+        # Kubernetes requires an image: a container without one is a patch (Kustomize strategic merge).
+        return _not_understood(path, doc.line, "a container without an image (a Kustomize patch?) in a "
+                               "document that mentions vLLM", "check the built output: "
+                               "kubectl kustomize ... | planner check -")
     if kind in ("kubernetes", "compose"):
         if _launch_signal(value):
             what = "Kubernetes object" if kind == "kubernetes" else "compose file"

@@ -55,7 +55,7 @@ _VERSION_IN_TAG = re.compile(r"v?(\d+\.\d+\.\d+(?:\.\d+)?)")
 
 
 def is_vllm_image(image: str | None) -> bool:
-    return bool(image) and "vllm" in image.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    return image is not None and "vllm" in image.rsplit("/", 1)[-1].split(":", 1)[0].lower()
 
 
 def image_version(image: str | None) -> tuple[str | None, str]:
@@ -812,18 +812,18 @@ def _dockerfile(path: str, text: str, result: FileResult | None = None) -> Itera
     entry: tuple[list[str], list[int], str | None] | None = None
     cmd: tuple[list[str], list[int], str | None] | None = None
     health = False
-    for op, arg, line in instructions:
+    for op, arg, at in instructions:
         if op == "FROM":
             image = arg.split()[0] if arg.split() else None
             env, entry, cmd, health = {}, None, None, False
         elif op == "ENV":
             env.update(_docker_env(arg))
         elif op in ("ENTRYPOINT", "CMD"):
-            form = _docker_form(arg, line)
+            form = _docker_form(arg, at)
             if form[2] is not None and form[2].startswith("[") and result is not None:
                 # Docker runs a malformed exec form as a shell command: `/bin/sh -c '["vllm", ...'`.
                 result.findings.append(Finding(
-                    path, line, "dockerfile-exec-form", "error",
+                    path, at, "dockerfile-exec-form", "error",
                     f"{op} starts like an exec form (a JSON array) but is not valid JSON, so Docker runs it "
                     "as a shell command", 'write a JSON array of strings in double quotes, e.g. '
                     f'{op} ["vllm", "serve", "MODEL"]'))
@@ -853,8 +853,8 @@ def _dockerfile(path: str, text: str, result: FileResult | None = None) -> Itera
         inv.image = image
         inv.env = {**env, **inv.env}
         inv.readiness = "health" if health else "missing"
-        for line, ov in comment_overrides(text):
-            apply_overrides(inv, ov, line)
+        for at, ov in comment_overrides(text):
+            apply_overrides(inv, ov, at)
         yield inv
 
 
@@ -956,7 +956,7 @@ def _requirements(path: str, value: Any) -> Requirements | None:
         min_context = parse_human_int(str(ctx), flag="min_context") if ctx is not None else None
         min_conc = float(conc) if conc is not None else None
         if isinstance(head, str) and head.strip().endswith("%"):
-            min_head = float(head.strip()[:-1]) / 100
+            min_head: float | None = float(head.strip()[:-1]) / 100
         else:
             min_head = float(head) if head is not None else None
     except (ValueError, TypeError):

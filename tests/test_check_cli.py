@@ -38,7 +38,7 @@ def test_broken_exits_1_grouped_by_file_with_hints() -> None:
 def test_unreadable_exits_2_and_still_reports_the_rest() -> None:
     code, out, _ = _run(str(DATA / "malformed"), str(DATA / "broken" / "start.sh"))
     assert code == 2
-    assert "bad.yaml: unreadable: not valid YAML" in out and "flag-renamed" in out
+    assert "cannot read " in out and "bad.yaml: not valid YAML" in out and "flag-renamed" in out
 
 
 def test_json_schema() -> None:
@@ -121,3 +121,50 @@ def test_installed_entry_point_runs_as_a_process() -> None:
                            "--format", "github"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "title=heads-not-divisible" in proc.stdout and proc.stderr == ""
+
+
+@pytest.mark.parametrize("fmt", ["human", "json", "github", "junit"])
+def test_output_to_a_folder_is_one_line_and_exit_2(tmp_path: Path, fmt: str) -> None:
+    result = runner.invoke(app, ["check", str(DATA / "good" / "serve.sh"), "--format", fmt, "--output",
+                                 str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"planner: error: cannot write {tmp_path}: is a directory "
+                                                  "(name a file, e.g. --output report.json)"] or fmt == "json"
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_to_a_full_disk_is_one_line_and_exit_2() -> None:
+    result = runner.invoke(app, ["check", str(DATA / "good" / "serve.sh"), "--output", "/dev/full"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "planner: error: cannot write /dev/full: No space left on device"
+
+
+def test_output_is_never_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails midway (the disk fills) leaves the previous report, and no temporary file."""
+    import os
+
+    from planner.check.output import write_report
+    from planner.errors import PlannerError
+
+    target = tmp_path / "report.json"
+    target.write_text("previous report\n")
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(PlannerError, match=r"cannot write .*No space left on device"):
+        write_report(target, "new report\n" * 1000)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert target.read_text() == "previous report\n" and sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    write_report(target, "new report\n")
+    assert target.read_text() == "new report\n"
+
+
+def test_human_output_file_has_the_cannot_read_line(tmp_path: Path) -> None:
+    out = tmp_path / "r.txt"
+    result = runner.invoke(app, ["check", str(DATA / "malformed"), "--output", str(out)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"cannot read {DATA / 'malformed' / 'bad.yaml'}: not valid YAML" in out.read_text()

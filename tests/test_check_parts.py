@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -38,23 +37,28 @@ def test_anchors_are_shared_and_merge_keys_let_explicit_keys_win() -> None:
     assert doc["svc"].line_of("args") == 3                              # where the merged key is written
 
 
-def _alias_bomb() -> str:
+def test_alias_bomb_is_refused_by_its_expanded_size() -> None:
+    """Anchors are shared when converted, but the extractors turn lists into argv and text, which
+    would expand them: a stream whose aliases expand past MAX_EXPANDED nodes is refused by count."""
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]"
               for i in range(1, 12)]
-    return "\n".join(lines) + "\n"
+    with pytest.raises(PlannerError, match="aliases expand to more than 1,000,000 nodes") as err:
+        load_documents("\n".join(lines) + "\n", name="bomb")
+    assert err.value.code == "input_too_large"
+    # Five levels (11 x 8^4 = 45,066 nodes expanded) are within the limit, and still shared.
+    ((doc, _),) = load_documents("\n".join(lines[:5]) + "\n", name="small")
+    assert doc["a4"][0] is doc["a3"]
 
 
-def test_alias_bomb_does_not_expand() -> None:
-    ((doc, _),) = load_documents(_alias_bomb(), name="bomb")
-    assert doc["a11"][0] is doc["a10"]
+def test_document_and_node_limits_are_counted_not_timed() -> None:
+    from planner.check.yamlsrc import MAX_DOCUMENTS
 
-
-@pytest.mark.perf
-def test_alias_bomb_loads_within_a_second() -> None:
-    start = time.perf_counter()
-    load_documents(_alias_bomb(), name="bomb")
-    assert time.perf_counter() - start < 1.0
+    assert len(load_documents("---\na: vllm\n" * MAX_DOCUMENTS, name="ok")) == MAX_DOCUMENTS
+    with pytest.raises(PlannerError, match="more than 10,000 YAML documents"):
+        load_documents("---\na: vllm\n" * (MAX_DOCUMENTS + 1), name="many")
+    with pytest.raises(PlannerError, match="more than 500,000 YAML nodes"):
+        load_documents("[" + "1," * 500_001 + "]", name="nodes")
 
 
 @pytest.mark.parametrize(
@@ -222,12 +226,16 @@ def test_windows_line_endings() -> None:
     assert inv.words == ["vllm", "serve", "org/m", "--max-model-len", "4096"] and inv.word_lines[-1] == 3
 
 
-def test_text_that_only_looks_like_yaml_is_not_malformed() -> None:
+def test_text_that_only_looks_like_yaml_is_not_malformed_in_a_walk() -> None:
+    """A folder walk meets JSON lines and package metadata that mention vLLM: not ours, passed over.
+    Named on the command line, the same text is refused (a file named for checking is never passed
+    unread)."""
     jsonl = '{"id": "c001", "vllm_version": "0.10.1.1"}\n{"id": "c002", "vllm_version": "0.19.0"}\n'
     pkg_info = "Metadata-Version: 2.4\nName: vllm-planner\n\n# vllm-planner\n- a: [b\n"
     for text in (jsonl, pkg_info):
-        r = extract_file("x", text)
-        assert r.unreadable is None and r.invocations == []
+        r = extract_file("x", text, explicit=False)
+        assert r.unreadable is None and r.invocations == [] and r.findings == []
+        assert extract_file("x", text, explicit=True).unreadable is not None
     broken_compose = "services:\n  vllm:\n    image: vllm/vllm-openai:v0.33.0\n    command: [a\n"
     assert extract_file("c", broken_compose).unreadable is not None
 

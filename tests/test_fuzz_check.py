@@ -141,8 +141,8 @@ HOSTILE: dict[str, bytes] = {
 }
 
 
-def _check_hostile(tmp_path: Path, name: str) -> float:
-    """`planner check` on one hostile file: a clean answer (asserted here), and the seconds it took."""
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_file_gets_a_clean_bounded_answer(tmp_path: Path, name: str) -> None:
     f = tmp_path / name
     f.write_bytes(HOSTILE[name])
     t0 = time.perf_counter()
@@ -155,41 +155,18 @@ def _check_hostile(tmp_path: Path, name: str) -> float:
     assert out["exit_code"] == res.exit_code
     # A file named on the command line is reported, either checked or unreadable with a reason.
     assert [f["path"] for f in out["files"]] == [str(f)] or out["files"] == []
-    return elapsed
+    # The work is bounded by counts (bytes, nodes, documents, expanded aliases; tests/test_check_parts.py),
+    # and timed in bench/check_bench.py; this only says the run ends, with room for a loaded CI box.
+    assert elapsed < 30.0, f"{name}: {elapsed:.1f} s"
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_file_gets_a_clean_answer(tmp_path: Path, name: str) -> None:
-    _check_hostile(tmp_path, name)
-
-
-@pytest.mark.perf
-@pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_file_gets_a_clean_bounded_answer(tmp_path: Path, name: str) -> None:
-    elapsed = _check_hostile(tmp_path, name)
-    # Bounded: an 8 MiB manifest stream is the worst case the limits allow; 5 s leaves room for a loaded CI box.
-    assert elapsed < 5.0, f"{name}: {elapsed:.1f} s"
-
-
-def _check_lol(tmp_path: Path) -> float:
+def test_alias_bomb_is_refused_by_count(tmp_path: Path) -> None:
+    """Nine to the twelfth 'lol's would be 2.8e11 strings: refused by the expanded-node limit."""
     f = tmp_path / "lol.yaml"
     f.write_text(billion_laughs(12))
-    t0 = time.perf_counter()
     report = check_paths([str(f)])
-    elapsed = time.perf_counter() - t0
     assert_report_ok(report)
-    return elapsed
-
-
-def test_alias_bomb_is_not_expanded(tmp_path: Path) -> None:
-    """Nine to the twelfth 'lol's would be 2.8e11 strings; sharing anchors keeps the check instant
-    (a broken loader runs out of memory or never ends; the time budget is the perf twin below)."""
-    _check_lol(tmp_path)
-
-
-@pytest.mark.perf
-def test_alias_bomb_is_checked_within_a_second(tmp_path: Path) -> None:
-    assert _check_lol(tmp_path) < 1.0
+    assert report.exit_code == 2 and "aliases expand to more than" in (report.files[0].unreadable or "")
 
 
 def test_python_tags_are_refused_not_run(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ Parsing the argv and judging it is the rules' job (planner/check/rules.py).
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any
 
 from planner.check import shell
 from planner.check.model import FileResult, Finding, Invocation, Requirements
-from planner.check.yamlsrc import LMap, LSeq, LStr, load_documents
+from planner.check.yamlsrc import Document, LMap, LSeq, LStr, load_stream
 from planner.errors import PlannerError
 from planner.serve_args import find_launcher
 
@@ -54,7 +55,7 @@ _VERSION_IN_TAG = re.compile(r"v?(\d+\.\d+\.\d+(?:\.\d+)?)")
 
 
 def is_vllm_image(image: str | None) -> bool:
-    return bool(image) and "vllm" in image.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    return image is not None and "vllm" in image.rsplit("/", 1)[-1].split(":", 1)[0].lower()
 
 
 def image_version(image: str | None) -> tuple[str | None, str]:
@@ -138,36 +139,132 @@ def looks_like_yaml(text: str) -> bool:
     return False
 
 
-def extract_file(path: str, text: str) -> FileResult:
-    """Recognise the file by content and extract its invocations. Malformed input -> `unreadable`."""
+def extract_file(path: str, text: str, *, explicit: bool = True) -> FileResult:
+    """Recognise the file by content and extract its invocations. Malformed input -> `unreadable`;
+    a file that launches vLLM in a way this cannot follow -> a `not-understood` finding.
+
+    `explicit`: the file was named on the command line (or is stdin), so a file of a kind this reads
+    that mentions vLLM and yields no invocation is reported, never passed in silence."""
     result = FileResult(path)
     text = text.replace("\r\n", "\n")          # files saved on Windows: continuations end in \r\n
     try:
-        _extract(path, text, result)
+        _extract(path, text, result, explicit)
     except PlannerError as err:
         # The report names the file already; keep only the reason.
         result.unreadable = err.message.removeprefix(f"{path}: ")
         result.invocations = []
+        result.findings = []
+    if "not-understood" in _file_ignores(text):
+        result.findings = [f for f in result.findings if f.rule != "not-understood"]
     return result
 
 
-def _extract(path: str, text: str, result: FileResult) -> None:
-    if looks_like_dockerfile(text):
+def _file_ignores(text: str) -> set[str]:
+    """Rule ids silenced for the whole file by a `# planner: ignore=...` comment."""
+    out: set[str] = set()
+    if "planner" in text:
+        for _line, ov in comment_overrides(text):
+            out |= {r.strip() for r in ov.get("ignore", "").split(",") if r.strip()}
+    return out
+
+
+def mentions_vllm(text: str) -> bool:
+    return "vllm" in text.lower()
+
+
+# What says a text launches vLLM (as opposed to naming it: a Service called vllm, a metrics name):
+# `vllm serve`, vLLM's server modules, `-m vllm`, or an image of vLLM's.
+_LAUNCH_TEXT = re.compile(r"(?i)\bvllm\b[\"',\s\]\[]*serve\b|vllm\.entrypoints|-m\s+vllm\b")
+_IMAGE_KEYS = ("image", "repository", "newName")
+
+
+def _launch_signal(value: Any, depth: int = 0) -> bool:
+    """A YAML value launches vLLM somewhere: a vLLM image under an image/repository key, a string or a
+    list of words that runs `vllm serve` or vLLM's server module."""
+    if depth > 64:
+        return False
+    if isinstance(value, str):
+        return bool(_LAUNCH_TEXT.search(value))
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in _IMAGE_KEYS and isinstance(v, str) and is_vllm_image(v.split("@", 1)[0].rsplit(":", 1)[0]
+                                                                         if "/" in v or ":" in v else None):
+                return True
+            if _launch_signal(v, depth + 1):
+                return True
+        return False
+    if isinstance(value, list):
+        words = [str(v).rsplit("/", 1)[-1] for v in value if isinstance(v, str)]
+        if any(words[i] == "vllm" and words[i + 1] == "serve" for i in range(len(words) - 1)):
+            return True
+        return any(_launch_signal(v, depth + 1) for v in value if isinstance(v, (dict, list, str)))
+    return False
+
+
+def _not_understood(path: str, line: int, what: str, hint: str) -> Finding:
+    return Finding(path, line, "not-understood", "error", f"{what}; nothing in it was checked",
+                   hint + "; or add `# planner: ignore=not-understood` if it launches no vLLM server")
+
+
+_DOCKERFILE_NAME = re.compile(r"(?i)^(dockerfile|containerfile)([._-].*)?$|\.(dockerfile|containerfile)$")
+_YAML_NAME = re.compile(r"(?i)\.(ya?ml|json)$")
+_PLANNER_NAME = re.compile(r"(?i)^planner\.ya?ml$")
+
+
+def deployment_name(path: str) -> bool:
+    """A file name of a kind `planner check` reads (used to decide which skipped files to mention)."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return bool(_DOCKERFILE_NAME.search(name) or _YAML_NAME.search(name) or name.endswith((".sh", ".bash")))
+
+
+def is_planner_name(path: str) -> bool:
+    return bool(_PLANNER_NAME.match(path.replace("\\", "/").rsplit("/", 1)[-1]))
+
+
+def _extract(path: str, text: str, result: FileResult, explicit: bool) -> None:
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    if looks_like_dockerfile(text) or (_DOCKERFILE_NAME.search(name) and not _YAML_NAME.search(name)):
         result.kind = "dockerfile"
-        result.invocations = list(_dockerfile(path, text))
+        result.invocations = list(_dockerfile(path, text, result))
+        if not result.invocations and _dockerfile_launches(text):
+            result.findings.append(_not_understood(
+                path, 1, "this Dockerfile runs vLLM, but no `vllm serve` command line could be read from its "
+                "ENTRYPOINT/CMD", "write CMD in exec form, e.g. CMD [\"vllm\", \"serve\", \"MODEL\"]"))
     elif looks_like_shell(text, path):
         result.kind = "shell"
         result.invocations = list(_shell_script(path, text))
-    elif looks_like_yaml(text):
-        _yaml_file(path, text, result)
+        if not result.invocations and _LAUNCH_TEXT.search(text):
+            line = next((n for n, ln in enumerate(text.split("\n"), 1) if _LAUNCH_TEXT.search(ln)), 1)
+            result.findings.append(_not_understood(
+                path, line, "this script mentions `vllm serve`, but no command that runs it could be read",
+                "write the command as a plain `vllm serve MODEL --flag value` line"))
+    elif looks_like_yaml(text) or _YAML_NAME.search(name) or is_planner_name(path):
+        _yaml_file(path, text, result, explicit)
     for inv in result.invocations:
         inv.source = inv.source or result.kind or ""
 
 
+def _dockerfile_launches(text: str) -> bool:
+    """FROM a vLLM image, or an ENTRYPOINT/CMD that names vLLM's server."""
+    for line in text.split("\n"):
+        m = re.match(r"\s*(FROM|ENTRYPOINT|CMD)\s+(.*)", line, re.IGNORECASE)
+        if not m:
+            continue
+        if m.group(1).upper() == "FROM":
+            ref = (m.group(2).split() or [""])[0]
+            if is_vllm_image(ref.split("@", 1)[0]):
+                return True
+        elif _LAUNCH_TEXT.search(m.group(2)) or re.search(r"(?i)\bvllm\b", m.group(2)):
+            return True
+    return False
+
+
 # The first key of the kinds of file this reads (Kubernetes, compose, planner.yaml): a file that starts
 # like one and does not parse is malformed; any other text that fails to parse is simply not ours.
-_OUR_FIRST_KEY = re.compile(r"(apiVersion|kind|metadata|spec|items|services|version|name|x-[\w-]+|volumes|networks"
-                            r"|deployments|model|gpus?|flags|requirements|vllm)\s*:")
+_OUR_FIRST_KEY = re.compile(r"[{\[\s\"']*(apiVersion|kind|metadata|spec|items|services|include|version|name"
+                            r"|x-[\w-]+|volumes|networks|deployments|model|gpus?|flags|requirements|vllm)[\"']?\s*:")
+# A Go template action on a line that is not a comment: Helm/Go templates are not YAML until rendered.
+_TEMPLATE = re.compile(r"(?m)^[^#\n]*\{\{-?\s*[.$A-Za-z(\\/\"-]")
 
 
 def _starts_like_ours(text: str) -> bool:
@@ -178,26 +275,49 @@ def _starts_like_ours(text: str) -> bool:
     return False
 
 
-def _yaml_file(path: str, text: str, result: FileResult) -> None:
+def _json_error(text: str) -> str | None:
+    """The reason a JSON text (one that starts with `{` or `[`) does not parse, else None."""
     try:
-        docs = load_documents(text, name=path)
-    except PlannerError:
-        if "{{" in text and re.search(r"\{\{-?\s*[.$A-Za-z(]", text):
+        json.loads(text)
+    except RecursionError:
+        return "JSON nested too deeply"
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            return f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        return f"not valid JSON: {exc}"
+    return None
+
+
+def _yaml_file(path: str, text: str, result: FileResult, explicit: bool) -> None:
+    try:
+        docs = load_stream(text, name=path)
+    except PlannerError as err:
+        stripped = text.lstrip()
+        if err.code != "input_too_large" and stripped[:1] in ("{", "[") and (explicit or _starts_like_ours(text)):
+            # A JSON manifest (kubectl -o json, generated files): JSON's own message says where it broke.
+            problem = _json_error(text)
+            if problem is not None:
+                raise PlannerError(problem, code="malformed_input") from None
+        if err.code != "input_too_large" and _TEMPLATE.search(text):
             # An unrendered Helm/Go template is not YAML yet.
             result.skipped = "an unrendered Helm template; check its output: helm template ... | planner check -"
             return
-        if _starts_like_ours(text):
+        if explicit or err.code == "input_too_large" or _starts_like_ours(text) or _YAML_NAME.search(path):
             raise
-        return                     # JSON lines, package metadata, ...: text that only looks like YAML
+        return                     # a walk found text that only looks like YAML (JSON lines, metadata, ...)
     comments = comment_overrides(text)
     separators = [n for n, line in enumerate(text.splitlines(), 1) if line.startswith("---")]
     kinds: list[str] = []
-    for doc, first in docs:
+    planner_name = is_planner_name(path)
+    not_understood: list[Finding] = []
+    for doc in docs:
         # A `# planner:` comment belongs to the document between the separators around it.
-        start = max((s for s in separators if s < first), default=0)
-        end = min((s for s in separators if s > first), default=1 << 30)
-        doc_comments = [(line, ov) for line, ov in comments if start < line < end]
-        found, kind = _yaml_document(path, doc)
+        at = bisect.bisect_left(separators, doc.line)
+        start = separators[at - 1] if at > 0 else 0
+        end = separators[at] if at < len(separators) else 1 << 30
+        doc_comments = [(line, ov) for line, ov in comments[bisect.bisect_right(comments, start, key=_first):]
+                        if line < end] if comments else []
+        found, kind = _yaml_document(path, doc.value)
         if kind:
             kinds.append(kind)
         for inv in found:
@@ -205,7 +325,58 @@ def _yaml_file(path: str, text: str, result: FileResult) -> None:
             for line, ov in doc_comments:
                 apply_overrides(inv, ov, line)
             result.invocations.append(inv)
-    result.kind = "+".join(dict.fromkeys(kinds)) or None
+        if not found:
+            finding = _document_not_understood(path, doc, kind, explicit, planner_name)
+            if finding is not None:
+                not_understood.append(finding)
+    if not_understood:
+        # One finding per file: a stream of 10,000 such documents is one problem, not 10,000.
+        first = not_understood[0]
+        more = f" (and {len(not_understood) - 1} more document(s) like it)" if len(not_understood) > 1 else ""
+        result.findings.append(Finding(first.file, first.line, first.rule, first.severity,
+                                       first.message + more, first.hint))
+    result.kind = "+".join(dict.fromkeys(kinds)) or ("planner" if planner_name else "yaml")
+
+
+def _first(item: tuple[int, dict[str, str]]) -> int:
+    return item[0]
+
+
+def _document_not_understood(path: str, doc: Document, kind: str | None, explicit: bool,
+                             planner_name: bool) -> Finding | None:
+    """A YAML document that yielded no invocation: fine when it names vLLM without launching it
+    (a Service, a ConfigMap); a finding when it launches vLLM in a way not followed, or when a file
+    named explicitly (or a planner.yaml) holds a document of no kind this reads that mentions vLLM."""
+    value = doc.value
+    if planner_name and kind is None:
+        keys = ", ".join(sorted(str(k) for k in value)[:5]) if isinstance(value, dict) else type(value).__name__
+        return _not_understood(path, doc.line, f"this planner.yaml has no `model` (found: {keys})",
+                               "a planner.yaml names `model` and `gpu`, `flags`, `requirements` or `vllm`, "
+                               "or lists them under `deployments:`")
+    if kind == "compose" and isinstance(value, dict) and "services" not in value and mentions_vllm(doc.text):
+        return _not_understood(path, doc.line, "this compose file only includes others (`include:`), "
+                               "which are not followed", "name the included files on the command line too")
+    if kind == "kubernetes" and mentions_vllm(doc.text) and any(
+            isinstance(c, LMap) and not c.get("image") for spec in _pod_specs(value) for c in spec["containers"]):
+        # Kubernetes requires an image: a container without one is a patch (Kustomize strategic merge).
+        return _not_understood(path, doc.line, "a container without an image (a Kustomize patch?) in a "
+                               "document that mentions vLLM", "check the built output: "
+                               "kubectl kustomize ... | planner check -")
+    if kind in ("kubernetes", "compose"):
+        if _launch_signal(value):
+            what = "Kubernetes object" if kind == "kubernetes" else "compose file"
+            return _not_understood(path, doc.line, f"this {what} runs vLLM, but no `vllm serve` command line "
+                                   "could be read from it", "give the container/service a command or args "
+                                   "list that runs `vllm serve MODEL ...`, or use the vllm/vllm-openai image")
+        return None
+    if kind is not None or not mentions_vllm(doc.text):
+        return None
+    if not explicit and not _launch_signal(value):
+        return None
+    hint = ("if it is a Helm values file or a Kustomize patch, check the rendered output: "
+            "helm template ... | planner check - (or kubectl kustomize ... | planner check -)")
+    return _not_understood(path, doc.line, "a YAML document that mentions vLLM but is not a Kubernetes object, "
+                           "a compose file or a planner.yaml", hint)
 
 
 def _yaml_document(path: str, doc: Any) -> tuple[list[Invocation], str | None]:
@@ -219,13 +390,35 @@ def _yaml_document(path: str, doc: Any) -> tuple[list[Invocation], str | None]:
     services = doc.get("services")
     if isinstance(services, LMap) and all(isinstance(s, LMap) for s in services.values()):
         return list(_compose(path, services)), "compose"
+    if isinstance(doc.get("include"), LSeq) and services is None:
+        return [], "compose"          # services only in the included files (reported if it runs vLLM)
     if "model" in doc and any(k in doc for k in ("gpu", "flags", "requirements", "vllm")):
         return [_planner_entry(path, doc, doc.line)], "planner"
     if isinstance(doc.get("deployments"), LSeq):
         entries = [e for e in doc["deployments"] if isinstance(e, LMap) and "model" in e]
         if entries:
             return [_planner_entry(path, e, e.line) for e in entries], "planner"
+    if isinstance(doc.get("containers"), LSeq) or isinstance(_get(doc, "spec", "containers"), LSeq) \
+            or isinstance(_get(doc, "template", "spec", "containers"), LSeq):
+        # A pod spec or pod template on its own (a snippet, a chart's values): its containers are read.
+        found = [inv for spec in _pod_specs(doc) for inv in _pod(path, "pod spec", spec, [], group=1)]
+        return found, "kubernetes" if found else None
     return [], None
+
+
+def _pod_specs(obj: Any, depth: int = 0) -> Iterator[LMap]:
+    """Mappings with a `containers` list anywhere in obj (pod specs of kinds this does not know)."""
+    if depth > 32:
+        return
+    if isinstance(obj, LMap):
+        if isinstance(obj.get("containers"), LSeq):
+            yield obj
+            return
+        for v in obj.values():
+            yield from _pod_specs(v, depth + 1)
+    elif isinstance(obj, LSeq):
+        for v in obj:
+            yield from _pod_specs(v, depth + 1)
 
 
 # ---- Kubernetes -----------------------------------------------------------------------------------
@@ -272,6 +465,11 @@ def _k8s_object(path: str, obj: Any) -> Iterator[Invocation]:
         yield from _pod(path, ident, obj.get("spec"), [obj.get("metadata")], group=1)
     elif kind == "InferenceService":
         yield from _inference_service(path, ident, obj)
+    elif "containers" in (obj.get("spec") or {}) or "template" in (obj.get("spec") or {}) \
+            or kind in ("RayService", "RayCluster", "RayJob", "Workflow", "Rollout"):
+        # Kinds this does not know (Argo Rollouts, KubeRay, operators' CRDs): their pod specs are read.
+        for spec in _pod_specs(obj.get("spec")):
+            yield from _pod(path, ident, spec, [obj.get("metadata")], group=1)
 
 
 def _pod(path: str, ident: str, spec: Any, metas: list[Any], *, group: int) -> Iterator[Invocation]:
@@ -385,20 +583,24 @@ def _container(path: str, ident: str, c: LMap) -> Invocation | None:
 
 def _from_words(path: str, where: str, words: list[str], lines: list[int], *, image: str | None,
                 entrypoint_default: bool, variables: dict[str, str] | None = None) -> Invocation | None:
-    """An Invocation from a container's argv: vLLM launched directly, through `sh -c`, or by the
-    vllm/vllm-openai image's entrypoint when no command is given."""
+    """An Invocation from a container's argv: vLLM launched directly (after wrappers such as `sudo`,
+    `env A=1`, `nohup`, `tini --`), through `sh -c`, or by the vllm/vllm-openai image's entrypoint
+    when no command is given."""
     version, _tag = image_version(image)
-    if words and words[0].rsplit("/", 1)[-1] in _SHELLS:
+    start, assigned = shell.command_start([str(w) for w in words])
+    head, head_lines = words[start:], lines[start:]
+    if head and head[0].rsplit("/", 1)[-1] in _SHELLS:
         # sh -c "script" [$0 ...]: the script is the word after the -c option cluster.
-        idx = next((i for i, w in enumerate(words[1:], 1) if w.startswith("-") and "c" in w[1:]), None)
-        if idx is not None and idx + 1 < len(words):
-            script = words[idx + 1]
+        idx = next((i for i, w in enumerate(head[1:], 1) if w.startswith("-") and "c" in w[1:]), None)
+        if idx is not None and idx + 1 < len(head):
+            script = head[idx + 1]
             # A block scalar's text starts on the line after `|`, which is not its item line.
-            line = script.line if isinstance(script, LStr) else lines[idx + 1]
-            return _first_in_script(path, where, script, line, variables or {}, image=image)
+            line = script.line if isinstance(script, LStr) else head_lines[idx + 1]
+            return _first_in_script(path, where, script, line, {**(variables or {}), **assigned}, image=image)
         return None
-    if words and find_launcher(words) is not None:
-        inv = Invocation(path, lines[0], where, words, lines)
+    if head and find_launcher(head) is not None:
+        inv = Invocation(path, head_lines[0], where, head, head_lines)
+        inv.env = dict(assigned)
     elif entrypoint_default and is_vllm_image(image):
         # No command: the image's entrypoint (`vllm serve`, `python3 -m vllm.entrypoints.openai.api_server`
         # in older tags) receives `args`, which are therefore serve arguments.
@@ -422,17 +624,37 @@ def _first_in_script(path: str, where: str, script: str, first_line: int, variab
     return inv
 
 
+# `$(...)` and `bash -c '...'` inside scripts are followed this deep (each level is a script of its own).
+_MAX_SCRIPT_DEPTH = 8
+
+
 def _script_invocations(path: str, where: str, script: str, first_line: int,
-                        variables: dict[str, str]) -> Iterator[Invocation]:
+                        variables: dict[str, str], depth: int = 0) -> Iterator[Invocation]:
+    """Every vLLM launch in a script: commands after `if`/`then`/`do`, behind wrappers (`sudo`,
+    `nohup`, `exec`, `time`, `env A=1`), inside `$(...)` and backquotes, and in `sh -c '...'`."""
+    if depth > _MAX_SCRIPT_DEPTH:
+        return
     for command in shell.tokenize(script, first_line):
+        for w in command:
+            if "$(" in w.text or "`" in w.text:
+                for inner, line in shell.substitutions(w.text, w.line):
+                    yield from _script_invocations(path, where, inner, line, dict(variables), depth + 1)
         assigned = shell.assignments(command)
         if assigned is not None:
             variables.update({k: shell.expand(v, variables) for k, v in assigned.items()})
             continue
         words = [shell.expand(w.text, variables) for w in command]
+        start, env = shell.command_start(words)
+        words, wlines = words[start:], [w.line for w in command[start:]]
+        if words and words[0].rsplit("/", 1)[-1] in _SHELLS:
+            idx = next((i for i, w in enumerate(words[1:], 1) if w.startswith("-") and "c" in w[1:]), None)
+            if idx is not None and idx + 1 < len(words):
+                yield from _script_invocations(path, where, words[idx + 1], wlines[idx + 1],
+                                               {**variables, **env}, depth + 1)
+            continue
         if find_launcher(words) is not None:
-            inv = Invocation(path, command[0].line, where, words, [w.line for w in command])
-            inv.env = {k: v for k, v in variables.items() if k.startswith(("VLLM_", "HF_"))}
+            inv = Invocation(path, wlines[0], where, words, wlines)
+            inv.env = {**{k: v for k, v in variables.items() if k.startswith(("VLLM_", "HF_"))}, **env}
             yield inv
 
 
@@ -564,7 +786,7 @@ def _compose_gpus(svc: LMap) -> int | None:
 
 # ---- Dockerfile -----------------------------------------------------------------------------------
 
-def _dockerfile(path: str, text: str) -> Iterator[Invocation]:
+def _dockerfile(path: str, text: str, result: FileResult | None = None) -> Iterator[Invocation]:
     """The last stage's ENTRYPOINT + CMD, with the base image's entrypoint when it is vLLM's."""
     instructions: list[tuple[str, str, int]] = []
     lines = text.split("\n")
@@ -590,14 +812,21 @@ def _dockerfile(path: str, text: str) -> Iterator[Invocation]:
     entry: tuple[list[str], list[int], str | None] | None = None
     cmd: tuple[list[str], list[int], str | None] | None = None
     health = False
-    for op, arg, line in instructions:
+    for op, arg, at in instructions:
         if op == "FROM":
             image = arg.split()[0] if arg.split() else None
             env, entry, cmd, health = {}, None, None, False
         elif op == "ENV":
             env.update(_docker_env(arg))
         elif op in ("ENTRYPOINT", "CMD"):
-            form = _docker_form(arg, line)
+            form = _docker_form(arg, at)
+            if form[2] is not None and form[2].startswith("[") and result is not None:
+                # Docker runs a malformed exec form as a shell command: `/bin/sh -c '["vllm", ...'`.
+                result.findings.append(Finding(
+                    path, at, "dockerfile-exec-form", "error",
+                    f"{op} starts like an exec form (a JSON array) but is not valid JSON, so Docker runs it "
+                    "as a shell command", 'write a JSON array of strings in double quotes, e.g. '
+                    f'{op} ["vllm", "serve", "MODEL"]'))
             if op == "ENTRYPOINT":
                 entry, cmd = form, None      # a new ENTRYPOINT resets the inherited CMD
             else:
@@ -624,8 +853,8 @@ def _dockerfile(path: str, text: str) -> Iterator[Invocation]:
         inv.image = image
         inv.env = {**env, **inv.env}
         inv.readiness = "health" if health else "missing"
-        for line, ov in comment_overrides(text):
-            apply_overrides(inv, ov, line)
+        for at, ov in comment_overrides(text):
+            apply_overrides(inv, ov, at)
         yield inv
 
 
@@ -727,7 +956,7 @@ def _requirements(path: str, value: Any) -> Requirements | None:
         min_context = parse_human_int(str(ctx), flag="min_context") if ctx is not None else None
         min_conc = float(conc) if conc is not None else None
         if isinstance(head, str) and head.strip().endswith("%"):
-            min_head = float(head.strip()[:-1]) / 100
+            min_head: float | None = float(head.strip()[:-1]) / 100
         else:
             min_head = float(head) if head is not None else None
     except (ValueError, TypeError):

@@ -74,6 +74,9 @@ def to_github(report: Report) -> str:
         if r.unreadable:
             lines.append(f"::error file={_gh_escape(_repo_path(r.path), prop=True)},title=unreadable::"
                          f"{_gh_escape(r.path + ': ' + r.unreadable)}")
+        elif r.skipped:
+            lines.append(f"::warning file={_gh_escape(_repo_path(r.path), prop=True)},title=skipped::"
+                         f"{_gh_escape(r.path + ': skipped: ' + r.skipped)}")
         for f in r.findings:
             msg = _sentence(f.message) + (f" Fix: {f.hint}" if f.hint else "")
             lines.append(f"::{report.severity(f)} file={_gh_escape(_repo_path(f.file), prop=True)},line={f.line},"
@@ -127,6 +130,9 @@ def _summary_line(report: Report) -> str:
             f"{report.warnings} warning(s)")
     if report.unreadable:
         text += f", {len(report.unreadable)} unreadable"
+    skipped = sum(1 for r in report.files if r.skipped)
+    if skipped:
+        text += f", {skipped} skipped"
     return text
 
 
@@ -137,7 +143,7 @@ def render_human(report: Report, console: Any) -> None:
     colour = {"error": "red", "warning": "yellow"}
     for r in report.files:
         if r.unreadable:
-            console.print(f"[bold]{escape(r.path)}[/bold]: [red]unreadable[/red]: {escape(r.unreadable)}",
+            console.print(f"[red]cannot read[/red] [bold]{escape(r.path)}[/bold]: {escape(r.unreadable)}",
                           soft_wrap=True)
             continue
         if r.skipped:

@@ -67,10 +67,10 @@ class Settings:
                 self._models[ref] = hit.to_loaded(ref) if hit is not None else load_model(ref, offline=self.offline)
             except PlannerError as err:
                 self._models[ref] = err
-        hit = self._models[ref]
-        if isinstance(hit, PlannerError):
-            raise hit
-        return hit
+        answer = self._models[ref]
+        if isinstance(answer, PlannerError):
+            raise answer
+        return answer
 
     def resolve_gpu(self, label: str) -> Gpu:
         if label not in self._gpus:

@@ -154,3 +154,88 @@ def assignments(command: list[Word]) -> dict[str, str] | None:
 def is_dynamic(word: str) -> bool:
     """A word whose value is only known at run time (a variable or command substitution left in it)."""
     return "$" in word or "`" in word
+
+
+# Words a shell runs before the command itself: reserved words that open a compound command or a
+# pipeline, and the wrappers that run their arguments as a command (with the options that take a value,
+# and how many operands come before the command). `vllm serve` after any of them is still vLLM.
+RESERVED = {"if", "then", "else", "elif", "do", "while", "until", "!", "{"}
+# name -> (options that take the next word as their value, operands before the command)
+WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    "sudo": (frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group", "--host",
+                        "--prompt", "--chdir", "--role", "--type", "--other-user", "--close-from",
+                        "--command-timeout"}), 0),
+    "doas": (frozenset({"-u", "-C"}), 0),
+    "env": (frozenset({"-u", "-C", "-S", "--unset", "--chdir", "--split-string"}), 0),
+    "exec": (frozenset({"-a"}), 0),
+    "nohup": (frozenset(), 0),
+    "time": (frozenset({"-f", "-o", "--format", "--output"}), 0),
+    "command": (frozenset(), 0),
+    "nice": (frozenset({"-n", "--adjustment"}), 0),
+    "ionice": (frozenset({"-c", "-n", "--class", "--classdata"}), 0),
+    "setsid": (frozenset(), 0),
+    "stdbuf": (frozenset({"-i", "-o", "-e", "--input", "--output", "--error"}), 0),
+    "timeout": (frozenset({"-s", "-k", "--signal", "--kill-after"}), 1),
+    "taskset": (frozenset(), 1),
+    "numactl": (frozenset({"-N", "-m", "-C", "-i", "-p", "-P"}), 0),
+    "tini": (frozenset({"-p", "-e"}), 0),
+    "dumb-init": (frozenset({"-r", "--rewrite"}), 0),
+}
+_TASKSET_LIST = {"-c", "--cpu-list"}
+
+
+def command_start(words: list[str]) -> tuple[int, dict[str, str]]:
+    """(index of the command a shell would run, variables assigned for it) for one simple command:
+    `if`/`then`/`do`/`!` and `sudo -u x`, `nohup`, `exec`, `time -p`, `env -i A=1`, `timeout 5m`, ...
+    are skipped; `A=1` words before the command are returned as its environment."""
+    env: dict[str, str] = {}
+    i, n = 0, len(words)
+    while i < n:
+        w = words[i]
+        m = _ASSIGN.fullmatch(w)
+        if m:
+            env[m.group(1)] = m.group(2)
+            i += 1
+            continue
+        if w in RESERVED:
+            i += 1
+            continue
+        name = w.rsplit("/", 1)[-1]
+        if name not in WRAPPERS:
+            break
+        takes_value, operands = WRAPPERS[name]
+        i += 1
+        while i < n and words[i].startswith("-") and len(words[i]) > 1:
+            opt = words[i]
+            i += 1
+            if opt == "--":
+                break
+            if name == "taskset" and opt in _TASKSET_LIST:
+                operands = 1                 # the cpu list is the operand
+            if opt in takes_value:           # `-u x`; `-ux`, `--user=x` and `nice -10` are one word
+                i += 1
+        i += operands
+    return min(i, n), env
+
+
+def substitutions(text: str, line: int) -> list[tuple[str, int]]:
+    """The scripts inside `$(...)` and backquotes of a word, each with the line it starts on: a
+    command substitution runs its command too (`X=$(vllm serve ...)`)."""
+    out: list[tuple[str, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("$(", i) and not text.startswith("$((", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                j += 1
+            out.append((text[i + 2:j - 1 if depth == 0 else j], line + text[:i].count("\n")))
+            i = j
+        elif text[i] == "`":
+            j = text.find("`", i + 1)
+            j = n if j < 0 else j
+            out.append((text[i + 1:j], line + text[:i].count("\n")))
+            i = j + 1
+        else:
+            i += 1
+    return out

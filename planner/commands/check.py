@@ -60,15 +60,17 @@ def command(
         settings = Settings(gpu=gpu, vllm_version=vllm_version, offline=not online)
         report = check_paths(targets, stdin_text=stdin_text, settings=settings, strict=strict)
         if fmt == "human":
+            from io import StringIO
+
             from rich.console import Console
 
-            if output is not None:
-                with output.open("w", encoding="utf-8") as fh:
-                    render_human(report, Console(file=fh, width=120, no_color=True))
-            else:
+            if output is None:
                 render_human(report, Console(highlight=False))
-            return report.exit_code
-        if fmt == "json":
+                return report.exit_code
+            buf = StringIO()
+            render_human(report, Console(file=buf, width=120, no_color=True))
+            text = buf.getvalue()
+        elif fmt == "json":
             import json
 
             text = json.dumps(to_json(report), indent=2) + "\n"
@@ -76,13 +78,12 @@ def command(
             text = to_github(report)
         else:
             text = to_junit(report)
-        if output is not None:
-            try:
-                output.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise PlannerError(f"cannot write {output}: {exc.strerror or exc}") from None
-        else:
+        if output is None:
             sys.stdout.write(text)
+        else:
+            from planner.check.output import write_report
+
+            write_report(output, text)
         return report.exit_code
 
     run_command(run, json_mode=fmt == "json", debug=debug)

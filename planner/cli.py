@@ -41,12 +41,9 @@ class _PlannerGroup(TyperGroup):
             sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
             code = 0
         except cx.UsageError as exc:
-            from planner.commands._run import fail
-            from planner.errors import PlannerError
+            from planner.commands._run import fail, usage_error
 
-            msg = exc.format_message().replace("\n", " ")
-            cmd = exc.ctx.command_path if exc.ctx else "planner"
-            code = fail(PlannerError(f"{cmd}: {msg}", code="usage", hint="see --help"), json_mode="--json" in argv)
+            code = fail(usage_error(exc, argv), json_mode="--json" in argv)
         except typer.Abort:
             sys.stderr.write("planner: interrupted\n")
             code = 130

@@ -27,6 +27,7 @@ CONFIG = {
     "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512,
     "torch_dtype": "bfloat16", "tie_word_embeddings": False,
 }
+VLLM = VllmCommand(("vllm", "serve"), model_flag=False, python=sys.executable)
 HF_VARS = ("HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE",
            "TRANSFORMERS_OFFLINE", "HF_TOKEN_PATH")
 
@@ -68,7 +69,7 @@ def test_vllm_is_handed_the_repo_id_not_the_catalog_alias(monkeypatch: pytest.Mo
     opts = ValidateOptions(model=alias, gpu="H100", serve_flags=["--max-model-len", "4096"])
     pred = predict(opts, "0.33.0", None)
     assert pred.serve_model == repo
-    argv, _, _ = _launch_argv(opts, pred.resolved, "0.33.0", VllmCommand(("vllm", "serve"), model_flag=False, python=sys.executable), 8123, pred.serve_model)
+    argv, _, _ = _launch_argv(opts, pred.resolved, "0.33.0", VLLM, 8123, pred.serve_model)
     assert argv[:3] == ["vllm", "serve", repo] and alias not in argv
 
 
@@ -115,7 +116,7 @@ def test_the_prediction_reads_the_revision_and_token_vllm_gets(hub: FakeHub) -> 
     # 2 layers at the pinned commit against 8 at main: the pin reached the loader
     assert pinned.predicted["per_gpu"]["weights_gib"] < at_main.predicted["per_gpu"]["weights_gib"]
     argv, _, _ = _launch_argv(ValidateOptions(model=REPO), pinned.resolved, "0.33.0",
-                              VllmCommand(("vllm", "serve"), model_flag=False, python=sys.executable), 8123, pinned.serve_model)
+                              VLLM, 8123, pinned.serve_model)
     assert argv[argv.index("--revision") + 1] == first          # and vLLM loads the same commit
     assert "hf_test_token" not in " ".join(argv)
 

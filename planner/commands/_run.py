@@ -122,7 +122,7 @@ def run_command(fn: Callable[[], int], *, json_mode: bool = False, debug: bool =
     except Exception as exc:  # the contract: never a traceback without --debug
         if debug:
             raise
-        err = PlannerError(f"internal error: {type(exc).__name__}: {strip_prefix(str(exc))}",
-                           code="internal_error", hint="rerun with --debug for the traceback")
-        code = fail(err, json_mode=json_mode)
+        internal = PlannerError(f"internal error: {type(exc).__name__}: {strip_prefix(str(exc))}",
+                                code="internal_error", hint="rerun with --debug for the traceback")
+        code = fail(internal, json_mode=json_mode)
     raise typer.Exit(code)

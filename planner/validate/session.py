@@ -185,8 +185,9 @@ def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Pr
     from planner.estimate import estimate
     from planner.sources import load_model
 
-    ref, sc = parse_invocation(list(opts.serve_flags), opts.model, version,
-                               usage="planner validate MODEL [--gpu NAME] [vllm serve flags]")
+    ref, parsed = parse_invocation(list(opts.serve_flags), opts.model, version,
+                                   usage="planner validate MODEL [--gpu NAME] [vllm serve flags]")
+    sc: Any = parsed                                   # a ServeCommand (parse_invocation returns object)
     device, gpu = _device_and_gpu(opts, distribution)
     loaded = load_model(ref, revision=_revision(sc.args.passthrough), offline=opts.offline or None,
                         token=opts.hf_token)

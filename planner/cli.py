@@ -18,8 +18,7 @@ from planner.commands import gpus as _gpus
 from planner.commands import models as _models
 from planner.commands import plan as _plan
 from planner.commands import validate as _validate
-from planner.commands._run import fail
-from planner.errors import PlannerError
+from planner.commands._run import fail, usage_error
 
 try:  # typer >= 0.26 vendors click as typer._click; older releases use click itself
     from typer._click import exceptions as cx
@@ -44,9 +43,7 @@ class _PlannerGroup(TyperGroup):
             sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
             code = 0
         except cx.UsageError as exc:
-            msg = exc.format_message().replace("\n", " ")
-            cmd = exc.ctx.command_path if exc.ctx else "planner"
-            code = fail(PlannerError(f"{cmd}: {msg}", code="usage", hint="see --help"), json_mode="--json" in argv)
+            code = fail(usage_error(exc, argv), json_mode="--json" in argv)
         except typer.Abort:
             sys.stderr.write("planner: interrupted\n")
             code = 130

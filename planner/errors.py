@@ -25,14 +25,18 @@ MAX_HINT = 120
 class PlannerError(Exception):
     """Bad input. `code` is a stable machine-readable id, `hint` an optional suggestion."""
 
-    def __init__(self, message: str, *, code: str = "bad_input", hint: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str = "bad_input", hint: str | None = None,
+                 flag: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.hint = hint
+        # An option that neither the planner command nor vLLM knows, as written: the CLI layer then
+        # suggests the command's own options before vLLM's (see planner.commands._run).
+        self.flag = flag
 
     def one_line(self) -> str:
-        text = self.message.rstrip(".")
+        text = strip_prefix(self.message).rstrip(".")
         if len(text) > MAX_LINE:              # a pasted 100 KB value is named, not echoed
             text = text[:MAX_LINE - 3] + "..."
         if self.hint:
@@ -41,10 +45,27 @@ class PlannerError(Exception):
         return text
 
     def to_json(self) -> dict[str, str]:
-        out = {"code": self.code, "message": self.message}
+        out = {"code": self.code, "message": strip_prefix(self.message)}
         if self.hint:
             out["hint"] = self.hint
         return out
+
+
+# What fail() writes before every message; a message that carries it already (a wrapped error, a click
+# usage error of the root command) would print it twice.
+PREFIXES = ("planner: error: ", "planner: ", "error: ", "Error: ")
+
+
+def strip_prefix(message: str) -> str:
+    """The message without the prefixes the CLI adds itself ('planner: error: planner: ...' -> once)."""
+    text = message.lstrip()
+    changed = True
+    while changed:
+        changed = False
+        for p in PREFIXES:
+            if text.startswith(p):
+                text, changed = text[len(p):].lstrip(), True
+    return text
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...], n: int = 3) -> str | None:

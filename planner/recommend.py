@@ -135,8 +135,14 @@ class Plan:
     native: bool = True               # the GPU runs the weight format natively
 
     @property
+    def dp(self) -> int:
+        return self.args.data_parallel_size
+
+    @property
     def count(self) -> int:
-        return self.tp * self.pp
+        # -dp N: N replicas of the TP x PP layout inside one `vllm serve`, each holding the whole model; the
+        # memory per GPU (est) is that of one replica's rank.
+        return self.tp * self.pp * self.dp
 
     @property
     def cost_per_hour(self) -> float | None:
@@ -170,7 +176,7 @@ class Miss:
 
     @property
     def count(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.est.resolved.data_parallel_size
 
 
 @dataclass(frozen=True)
@@ -485,11 +491,15 @@ class _Search:
 
     # -- one GPU type -------------------------------------------------------------------------------------
     def counts(self, gpu: Gpu) -> list[int]:
-        limit = gpu.gpus_per_node if gpu.vendor != "cpu" else 1
+        """TP x PP sizes to try. --num-gpus / --max-gpus count every GPU of the `vllm serve`, which runs
+        --data-parallel-size replicas of TP x PP each."""
+        dp = self.req.args.data_parallel_size
+        # One node, as without DP (the emitted container forms run on one node).
+        limit = gpu.gpus_per_node // dp if gpu.vendor != "cpu" else 1
         if self.req.num_gpus is not None:
-            return [self.req.num_gpus]
+            return [self.req.num_gpus // dp]
         if self.req.max_gpus is not None:
-            limit = min(limit, self.req.max_gpus)
+            limit = min(limit, self.req.max_gpus // dp)
         return list(range(1, max(1, limit) + 1))
 
     def layouts(self, gpu: Gpu, pipeline: bool) -> list[tuple[int, int]]:
@@ -635,6 +645,13 @@ def recommend(req: PlanRequest, *, model_max_len: int, suggest: bool = True) -> 
             # The search enumerates layouts of the count; beyond any deployment it would run for hours.
             raise PlannerError(f"{name} {str(v)[:24]} is more GPUs than one replica can have",
                                hint=f"at most {MAX_GPUS_PER_REPLICA}")
+    dp = req.args.data_parallel_size
+    if req.num_gpus is not None and req.num_gpus % dp:
+        raise PlannerError(f"--num-gpus {req.num_gpus} is not a multiple of --data-parallel-size {dp}",
+                           hint="the GPUs of one vllm serve are TP x PP x DP")
+    if req.max_gpus is not None and req.max_gpus < dp:
+        raise PlannerError(f"--max-gpus {req.max_gpus} is below --data-parallel-size {dp}",
+                           hint="the GPUs of one vllm serve are TP x PP x DP")
     search = _Search(model_max_len, req)
     plans: list[Plan] = []
     misses: list[Miss] = []
@@ -673,7 +690,7 @@ def _first(req: PlanRequest, model_max_len: int, **changes: Any) -> Plan | None:
 
 
 def _where(p: Plan) -> str:
-    par = f"TP {p.tp}" + (f" x PP {p.pp}" if p.pp > 1 else "")
+    par = f"TP {p.tp}" + (f" x PP {p.pp}" if p.pp > 1 else "") + (f" x DP {p.dp}" if p.dp > 1 else "")
     q = "" if p.candidate.scheme == "none" else f", {p.candidate.scheme}"
     return f"{p.count} x {p.gpu.id} ({par}{q}, context {p.context:,})"
 

@@ -49,7 +49,8 @@ def memory_table(est: Estimate, stage: PerGpu, title: str) -> object:
     return t
 
 
-def render_estimate(est: Estimate, console: Console) -> None:
+def render_estimate(est: Estimate, console: Console, warnings: Console | None = None) -> None:
+    """The report on `console`; warnings on `warnings` (the CLI passes stderr: never in piped output)."""
     r = est.resolved
     g = est.gpu
     head = (f"[bold]{est.model.get('name')}[/bold] on {r.world_size} x {g.id} "
@@ -79,7 +80,7 @@ def render_estimate(est: Estimate, console: Console) -> None:
     console.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x")
     console.print()
     for w in est.warnings:
-        console.print(f"[yellow]warning[/yellow] ({w.code}): {w.message}", soft_wrap=True)
+        (warnings or console).print(f"[yellow]warning[/yellow] ({w.code}): {w.message}", soft_wrap=True)
     if est.fits:
         console.print("[bold green]FITS[/bold green]: vLLM should start with these settings.")
     else:

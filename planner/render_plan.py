@@ -45,6 +45,7 @@ def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
         "count": p.count,
         "tensor_parallel_size": p.tp,
         "pipeline_parallel_size": p.pp,
+        "data_parallel_size": p.dp,
         "quantization": p.candidate.scheme,
         "model": p.candidate.serve_model,
         "kv_cache_dtype": p.args.kv_cache_dtype,
@@ -113,15 +114,19 @@ def plans_table(result: PlanResult, rows: int) -> object:
 
 
 def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, written: list[str] | None = None,
-                console: Console | None = None, rows: int = 8) -> None:
-    """The human output. `command_text` (the emitted form) is written last, verbatim, to stdout."""
+                console: Console | None = None, rows: int = 8, report_to_stderr: bool = False,
+                warnings: Console | None = None) -> None:
+    """The human output. `command_text` (the emitted form) is written last, verbatim, to stdout; the report
+    before it goes to stdout too, or to stderr with `report_to_stderr` (stdout is then the form alone).
+    Warnings always go to stderr (`warnings`), so they never end up in a file or pipe the output feeds."""
     from rich.console import Console  # noqa: PLC0415 - rich only for human output
     from rich.markup import escape  # noqa: PLC0415 - rich only for human output
 
-    out = console or Console(highlight=False)
+    out = console or Console(highlight=False, stderr=report_to_stderr)
+    warn = warnings or Console(highlight=False, stderr=True)
     req = result.request
     for w in getattr(loaded, "warnings", ()):
-        out.print(f"[yellow]warning[/yellow]: {w}")
+        warn.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)
     name = getattr(loaded, "name", "model")
     repo = getattr(loaded, "repo_id", None)
     head = f"[bold]{name}[/bold]" + (f" ({repo})" if repo and repo != name else "")
@@ -150,7 +155,8 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
         return
     r = chosen.est.resolved
     q = "no quantization" if chosen.candidate.scheme == "none" else chosen.candidate.scheme
-    par = f"TP {chosen.tp}" + (f" x PP {chosen.pp}" if chosen.pp > 1 else "")
+    par = f"TP {chosen.tp}" + (f" x PP {chosen.pp}" if chosen.pp > 1 else "") + (
+        f" x DP {chosen.dp}" if chosen.dp > 1 else "")
     out.print(f"[bold]Plan 1[/bold]: {chosen.count} x {chosen.gpu.id} ({par}), {q}, KV {r.kv_cache_dtype}, "
               f"context {chosen.context:,}")
     if len(chosen.est.stages) > 1:
@@ -165,7 +171,7 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
     out.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x")
     for w in chosen.est.warnings:
         if w.code != "needs_prequantized_checkpoint":     # the plan serves the pre-quantized repo itself
-            out.print(f"[yellow]warning[/yellow] ({w.code}): {w.message}")
+            warn.print(f"[yellow]warning[/yellow] ({w.code}): {w.message}", soft_wrap=True)
     out.print()
     out.print("[bold]Why[/bold]")
     width = max(40, out.width - 4)

@@ -75,7 +75,7 @@ def parse_invocation(extra: list[str], model: str | None, version: str, *, usage
     if bad:
         f = bad[0]
         raise PlannerError(f"{f.written}: {f.message or 'not a vllm serve option in vLLM ' + version}",
-                           code="unknown_flag", hint=f.hint)
+                           code="unknown_flag", hint=f.hint, flag=f.written if f.status == "unknown" else None)
     if cmd.unknown:
         raise PlannerError(f"unexpected argument {cmd.unknown[0]!r}", hint=usage)
     ref = cmd.model or model

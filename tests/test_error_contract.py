@@ -18,6 +18,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -215,3 +216,126 @@ def test_a_real_process_keeps_the_contract(name: str, workdir: Path) -> None:
     proc = run_process((*case.args, *case.json_flag), workdir)
     line = assert_error_line(proc, case.needles)
     assert json.loads(proc.stdout)["error"]["message"].rstrip(".")[:60] in line
+
+
+# ---------------------------------------------------------------------------------------------- generated
+# Every option of every command, given a value of the wrong type or misspelt; every command with a bad
+# argument; unknown commands and options at each level. Run in process through the real app (the same
+# _PlannerGroup and run_command as `planner`), so the whole class is covered without a process per case.
+
+PYDANTIC_WORDING = ("Input should be", "pydantic", "validation error", "type=", "input_value")
+
+
+def _commands() -> dict[str, Any]:
+    from typer.main import get_command
+
+    from planner.cli import app
+
+    root = get_command(app)
+    out: dict[str, Any] = {}
+
+    def walk(cmd: Any, path: tuple[str, ...]) -> None:
+        out[" ".join(path)] = cmd
+        for name, sub in (getattr(cmd, "commands", None) or {}).items():
+            walk(sub, (*path, name))
+    walk(root, ())
+    return out
+
+
+def _generated_cases() -> list[tuple[str, ...]]:
+    cases: list[tuple[str, ...]] = [("nosuchcommand",), ("--bogus",)]
+    # arguments that make each command run far enough to parse its options, and fail on nothing else
+    base = {"estimate": ("qwen3-8b", "--gpu", "H100"), "plan": ("qwen3-8b", "--gpu", "H100"),
+            "validate": ("qwen3-8b", "--gpu", "H100", "--from-log", "vllm.log"), "check": (".",)}
+    for path, cmd in _commands().items():
+        if not path:
+            continue
+        words = tuple(path.split())
+        args = base.get(path, ())
+        cases.append((*words, *args, "--no-such-option-here"))
+        for p in cmd.params:
+            opts = [o for o in getattr(p, "opts", ()) if o.startswith("--")]
+            if not opts or getattr(p, "is_flag", False) or p.name in ("help",):
+                continue
+            desc = getattr(p, "type_descriptor", None)
+            kind = str(getattr(desc, "annotation", getattr(getattr(p, "type", None), "name", "")))
+            if "int" in kind or "float" in kind or "integer" in kind:
+                cases.append((*words, *args, opts[0], "not-a-number"))
+            typo = opts[0][:-2] + opts[0][-1]            # one letter dropped: --concurency
+            if len(opts[0]) > 6:
+                cases.append((*words, *args, typo, "1"))
+    return cases
+
+
+GENERATED = _generated_cases()
+
+
+@pytest.fixture(scope="module")
+def inproc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("gen")
+    (d / "vllm.log").write_text("INFO 01-01 00:00:00 [loader.py:1] Model loading took 1.0 GiB\n")
+    return d
+
+
+@pytest.mark.parametrize("args", GENERATED, ids=lambda a: " ".join(a)[:80])
+def test_every_command_error_is_one_plain_line_with_one_prefix(args: tuple[str, ...], inproc_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    monkeypatch.chdir(inproc_dir)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HOME", str(inproc_dir))
+    r = CliRunner().invoke(app, list(args))
+    lines = r.stderr.strip().splitlines()
+    if r.exit_code != 2:
+        # a misspelling that is itself an accepted spelling (a vLLM flag, a prefix) may run: not an error
+        assert r.exit_code in (0, 1), (args, r.exit_code, r.stderr[-300:])
+        return
+    assert len(lines) == 1, (args, r.stderr)
+    line = lines[0]
+    assert line.startswith("planner: error: "), line
+    rest = line[len("planner: error: "):]
+    assert not rest.startswith(("planner:", "error:", "planner error", "Error:")), line   # one prefix
+    assert not any(w in line for w in PYDANTIC_WORDING), line
+    assert "internal error" not in line and "Traceback" not in r.stderr, line
+
+
+@pytest.mark.parametrize("path", ["estimate", "plan", "validate"])
+def test_a_misspelt_planner_option_suggests_the_planner_option(path: str, inproc_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Options of these commands that are not vLLM's, one letter dropped: the suggestion is the command's
+    own option, not a vLLM flag that happens to be near."""
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+    from planner.vllm_flags import known_flags
+
+    monkeypatch.chdir(inproc_dir)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cmd = _commands()[path]
+    vllm = known_flags()
+    base = {"estimate": ["qwen3-8b", "--gpu", "H100"], "plan": ["qwen3-8b", "--gpu", "H100"],
+            "validate": ["qwen3-8b", "--gpu", "H100", "--from-log", "vllm.log"]}[path]
+    tried = 0
+    for p in cmd.params:
+        for o in getattr(p, "opts", ()):
+            if not o.startswith("--") or o in vllm or len(o) < 8 or o == "--help":
+                continue
+            typo = o[:4] + o[5:]                          # --concurrency -> --concurrency minus a letter
+            if typo in vllm:
+                continue
+            r = CliRunner().invoke(app, [path, *base, typo, "1"])
+            assert r.exit_code == 2, (typo, r.stdout[-200:], r.stderr)
+            assert f"did you mean {o}" in r.stderr, (typo, r.stderr)
+            tried += 1
+    assert tried >= 2
+
+
+@pytest.mark.parametrize("args", [("estimate", "qwen3-8b", "--gpu", "T4"), ("plan", "qwen3-8b", "--gpu", "T4")])
+def test_warnings_go_to_stderr_in_every_command(args: tuple[str, ...], workdir: Path) -> None:
+    """A T4 has no bfloat16: both commands warn (vLLM downcasts), on stderr only."""
+    proc = run(args, workdir)
+    assert proc.returncode in (0, 1)                # a verdict either way, with the full report on stdout
+    assert "dtype_downcast" in proc.stderr and "warning" not in proc.stdout.lower()

@@ -420,15 +420,74 @@ def test_concurrency_above_the_token_budget_raises_it() -> None:
     assert any(d["flag"] == "--max-num-batched-tokens" for d in doc["plan"]["decisions"])
 
 
-@pytest.mark.parametrize("form", ["docker", "compose", "k8s"])
-def test_emit_forms_end_the_output(form: str) -> None:
-    code, out, _ = run("qwen3-8b", "--gpu", "L4", "--emit", form)
-    assert code == 0
-    from planner.commands.plan import build_plan, deployment
-    from planner.emit import emit
+def _parses_as(form: str, text: str, tmp_path: Path) -> None:
+    """`text` is a valid document of `form`, alone: YAML the schema accepts, or a script bash accepts."""
+    import shutil
 
-    r, m = build_plan([], model="qwen3-8b", gpu="L4")
-    assert out.endswith(emit(deployment(r, m), form).rstrip("\n") + "\n")
+    if form in ("vllm", "docker"):
+        bash = shutil.which("bash")
+        assert bash is not None
+        script = tmp_path / "form.sh"
+        script.write_text(text)
+        syntax = subprocess.run([bash, "-n", str(script)], capture_output=True, text=True, check=False)
+        assert syntax.returncode == 0, syntax.stderr
+        first = text.lstrip().split()[0]
+        assert first == ("vllm" if form == "vllm" else "docker"), text[:200]
+        return
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    if form == "compose":
+        from test_emit_schema import _compose_validator
+
+        assert len(docs) == 1
+        assert not [e.message for e in _compose_validator().iter_errors(docs[0])]
+    else:
+        import kubernetes_validate
+        from kubernetes_validate import utils as kv_utils
+
+        assert docs and all(isinstance(d, dict) and "kind" in d for d in docs)
+        for d in docs:
+            kubernetes_validate.validate(d, kv_utils.latest_version(), strict=True)
+
+
+@pytest.mark.parametrize("form", ["vllm", "docker", "compose", "k8s"])
+def test_emit_form_is_stdout_alone(form: str, tmp_path: Path) -> None:
+    """`plan --emit FORM > file` or `| kubectl apply -f -`: stdout is the form and nothing else; the report
+    (and every warning) is on stderr."""
+    from planner.commands.plan import build_plan, deployment
+    from planner.emit import emit, vllm_serve
+
+    for model, gpu in (("qwen3-8b", "L4"), ("llama-3.1-70b", "H100")):
+        code, out, err = run(model, "--gpu", gpu, "--emit", form)
+        assert code == 0, err
+        r, m = build_plan([], model=model, gpu=gpu)
+        d = deployment(r, m)
+        want = vllm_serve(d) if form == "vllm" else emit(d, form)
+        assert out == want.rstrip("\n") + "\n"
+        _parses_as(form, out, tmp_path)
+        assert "Plan 1" in err and "Why" in err          # the report went to stderr, not away
+
+
+def test_without_emit_the_report_and_the_command_are_on_stdout() -> None:
+    code, out, err = run("qwen3-8b", "--gpu", "L4")
+    assert code == 0
+    assert "Plan 1" in out and out.rstrip("\n").split("\n")[-1].startswith("  --")
+    assert "Plan 1" not in err
+
+
+def test_nothing_fits_with_emit_leaves_stdout_empty() -> None:
+    code, out, err = run("llama-3.1-70b", "--gpu", "L4", "--num-gpus", "2", "--emit", "k8s")
+    assert code == 1 and out == "" and "Nothing fits" in err
+
+
+def test_warnings_go_to_stderr() -> None:
+    # A T4 has no bfloat16: vLLM downcasts, and the plan warns about it (on stderr, also without --emit).
+    for extra in ([], ["--emit", "vllm"]):
+        code, out, err = run("qwen3-8b", "--gpu", "T4", *extra)
+        assert code == 0
+        assert "dtype_downcast" in err
+        assert "warning" not in out.lower()
 
 
 def test_emit_all_writes_the_folder(tmp_path: Path) -> None:
@@ -483,3 +542,37 @@ def test_why_has_one_line_per_stated_flag() -> None:
     why = out[out.index("Why\n"):out.rfind("vllm serve ")]
     for flag in re.findall(r"(--[a-z-]+)", command_of(out)):
         assert f"  {flag} " in why, flag
+
+
+@pytest.mark.parametrize("dp", [1, 2, 4])
+@pytest.mark.parametrize("argv", [["llama-3.1-70b", "--gpu", "H100"], ["qwen3-8b", "--gpu", "L4"],
+                                  ["llama-3.1-70b", "--gpu", "H100", "--num-gpus", "8"]], ids=lambda a: "-".join(a))
+def test_data_parallel_counts_every_replica(argv: list[str], dp: int) -> None:
+    """-dp N: the serve's GPUs are TP x PP x DP; each replica is the plan of TP x PP (same memory per GPU)."""
+    if "--num-gpus" in argv and 8 % dp:
+        pytest.skip("not a multiple")
+    code, doc = run_json(*argv, "-dp", str(dp))
+    assert code == 0, doc.get("error")
+    top = doc["plans"][0]
+    assert top["count"] == top["tensor_parallel_size"] * top["pipeline_parallel_size"] * dp
+    assert top["data_parallel_size"] == dp and doc["gpu"]["count"] in (top["count"], top["count"] // dp)
+    if "--num-gpus" in argv:
+        assert top["count"] == 8
+    args = parse_serve_argv(doc["commands"]["vllm"]).args
+    assert args.data_parallel_size == dp and args.tensor_parallel_size == top["tensor_parallel_size"]
+    import yaml
+
+    gpus = [c["resources"]["limits"]["nvidia.com/gpu"] for d in yaml.safe_load_all(doc["commands"]["k8s"])
+            if d and d.get("kind") == "Deployment" for c in d["spec"]["template"]["spec"]["containers"]]
+    assert [int(g) for g in gpus] == [top["count"]]
+    # one replica's rank: the same memory as the TP x PP plan without data parallelism
+    single = [*argv, "--tensor-parallel-size", str(top["tensor_parallel_size"]), "--pipeline-parallel-size",
+              str(top["pipeline_parallel_size"])]
+    single = [a for i, a in enumerate(single) if a != "--num-gpus" and (i == 0 or single[i - 1] != "--num-gpus")]
+    _, one = run_json(*single)
+    assert one["per_gpu"]["weights_gib"] == doc["per_gpu"]["weights_gib"]
+
+
+def test_num_gpus_not_a_multiple_of_dp_is_exit_2() -> None:
+    code, out, err = run("llama-3.1-70b", "--gpu", "H100", "-dp", "2", "--num-gpus", "3")
+    assert code == 2 and "multiple of --data-parallel-size 2" in err and out == ""

@@ -116,6 +116,44 @@ def run_cli(*args: str) -> Proc:
     return Proc(res.exit_code, res.stdout, res.stderr)
 
 
+CODES = ("kv_cache_too_small", "insufficient_free_memory", "out_of_memory", "startup_timeout")
+
+
+def _subsets(items: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [tuple(c for i, c in enumerate(items) if mask >> i & 1) for mask in range(1 << len(items))]
+
+
+def test_verdict_agrees_only_when_the_outcome_and_its_reason_were_predicted() -> None:
+    """Every (predicted fits?, predicted reasons, started?, observed reasons): 'agree' only when vLLM did
+    what was predicted, and a failed start only for a predicted reason; a failure with no recognized
+    reason, or only a timeout, is unknown, never agreement."""
+    seen = 0
+    for fits in (True, False):
+        for p_codes in _subsets(CODES[:3]) if not fits else [()]:
+            for started in (True, False, None):
+                for o_codes in _subsets(CODES) if started is False else [()]:
+                    pred = predicted(fits=fits, errors=[{"code": c, "message": ""} for c in p_codes])
+                    obs = Observed(started=started, errors=[ObservedError(c, "") for c in o_codes])
+                    agree = compare(pred, obs).verdict.agree
+                    seen += 1
+                    if started is None:
+                        assert agree is None
+                    elif started:
+                        assert agree is fits
+                    elif fits:
+                        # predicted to start, failed: a disagreement unless the planner only timed out
+                        assert agree is (None if o_codes == ("startup_timeout",) else False), o_codes
+                    elif set(p_codes) & set(o_codes):
+                        assert agree is True
+                    elif set(o_codes) - {"startup_timeout"}:
+                        assert agree is False, (p_codes, o_codes)
+                    else:
+                        assert agree is None, (p_codes, o_codes)   # failed for no known reason
+    assert seen > 100
+
+
+
+
 def test_cli_from_log_with_metrics_json() -> None:
     proc = run_cli(str(TINY_GQA), "--device", "cpu", "--gpu-memory-gib", "7.71", "--vllm-version", "0.32.0",
                    "--max-model-len", "512", "--enforce-eager", "--kv-cache-memory-bytes", "128M",

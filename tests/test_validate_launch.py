@@ -99,7 +99,9 @@ def test_timeout_raises_and_the_context_still_stops(tmp_path: Path) -> None:
     assert server.proc is not None and server.proc.poll() is not None
 
 
-def test_sigterm_to_the_planner_stops_the_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_to_the_planner_stops_the_server(tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM (kill, systemd) and SIGHUP (the SSH session dropped) end the planner and the vLLM group."""
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
@@ -116,7 +118,7 @@ def test_sigterm_to_the_planner_stops_the_server(tmp_path: Path) -> None:
         time.sleep(0.05)
     pgid = int(pgid_file.read_text())
     assert group_alive(pgid)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     proc.wait(timeout=30)
     assert not group_alive(pgid)
 

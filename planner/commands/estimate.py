@@ -87,9 +87,10 @@ def command(
             from planner.render import render_estimate
 
             console = Console(highlight=False)
+            warnings = Console(highlight=False, stderr=True)      # warnings never go into piped output
             for w in loaded.warnings:
-                console.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)
-            render_estimate(est, console)
+                warnings.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)
+            render_estimate(est, console, warnings)
         return 0 if est.fits else 1
 
     run_command(run, json_mode=json_out, debug=debug)

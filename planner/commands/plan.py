@@ -158,7 +158,9 @@ def command(
                                 "32k (=32000) or 32K (=32768). Default: the model's maximum."),
     concurrency: int = typer.Option(None, "--concurrency", help="Sequences of the full context to hold at once "
                                     "(--max-num-seqs)."),
-    emit: str = typer.Option("vllm", "--emit", help="vllm (default), docker, compose, k8s, or all (a folder)."),
+    emit: str = typer.Option(None, "--emit", help="vllm, docker, compose or k8s: print that form alone on stdout "
+                             "(the report goes to stderr), so it pipes into a file or kubectl; or all (a folder). "
+                             "Default: the report and the vllm serve command on stdout."),
     out: str = typer.Option(None, "--out", help="Folder for --emit all."),
     one_line: bool = typer.Option(False, "--one-line", help="Print the command on one line."),
     device: str = typer.Option(None, "--device", help="cuda (default) or cpu (vLLM's CPU backend)."),
@@ -180,13 +182,14 @@ def command(
 
         from planner.errors import PlannerError
 
-        if emit not in ("vllm", "docker", "compose", "k8s", "all"):
+        form = "vllm" if emit is None else emit
+        if form not in ("vllm", "docker", "compose", "k8s", "all"):
             from planner.errors import did_you_mean
 
             raise PlannerError(f"--emit: unknown form {emit!r}", code="emit_form",
                                hint=did_you_mean(emit, ["vllm", "docker", "compose", "k8s", "all"])
                                or "choose vllm, docker, compose, k8s or all")
-        if emit == "all" and not out:
+        if form == "all" and not out:
             raise PlannerError("--emit all writes a folder: give --out DIR")
         result, loaded = build_plan(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                     quant=quant, objective=objective, context=context, concurrency=concurrency,
@@ -200,9 +203,9 @@ def command(
             d = deployment(result, loaded)
             if json_out:
                 texts = emitter.commands(d)
-            elif emit != "all":
-                texts = {emit: emitter.emit(d, emit) if emit != "vllm" else emitter.vllm_serve(d, one_line=one_line)}
-            if emit == "all":
+            elif form != "all":
+                texts = {form: emitter.emit(d, form) if form != "vllm" else emitter.vllm_serve(d, one_line=one_line)}
+            if form == "all":
                 written = [str(p) for p in emitter.write_all(d, out)]
                 texts.setdefault("vllm", emitter.vllm_serve(d, one_line=one_line))
         if json_out:
@@ -217,7 +220,12 @@ def command(
         else:
             from planner.render_plan import render_plan
 
-            render_plan(result, loaded, texts.get(emit if emit != "all" else "vllm"), written=written)
+            # With a form to pipe (--emit vllm|docker|compose|k8s), stdout carries that form alone: the report
+            # goes to stderr, where a terminal still shows it and `> compose.yaml` or `| kubectl apply -f -`
+            # do not read it.
+            report_to_stderr = emit is not None and form != "all"
+            render_plan(result, loaded, texts.get(form if form != "all" else "vllm"), written=written,
+                        report_to_stderr=report_to_stderr)
         return 0 if result.chosen is not None else 1
 
     run_command(run, json_mode=json_out, debug=debug)

@@ -15,7 +15,8 @@ import typer
 from planner.commands._run import run_command
 
 HELP = ("Launch real vLLM with the plan's flags (or read --from-log), parse what it reports, and compare "
-        "it with the prediction. Unknown options are vLLM serve flags, e.g. --max-model-len 16k.")
+        "it with the prediction. Unknown options are vLLM serve flags, e.g. --max-model-len 16k; a vLLM "
+        "--revision is the revision the prediction reads too.")
 
 
 _Str = str | None
@@ -46,9 +47,11 @@ def command(
         "--tolerance", help="Relative tolerance for every figure (default: weights 0.02, KV memory 0.05, "
                             "KV tokens 0.05).")] = None,
     log_dir: Annotated[Path | None, typer.Option("--log-dir", help="Where the vLLM log is written.")] = None,
-    revision: Annotated[_Str, typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network (Hub cache or catalog).")] = False,
-    hf_token: Annotated[_Str, typer.Option("--hf-token", help="Hugging Face token for gated or private repos.")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Never touch the network: the planner and vLLM (HF_HUB_OFFLINE=1) read the cache.")] = False,
+    hf_token: Annotated[_Str, typer.Option(
+        "--hf-token", help="Hugging Face token for gated or private repos, given to vLLM as HF_TOKEN "
+                           "(default: HF_TOKEN or the `hf auth login` token).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print only the JSON report on stdout.")] = False,
     debug: Annotated[bool, typer.Option("--debug", hidden=True)] = False,
 ) -> None:
@@ -62,8 +65,7 @@ def command(
                                gpu_memory_gib=gpu_memory_gib, vllm_version=vllm_version, vllm_cmd=vllm_cmd,
                                vllm_env=vllm_env, from_log=from_log, metrics_file=metrics, requests=requests,
                                concurrency=concurrency, max_tokens=max_tokens, timeout=timeout,
-                               tolerance=tolerance, log_dir=log_dir,
-                               revision=revision, offline=offline, token=hf_token)
+                               tolerance=tolerance, log_dir=log_dir, offline=offline, hf_token=hf_token)
         result = _with_progress(opts, run_validation)
         if json_out:
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")

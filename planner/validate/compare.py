@@ -12,6 +12,8 @@ from typing import Any
 
 from planner.validate.logparse import Observed, parse_log
 
+# Observed "errors" that say nothing about why vLLM did not start (the planner stopped waiting).
+INCONCLUSIVE = frozenset({"startup_timeout"})
 GIB_ROUNDING = 0.005          # format_gib / "%.2f GiB": the log's own resolution
 _EPS = 1e-9                   # float noise in |a - b| <= tolerance
 
@@ -149,11 +151,21 @@ def _verdict(predicted: dict[str, Any], observed: Observed) -> Verdict:
     p_codes = [str(e.get("code")) for e in predicted.get("errors") or []]
     o_codes = [e.code for e in observed.errors]
     matched = [c for c in o_codes if c in p_codes]
+    reasons = [c for c in o_codes if c not in INCONCLUSIVE]
     if fits is None or observed.started is None:
         agree = None
     elif observed.started:
         agree = fits
+    elif fits:
+        # Predicted to start, and it did not: a disagreement whatever the reason, unless all we know is
+        # that the planner stopped waiting (a slow download or compile is not a failed start).
+        agree = None if not reasons and o_codes else False
+    elif matched:
+        agree = True          # failed for (one of) the predicted reasons
+    elif reasons:
+        agree = False         # failed, but for a reason the prediction did not give
     else:
-        # A predicted failure agrees when vLLM failed for (one of) the predicted reasons, or gave none.
-        agree = not fits and (bool(matched) or not o_codes)
+        # Failed without a reason the log parser recognizes (or the planner stopped waiting): that vLLM
+        # failed too is no evidence that it failed for the predicted reason.
+        agree = None
     return Verdict(fits, observed.started, agree, p_codes, o_codes, matched)

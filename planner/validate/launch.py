@@ -2,7 +2,7 @@
 
 * The server runs in its own process group (start_new_session) on a free loopback port, with its
   output streamed to a log file. `VllmServer` is a context manager: leaving it for any reason (normal
-  exit, error, timeout, Ctrl-C, SIGTERM to the planner) sends SIGTERM to the whole group, then SIGKILL
+  exit, error, timeout, Ctrl-C, SIGTERM or SIGHUP to the planner) sends SIGTERM to the whole group, then SIGKILL
   after a grace period, and waits until no process of the group is left.
 * Startup stages are read from the log as it grows and reported to a callback (the CLI shows them with
   rich on stderr).
@@ -150,6 +150,10 @@ class StartupTimeout(Exception):
     pass
 
 
+# Signals that end the planner and must end the server with it (SIGINT already is KeyboardInterrupt).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 @dataclass
 class VllmServer:
     """A `vllm serve` child process. Use as a context manager; see the module docstring."""
@@ -163,7 +167,7 @@ class VllmServer:
     on_stage: Callable[[str], None] | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     stage: str = field(default="launching", init=False)
-    _old_sigterm: Any = field(default=None, init=False)
+    _old_handlers: dict[int, Any] = field(default_factory=dict, init=False)
 
     @property
     def base_url(self) -> str:
@@ -171,8 +175,11 @@ class VllmServer:
 
     def __enter__(self) -> VllmServer:
         if threading.current_thread() is threading.main_thread():
-            # A SIGTERM to the planner must still stop the server: turn it into KeyboardInterrupt.
-            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+            # A SIGTERM to the planner must still stop the server: turn it into KeyboardInterrupt. So must a
+            # SIGHUP (the SSH session or terminal running `planner validate` went away): its default action
+            # kills the planner alone and leaves vLLM's process group running, holding the GPUs.
+            for sig in STOP_SIGNALS:
+                self._old_handlers[sig] = signal.signal(sig, _raise_interrupt)
         try:
             self.start()
         except BaseException:
@@ -188,9 +195,9 @@ class VllmServer:
             self._restore_signal()
 
     def _restore_signal(self) -> None:
-        if self._old_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._old_sigterm)
-            self._old_sigterm = None
+        while self._old_handlers:
+            sig, old = self._old_handlers.popitem()
+            signal.signal(sig, old)
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

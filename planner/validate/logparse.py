@@ -14,22 +14,39 @@ shared block pool from the tightest worker).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # `(EngineCore_DP0 pid=123)`, `(VllmWorker rank=1 pid=9)`, `(RayWorkerWrapper pid=9, ip=10.0.0.1)`.
-_PREFIX = re.compile(r"\((?P<label>[A-Za-z][\w:.-]*(?: rank=\d+)?) pid=\d+[^)]*\)")
-_NUM = r"(-?[\d,]*\.?\d+)"
+_PREFIX = re.compile(r"\((?P<label>[A-Za-z][\w:.-]{0,80}(?: rank=\d{1,6})?) pid=\d{1,10}[^)]{0,200}\)")
+_PREFIX_WITHIN = 80          # a prefix sits at the start (after an optional container timestamp)
+# A number as vLLM prints one ("%.2f", "%s" of an int, thousands separators). One way to match each
+# string, and bounded: `[\d,]*\.?\d+` matched a digit run in O(n^2) ways per start, so a log line of
+# 2,000 digits took minutes; no figure vLLM prints has more than 24 digits.
+_NUM = r"(?<![\d.,])(-?\d[\d,]{0,24}(?:\.\d{1,12})?)"
+# Longest line read: vLLM's longest startup line (the engine config) is a few KiB; a longer one is cut.
+MAX_LINE = 64 * 1024
+_MAX_DIGITS = 24             # an integer field with more digits is malformed, not a count
 
 
-def _f(text: str) -> float:
-    return float(text.replace(",", ""))
+def _f(text: str) -> float | None:
+    """The number, or None when it is malformed or not finite (the figure is then 'not observed')."""
+    try:
+        v = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
 
 
-def _i(text: str) -> int:
-    return int(text.replace(",", ""))
+def _i(text: str) -> int | None:
+    """The integer, or None when it is malformed or implausibly long."""
+    clean = text.replace(",", "")
+    if not clean.isdigit() or len(clean) > _MAX_DIGITS:
+        return None
+    return int(clean)
 
 
 @dataclass
@@ -139,7 +156,8 @@ _GIB = [
 # (first %s "GPU", "CPU", "GPU + host"); <= 0.32 GPU: separate "GPU KV cache size: %s tokens" and
 # "Maximum concurrency for %s tokens per request: %.2fx" lines (kv_cache_utils.py).
 _KV_TOKENS = re.compile(r"\b(?P<dev>[A-Z]{2,4}(?: \+ host)?) KV cache size: (?P<n>[\d,]+) tokens")
-_CONCURRENCY = re.compile(r"Maximum concurrency for (?P<len>[\d,]+) tokens per request: (?P<x>[\d,]*\.?\d+)x")
+_CONCURRENCY = re.compile(r"Maximum concurrency for (?P<len>[\d,]+) tokens per request: (?P<x>\d[\d,]{0,24}"
+                          r"(?:\.\d{1,12})?)x")
 # V0 executor_base.py initialize_cache: "# %s blocks: %d, # CPU blocks: %d" (device "GPU" before 0.7,
 # then current_platform.device_name, e.g. "cuda"); V0 CPU executor: "# CPU blocks: %d".
 _V0_BLOCKS = re.compile(r"# (?P<dev>\w+) blocks: (?P<g>\d+), # CPU blocks: (?P<c>\d+)")
@@ -208,21 +226,19 @@ _ERRORS: list[tuple[str, re.Pattern[str]]] = [
 
 
 def _number(text: str) -> float | int | str:
-    clean = text.replace(",", "")
-    try:
-        return int(clean)
-    except ValueError:
-        try:
-            return float(clean)
-        except ValueError:
-            return text
+    """A number of an error message; malformed ones ('1.2.3', 5,000 digits) stay text, never compared."""
+    as_int = _i(text)
+    if as_int is not None:
+        return as_int
+    as_float = _f(text) if len(text) <= 2 * _MAX_DIGITS else None
+    return text[:2 * _MAX_DIGITS] if as_float is None else as_float
 
 
 def _clean(line: str) -> tuple[str | None, str]:
     """Strip ANSI codes; return (worker label or None, the rest of the line)."""
-    line = _ANSI.sub("", line).rstrip("\r\n")
-    m = _PREFIX.search(line)
-    if m and m.start() < 80:  # a prefix sits at the start (after an optional container timestamp)
+    line = _ANSI.sub("", line[:MAX_LINE]).rstrip("\r\n")
+    m = _PREFIX.search(line, 0, _PREFIX_WITHIN + 320)
+    if m and m.start() < _PREFIX_WITHIN:
         return m.group("label"), line[m.end():]
     return None, line
 
@@ -254,8 +270,8 @@ def parse_log(text: str) -> Observed:
         w = workers.setdefault(current, PerGpuObserved())
         for rx, name, group in _GIB:
             m = rx.search(line)
-            if m:
-                setattr(w, name, _f(m.group(group)))
+            if m and (value := _f(m.group(group))) is not None:
+                setattr(w, name, value)
         _parse_engine_line(line, obs)
         for code, rx in _ERRORS:
             m = rx.search(line)
@@ -282,40 +298,44 @@ def parse_log(text: str) -> Observed:
 
 def _message_of(line: str, start: int) -> str:
     """The error message from where the match starts back to the exception name, if any."""
-    head = line[:start]
-    m = re.search(r"(\w+(?:Error|Exception)): ?$", head)
+    head = line[max(0, start - 200):start]
+    m = re.search(r"(\w{1,120}(?:Error|Exception)): ?$", head)
     return (m.group(1) + ": " if m else "") + line[start:].strip()
 
 
 def _parse_engine_line(line: str, obs: Observed) -> None:
+    """Engine-wide figures of one line. A malformed number (5,000 digits, '1,,') leaves its figure unset:
+    the line is skipped for that figure, the rest of the log still counts."""
     kv = obs.kv_cache
-    if m := _KV_TOKENS.search(line):
-        kv.tokens, kv.device = _i(m.group("n")), m.group("dev")
+    if (m := _KV_TOKENS.search(line)) and (n := _i(m.group("n"))) is not None:
+        kv.tokens, kv.device = n, m.group("dev")
     if m := _CONCURRENCY.search(line):
-        kv.max_concurrency = _f(m.group("x"))
+        if (x := _f(m.group("x"))) is not None:
+            kv.max_concurrency = x
         obs.max_model_len = obs.max_model_len or _i(m.group("len"))
     if m := _V0_BLOCKS.search(line):
-        kv.num_blocks, kv.num_cpu_blocks, kv.device = int(m.group("g")), int(m.group("c")), m.group("dev")
-    elif m := _V0_CPU_BLOCKS.search(line):
+        g, c = _i(m.group("g")), _i(m.group("c"))
+        if g is not None and c is not None:
+            kv.num_blocks, kv.num_cpu_blocks, kv.device = g, c, m.group("dev")
+    elif (m := _V0_CPU_BLOCKS.search(line)) and (c := _i(m.group("c"))) is not None:
         # The V0 CPU backend keeps its KV cache in CPU memory: these are its (only) blocks.
-        kv.num_blocks, kv.device = int(m.group("c")), kv.device or "CPU"
-    if m := _V1_BLOCKS.search(line):
-        kv.num_blocks = int(m.group("g"))
-    if m := _OVERRIDE.search(line):
-        kv.num_blocks = int(m.group("g"))
-    if m := _MAX_LEN.search(line):
-        obs.max_model_len = int(m.group("n"))
+        kv.num_blocks, kv.device = c, kv.device or "CPU"
+    for rx in (_V1_BLOCKS, _OVERRIDE):
+        if (m := rx.search(line)) and (g := _i(m.group("g"))) is not None:
+            kv.num_blocks = g
+    if (m := _MAX_LEN.search(line)) and (n := _i(m.group("n"))) is not None:
+        obs.max_model_len = n
     elif obs.max_model_len is None and (m := _CONFIG_LEN.search(line)):
-        obs.max_model_len = int(m.group("n"))
-    if m := _BLOCK_SIZE.search(line):
-        kv.block_size = int(m.group("n"))
-    if m := _CHUNKED.search(line):
-        obs.max_num_batched_tokens = int(m.group("n"))
+        obs.max_model_len = _i(m.group("n"))
+    if (m := _BLOCK_SIZE.search(line)) and (n := _i(m.group("n"))) is not None:
+        kv.block_size = n
+    if (m := _CHUNKED.search(line)) and (n := _i(m.group("n"))) is not None:
+        obs.max_num_batched_tokens = n
     if m := _VERSION.search(line):
-        obs.vllm_version = m.group("v")
+        obs.vllm_version = m.group("v")[:64]
         obs.engine = (m.group("eng") or "V0").lower()
     elif obs.vllm_version is None and (m := _API_VERSION.search(line)):
-        obs.vllm_version = m.group("v")
+        obs.vllm_version = m.group("v")[:64]
 
 
 # ---- /metrics ------------------------------------------------------------------------------------
@@ -325,10 +345,18 @@ _LABELS = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 def parse_metric_labels(metrics_text: str, metric: str = "vllm:cache_config_info") -> dict[str, str]:
     """Labels of the first sample of `metric` in Prometheus text format ({} when absent)."""
     for line in metrics_text.splitlines():
-        if line.startswith(metric + "{"):
-            body = line[len(metric) + 1: line.rindex("}")]
-            return {k: v.encode().decode("unicode_escape") for k, v in _LABELS.findall(body)}
+        if line.startswith(metric + "{") and "}" in line:
+            body = line[len(metric) + 1: line.rindex("}")][:MAX_LINE]
+            return {k: _unescape(v) for k, v in _LABELS.findall(body)}
     return {}
+
+
+def _unescape(value: str) -> str:
+    """Prometheus label escapes (backslash, quote, newline); a malformed escape is kept as written."""
+    try:
+        return value.encode().decode("unicode_escape")
+    except UnicodeDecodeError:
+        return value
 
 
 def apply_cache_config_info(obs: Observed, labels: dict[str, str]) -> Observed:
@@ -343,18 +371,19 @@ def apply_cache_config_info(obs: Observed, labels: dict[str, str]) -> Observed:
         v = labels.get(name)
         return None if v in (None, "", "None") else v
 
+    # A label that is not a number (a hand-edited or truncated page) leaves its figure as the log said.
     kv = obs.kv_cache
-    if (v := val("num_gpu_blocks")) is not None:
-        kv.num_blocks = int(v)
-    if (v := val("block_size")) is not None:
-        kv.block_size = int(v)
-    if (v := val("kv_cache_size_tokens")) is not None:
-        kv.tokens = int(v)
-    if (v := val("kv_cache_max_concurrency")) is not None:
-        kv.max_concurrency = float(v)
-    if (v := val("kv_cache_memory_bytes")) is not None:
+    if (v := val("num_gpu_blocks")) is not None and (n := _i(v)) is not None:
+        kv.num_blocks = n
+    if (v := val("block_size")) is not None and (n := _i(v)) is not None:
+        kv.block_size = n
+    if (v := val("kv_cache_size_tokens")) is not None and (n := _i(v)) is not None:
+        kv.tokens = n
+    if (v := val("kv_cache_max_concurrency")) is not None and (x := _f(v)) is not None:
+        kv.max_concurrency = x
+    if (v := val("kv_cache_memory_bytes")) is not None and (n := _i(v)) is not None:
         # Set only when the KV size was given explicitly; then it is the KV memory, to the byte.
-        obs.per_gpu.kv_cache_gib = int(v) / 2**30
+        obs.per_gpu.kv_cache_gib = n / 2**30
     return obs
 
 
@@ -362,7 +391,7 @@ def parse_metric_samples(metrics_text: str) -> dict[str, list[tuple[dict[str, st
     """All samples by metric name: name -> [(labels, value)] (comments skipped)."""
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
     for line in metrics_text.splitlines():
-        if not line or line.startswith("#"):
+        if not line or line.startswith("#") or len(line) > MAX_LINE:
             continue
         m = re.match(r"([A-Za-z_:][\w:]*)(\{.*\})?\s+(\S+)", line)
         if not m:

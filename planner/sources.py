@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import struct
 from dataclasses import dataclass, field
@@ -143,10 +144,41 @@ def tensors_from_header(header: Any, *, where: str) -> list[TensorInfo]:
     return out
 
 
+_SHARD = re.compile(r"-(\d+)-of-(\d+)\.safetensors$")
+_INDEX = "model.safetensors.index.json"
+
+
+def missing_shards(folder: Path, files: list[Path]) -> list[str]:
+    """Shards a sharded checkpoint names but the folder lacks (a download cut short).
+
+    The index's weight_map names every shard (vLLM loads exactly the files it lists,
+    filter_duplicate_safetensors_files); without an index, `model-00001-of-00030.safetensors` says how
+    many there are.
+    """
+    present = {f.name for f in files}
+    index = folder / _INDEX
+    expected: set[str] = set()
+    if index.is_file():
+        weight_map = read_json_file(index, what=_INDEX).get("weight_map")
+        if isinstance(weight_map, dict):
+            expected = {str(v) for v in weight_map.values()}
+    if not expected:
+        for name in present:
+            m = _SHARD.search(name)
+            if m and 0 < int(m.group(2)) <= 100_000:
+                total = int(m.group(2))
+                width = len(m.group(1))
+                stem = name[: m.start()]
+                expected |= {f"{stem}-{i:0{width}d}-of-{m.group(2)}.safetensors" for i in range(1, total + 1)}
+    return sorted(expected - present)
+
+
 def _local_tensors(folder: Path) -> tuple[TensorInfo, ...] | None:
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         return None
+    if missing_shards(folder, files):
+        return None                      # load_local warns and sizes from the config
     tensors: list[TensorInfo] = []
     for f in files:
         tensors.extend(read_safetensors_header(f))
@@ -164,6 +196,13 @@ def load_local(path: Path, ref: str) -> LoadedModel:
         if p.is_file():
             config = merge_quant_sidecar(config, side, read_json_file(p, what=side))
     tensors = _local_tensors(folder) if path.is_dir() else None
+    warnings: tuple[str, ...] = ()
+    if path.is_dir() and tensors is None:
+        missing = missing_shards(folder, sorted(folder.glob("*.safetensors")))
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            warnings = (f"incomplete checkpoint: {len(missing)} safetensors shard(s) missing ({shown}); "
+                        "weights sized from config.json, and vLLM would fail to load this folder as it is",)
     return LoadedModel(
         ref=ref,
         config=config,
@@ -173,6 +212,7 @@ def load_local(path: Path, ref: str) -> LoadedModel:
         tensors=tensors,
         weights_source="safetensors" if tensors else "config",
         path=str(folder),
+        warnings=warnings,
     )
 
 

@@ -73,9 +73,8 @@ def test_an_incomplete_sharded_checkpoint_is_sized_from_the_config(tmp_path: Pat
     """1 of 30 shards of a 70B model must not be sized as 2 GiB of weights (issue 11): the index's
     weight_map (or the -0000N-of-0000M names) says what is missing; the config sizes the model and a
     warning names the missing files. A complete folder still uses its tensors."""
-    from planner.estimate import estimate
-
     import gpu_catalog
+    from planner.estimate import estimate
 
     shutil.copy(REF / "meta-llama__Llama-3.1-70B-Instruct.json", tmp_path / "config.json")
     names = [f"model-{i:05d}-of-00030.safetensors" for i in range(1, 31)]

@@ -4,8 +4,9 @@ A process on a MIG slice sees only the slice: `cudaMemGetInfo` reports the slice
 `total x --gpu-memory-utilization` and its batch-size tiers start from it, not from the whole card.
 
 Source: NVIDIA's MIG user guide (https://docs.nvidia.com/datacenter/tesla/mig-user-guide/), "Supported
-MIG Profiles": the profile names per GPU and their fraction of memory in eighths (memory slices: 1g.10gb
-of an H100 80GB is 1/8, 1g.20gb and 2g.20gb 2/8, 3g.40gb and 4g.40gb 4/8, 7g.80gb all 8), and the `nvidia-smi mig -lgip` listings it reproduces, whose
+MIG Profiles": the profile names per GPU and their fraction of memory in eighths (memory slices:
+1g.10gb of an H100 80GB is 1/8, 1g.20gb and 2g.20gb 2/8, 3g.40gb and 4g.40gb 4/8, 7g.80gb all 8), and
+the `nvidia-smi mig -lgip` listings it reproduces, whose
 "Memory GiB" column is the slice's memory. No figure here is a cudaMemGetInfo measured on a slice.
 - `listed`: the GiB of that listing (A100 40GB and H100 80GB, recalled from the guide's examples; not
   re-checked offline), when it is below the derived share.

@@ -133,8 +133,8 @@ def _split_suffixes(name: str) -> tuple[str, str | None]:
 def mig_profile(name: str) -> str | None:
     """The MIG profile named in a GFD label such as `NVIDIA-A100-SXM4-80GB-MIG-1g.10gb` ("1g.10gb"), or None.
 
-    `resolve` maps such a label to the parent GPU; callers use this to warn that a MIG slice has less
-    memory than the parent's `total_gib` (pass the slice's own total as --gpu-memory-gib).
+    `resolve` maps such a label to the slice itself (its memory, not the card's); callers use this to say
+    that a slice was named.
     """
     return _split_suffixes(name)[1]
 
@@ -335,21 +335,50 @@ def resolve(name: str, extra_file: str | None = None) -> Gpu:
     nvidia-smi and torch print (`NVIDIA A100-SXM4-80GB`, `Tesla T4`, also a whole `nvidia-smi -L` line) and
     GPU Feature Discovery labels (`NVIDIA-H100-80GB-HBM3`, also as `nvidia.com/gpu.product=...`), ignoring
     case, spaces, '-' and '_'. GFD's `-SHARED` suffix (time-slicing/MPS) and `-MIG-<profile>` suffix are
-    accepted. For a MIG label the entry returned is the *parent* GPU, so its
-    `total_gib` is the whole card's, not the slice's; `mig_profile()` tells the caller a slice was named.
+    accepted. A MIG slice (`H100-SXM-80GB-MIG-1g.10gb`, `NVIDIA H100 80GB HBM3 MIG 1g.10gb`, the GFD label
+    `NVIDIA-H100-80GB-HBM3-MIG-1g.10gb`) resolves to the slice, with the slice's memory (gpu_catalog.mig);
+    an unknown profile is an error that lists the parent's profiles.
     """
     if not isinstance(name, str) or not name.strip():
         raise PlannerError("empty GPU name", code="gpu_not_found",
                            hint="give a catalog id such as H100-SXM-80GB; run `planner gpus` to list them")
     catalog = _catalog(extra_file)
-    base, _ = _split_suffixes(name)
+    base, profile = _split_suffixes(name)
     gid = catalog.index.get(_key(base))
     if gid is None:
         choices = sorted({s for g in catalog.gpus.values() for s in (g.id, *g.aliases)})
         fallback = f"run `planner gpus` to list the catalog, or add the GPU in a ${CATALOG_ENV} file"
         raise PlannerError(f"unknown GPU {name!r}", code="gpu_not_found",
                            hint=did_you_mean(base, choices) or fallback)
-    return catalog.gpus[gid]
+    parent = catalog.gpus[gid]
+    return parent if profile is None else mig_slice(parent, profile)
+
+
+def mig_slice(parent: Gpu, profile: str) -> Gpu:
+    """The device a process on MIG slice `profile` of `parent` sees: the slice's memory (gpu_catalog.mig)."""
+    from gpu_catalog import mig
+
+    known = mig.profiles(parent.id, parent.total_gib)
+    if not known:
+        raise PlannerError(f"{parent.id} has no MIG profiles in the catalog (MIG: A100, H100, H200)",
+                           code="gpu_not_found", hint=f"use {parent.id} for the whole GPU")
+    instance = mig.gpu_instance(profile)
+    slice_ = known.get(instance)
+    if slice_ is None:
+        raise PlannerError(f"unknown MIG profile {profile!r} for {parent.id}", code="gpu_not_found",
+                           hint=did_you_mean(instance, list(known)) or f"its profiles: {', '.join(known)}")
+    how = ("as nvidia-smi mig -lgip lists it" if slice_.how == "listed"
+           else f"{slice_.memory_slices}/8 of the memory slices x the parent's {parent.total_gib} GiB")
+    return dataclasses.replace(
+        parent, id=f"{parent.id}-MIG-{profile}", name=f"{parent.name} MIG {profile}",
+        total_gib=slice_.total_gib, memory_gb=round(parent.memory_gb * slice_.memory_slices / 8, 1),
+        aliases=(), device_names=tuple(f"{n} MIG {profile}" for n in parent.device_names),
+        gfd_labels=tuple(f"{lab}-MIG-{profile}" for lab in parent.gfd_labels),
+        total_gib_measured=False, gpus_per_node=parent.gpus_per_node,
+        memory_bandwidth_gbps=None if parent.memory_bandwidth_gbps is None
+        else round(parent.memory_bandwidth_gbps * slice_.memory_slices / 8, 1),
+        price_per_hour_usd=None, price_date=None, price_source=None,
+        sources=(*parent.sources, f"{mig.SOURCE}; {profile}: {slice_.total_gib} GiB ({how})"))
 
 
 def cpu_device(total_gib: float) -> Gpu:
@@ -370,4 +399,4 @@ def cpu_device(total_gib: float) -> Gpu:
     )
 
 
-__all__ = ["CATALOG_ENV", "Gpu", "all_gpus", "cpu_device", "mig_profile", "resolve"]
+__all__ = ["CATALOG_ENV", "Gpu", "all_gpus", "cpu_device", "mig_profile", "mig_slice", "resolve"]

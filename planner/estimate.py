@@ -309,6 +309,28 @@ def _pp_override(text: str | None, num_layers: int, pp: int, errors: list[Findin
     return parts
 
 
+def _pinned_kv_oom(args: EngineArgs, stages: list[PerGpu], kv_bytes: float, total: float, device: str,
+                   gpu: Gpu) -> list[Finding]:
+    """A KV size the user pins (--kv-cache-memory-bytes, --num-gpu-blocks-override) skips vLLM's fit
+    arithmetic: gpu_worker.determine_available_memory returns kv_cache_memory_bytes unchecked and
+    kv_cache_planning applies the override unchecked. The KV tensors are then allocated with
+    torch.zeros next to the weights and the non-torch memory, and the CUDA graphs are captured after
+    them, so a pin larger than what is left ends in torch.OutOfMemoryError."""
+    if device != "cuda" or gpu.unified_memory or (args.kv_cache_memory_bytes is None
+                                                  and args.num_gpu_blocks_override is None):
+        return []
+    s = max(stages, key=lambda st: st.weights_gib + st.non_torch_gib + st.cudagraph_gib)
+    rest = (s.weights_gib + s.non_torch_gib + s.cudagraph_gib) * GiB
+    free = total - CONTEXT_GIB * GiB - rest
+    if kv_bytes <= free:
+        return []
+    flag = "--num-gpu-blocks-override" if args.num_gpu_blocks_override is not None else "--kv-cache-memory-bytes"
+    return [Finding("kv_cache_oom", f"CUDA out of memory. Tried to allocate {_fmt_gib(kv_bytes)} GiB of KV cache "
+                    f"({flag} skips vLLM's memory check). GPU 0 has a total capacity of {_fmt_gib(total)} GiB of "
+                    f"which about {_fmt_gib(max(0.0, free))} GiB is free after the weights "
+                    f"({_fmt_gib(s.weights_gib * GiB)} GiB), the CUDA context and vLLM's other buffers.")]
+
+
 def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_version: str = LATEST,
              vllm_engine: str | None = None, quant: str | None = None, env: dict[str, str] | None = None,
              gpu_memory_gib: float | None = None, use_checkpoint_tensors: bool = True,
@@ -501,6 +523,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                       f"than the available KV cache memory ({_fmt_gib(check)} GiB). {est_msg}Try "
                                       "increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
                                       "initializing the engine."))
+    errors.extend(_pinned_kv_oom(args, stages, num_blocks * bpb, total, device, gpu))
     w_stage = max(s.weights_gib for s in stages)
     if platform.checks_device_memory and w_stage * GiB > total - CONTEXT_GIB * GiB:
         errors.append(Finding("weights_do_not_fit", f"The weights need {w_stage:.2f} GiB per GPU but the device has "

@@ -13,6 +13,7 @@ All I/O of the model side lives here and in planner/hub.py; the memory model onl
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,41 @@ __all__ = ["QUANT_SIDECARS", "LoadedModel", "TensorInfo", "complete_config", "lo
            "looks_like_repo_id", "merge_quant_sidecar", "prequantized_variant", "read_json_file",
            "read_safetensors_header", "tensors_from_header"]
 
+_SHARD = re.compile(r"-(\d+)-of-(\d+)\.safetensors$")
+_INDEX = "model.safetensors.index.json"
+
+
+def missing_shards(folder: Path, files: list[Path]) -> list[str]:
+    """Shards a sharded checkpoint names but the folder lacks (a download cut short).
+
+    The index's weight_map names every shard (vLLM loads exactly the files it lists,
+    filter_duplicate_safetensors_files); without an index, `model-00001-of-00030.safetensors` says how
+    many there are.
+    """
+    present = {f.name for f in files}
+    index = folder / _INDEX
+    expected: set[str] = set()
+    if index.is_file():
+        weight_map = read_json_file(index, what=_INDEX).get("weight_map")
+        if isinstance(weight_map, dict):
+            expected = {str(v) for v in weight_map.values()}
+    if not expected:
+        for name in present:
+            m = _SHARD.search(name)
+            if m and 0 < int(m.group(2)) <= 100_000:
+                total = int(m.group(2))
+                width = len(m.group(1))
+                stem = name[: m.start()]
+                expected |= {f"{stem}-{i:0{width}d}-of-{m.group(2)}.safetensors" for i in range(1, total + 1)}
+    return sorted(expected - present)
+
+
 def _local_tensors(folder: Path) -> tuple[TensorInfo, ...] | None:
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         return None
+    if missing_shards(folder, files):
+        return None                      # load_local warns and sizes from the config
     tensors: list[TensorInfo] = []
     for f in files:
         tensors.extend(read_safetensors_header(f))
@@ -54,6 +86,13 @@ def load_local(path: Path, ref: str) -> LoadedModel:
         if p.is_file():
             config = merge_quant_sidecar(config, side, read_json_file(p, what=side))
     tensors = _local_tensors(folder) if path.is_dir() else None
+    warnings: tuple[str, ...] = ()
+    if path.is_dir() and tensors is None:
+        missing = missing_shards(folder, sorted(folder.glob("*.safetensors")))
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            warnings = (f"incomplete checkpoint: {len(missing)} safetensors shard(s) missing ({shown}); "
+                        "weights sized from config.json, and vLLM would fail to load this folder as it is",)
     return LoadedModel(
         ref=ref,
         config=config,
@@ -63,6 +102,7 @@ def load_local(path: Path, ref: str) -> LoadedModel:
         tensors=tensors,
         weights_source="safetensors" if tensors else "config",
         path=str(folder),
+        warnings=warnings,
     )
 
 
@@ -84,6 +124,10 @@ def complete_config(loaded: LoadedModel) -> LoadedModel:
 
     Only when sizes are missing: transformers is imported here and nowhere on the normal path.
     """
+    from planner.spec import check_plausible
+
+    # Before transformers sees it: its config classes build per-layer lists and would spin on 10**4000.
+    check_plausible(loaded.config, loaded.name)
     missing = _missing_sizes(loaded.config)
     if not missing or not loaded.config.get("model_type"):
         return loaded

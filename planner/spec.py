@@ -145,28 +145,106 @@ def _text_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _int(cfg: dict[str, Any], key: str, *, name: str, default: int | None = None, minimum: int = 1) -> int:
+# Bounds that keep the arithmetic finite and fast. No real checkpoint comes near them (the largest
+# decoders have ~130 layers and sizes below 10**7); beyond them a value is a typo or a corrupted file.
+MAX_SIZE = 10**12
+MAX_LAYERS = 10_000
+_MAX_INT_BITS = 63          # any integer in a config: larger ones overflow float conversions downstream
+_NESTED = ("text_config", "llm_config", "language_config", "vision_config", "rope_scaling", "rope_parameters",
+           "quantization_config")
+
+
+def _show(v: Any) -> str:
+    """A value as an error quotes it: a 4,000-digit integer is named, not printed."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"an integer of about {int(v.bit_length() * 0.30103) + 1:,} digits"   # str() of it may raise
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bad_value(name: str, key: str, why: str) -> PlannerError:
+    return PlannerError(f"{name}: config.json {key!r} {why}", code="malformed_config")
+
+
+def _int(cfg: dict[str, Any], key: str, *, name: str, default: int | None = None, minimum: int = 1,
+         maximum: int = MAX_SIZE) -> int:
     v = cfg.get(key, default)
     if v is None:
         raise PlannerError(f"{name}: config.json has no {key!r}", code="malformed_config")
+    # transformers keeps a quoted number as a string and vLLM then fails on it (comparisons and
+    # arithmetic with str), so a string is bad input here, not something to coerce.
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise PlannerError(f"{name}: config.json {key!r} must be a number, got {v!r}", code="malformed_config")
+        raise _bad_value(name, key, f"must be a number, got {_show(v)}")
     if isinstance(v, float):
         if not math.isfinite(v) or v != int(v):
-            raise PlannerError(f"{name}: config.json {key!r} must be an integer, got {v!r}",
-                               code="malformed_config")
+            raise _bad_value(name, key, f"must be an integer, got {_show(v)}")
         v = int(v)
     if v < minimum:
-        raise PlannerError(f"{name}: config.json {key!r} must be >= {minimum}, got {v}", code="malformed_config")
-    if v > 10**12:
-        raise PlannerError(f"{name}: config.json {key!r} = {v} is implausibly large", code="malformed_config")
+        raise _bad_value(name, key, f"must be >= {minimum}, got {_show(v)}")
+    if v > maximum:
+        raise _bad_value(name, key, f"= {_show(v)} is implausibly large (the limit is {maximum:,})")
     return v
 
 
-def _opt_int(cfg: dict[str, Any], key: str, *, name: str, minimum: int = 0) -> int | None:
+def _opt_int(cfg: dict[str, Any], key: str, *, name: str, minimum: int = 0, maximum: int = MAX_SIZE) -> int | None:
     if cfg.get(key) is None:
         return None
-    return _int(cfg, key, name=name, minimum=minimum)
+    return _int(cfg, key, name=name, minimum=minimum, maximum=maximum)
+
+
+def _opt_float(cfg: dict[str, Any], key: str, *, name: str, label: str | None = None) -> float | None:
+    """An optional positive real (a RoPE factor): null/absent -> None, anything else finite and > 0."""
+    v = cfg.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0 or v > MAX_SIZE:
+        raise _bad_value(name, label or key, f"must be a positive number, got {_show(v)}")
+    return float(v)
+
+
+def _opt_dict(cfg: dict[str, Any], key: str, *, name: str) -> dict[str, Any] | None:
+    """A sub-object (rope_scaling, quantization_config, ...): vLLM indexes it by key, so a list or a
+    scalar there makes it fail; null is the same as absent."""
+    v = cfg.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise _bad_value(name, key, f"must be a JSON object, got {_show(v)}")
+    return v
+
+
+def check_plausible(config: Any, name: str = "model") -> None:
+    """Refuse values that no arithmetic should meet, before anything (transformers included) reads them.
+
+    Integers beyond 63 bits anywhere, a layer count above MAX_LAYERS (building per-layer tables for a
+    million layers takes seconds), and non-object values where vLLM expects an object.
+    """
+    def walk(node: Any, path: str, depth: int) -> None:
+        if depth > 6:
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}" if path else str(k), depth + 1)
+        elif isinstance(node, list):
+            for i, v in enumerate(node[:MAX_LAYERS + 1]):
+                walk(v, f"{path}[{i}]", depth + 1)
+        elif isinstance(node, int) and not isinstance(node, bool) and node.bit_length() > _MAX_INT_BITS:
+            raise PlannerError(f"{name}: config.json {path!r} = {_show(node)} is implausibly large",
+                               code="malformed_config")
+
+    if not isinstance(config, dict):
+        raise PlannerError(f"{name}: config must be a JSON object", code="malformed_config")
+    walk(config, "", 0)
+    for scope in (config, *(config.get(k) for k in ("text_config", "llm_config", "language_config"))):
+        if not isinstance(scope, dict):
+            continue
+        for key in _NESTED:
+            _opt_dict(scope, key, name=name)
+        for key in ("num_hidden_layers", "n_layer", "num_layers"):
+            v = scope.get(key)
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > MAX_LAYERS:
+                raise _bad_value(name, key, f"= {_show(v)} layers is beyond the planner's limit of "
+                                 f"{MAX_LAYERS:,} (no real model comes near it)")
 
 
 def _dtype(cfg: dict[str, Any], outer: dict[str, Any]) -> str:
@@ -184,33 +262,35 @@ def _dtype(cfg: dict[str, Any], outer: dict[str, Any]) -> str:
 
 def _derived_max_len(cfg: dict[str, Any], model_type: str, name: str) -> tuple[int, str, int | None]:
     """vLLM's `_get_and_verify_max_len` without a user value: (derived, key, model_max_length)."""
-    best: tuple[float, str] | None = None
+    best: tuple[int, str] | None = None
     for key in _MAX_LEN_KEYS:
-        v = cfg.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
-            if best is None or v < best[0]:
-                best = (v, key)
+        # vLLM takes min(derived, getattr(hf_config, key)): a string there fails its comparison.
+        v = _opt_int(cfg, key, name=name, minimum=1) if key != "model_max_length" else None
+        if v is not None and (best is None or v < best[0]):
+            best = (v, key)
     mml = cfg.get("model_max_length")
     mml_i = int(mml) if isinstance(mml, int | float) and not isinstance(mml, bool) and math.isfinite(mml) \
-        and mml > 0 else None
+        and 0 < mml <= MAX_SIZE else None
     if best is None:
         # vLLM falls back to 2048 with a warning when no key is present.
         return 2048, "default", mml_i
     derived, key = best
-    rope = cfg.get("rope_scaling") or cfg.get("rope_parameters")
-    if isinstance(rope, dict) and "gemma3" not in model_type:
+    rope = _opt_dict(cfg, "rope_scaling", name=name) or _opt_dict(cfg, "rope_parameters", name=name)
+    if rope is not None and "gemma3" not in model_type:
         rtype = str(rope.get("rope_type", rope.get("type", "default")))
-        factor = rope.get("factor")
-        if rtype not in _ROPE_NO_SCALE and isinstance(factor, int | float) and math.isfinite(factor) and factor > 0:
-            derived *= factor
-    return int(derived), key, mml_i
+        if rtype not in _ROPE_NO_SCALE:
+            factor = _opt_float(rope, "factor", name=name, label="rope_scaling.factor")
+            if factor is not None:
+                scaled = derived * factor
+                if scaled > MAX_SIZE:
+                    raise _bad_value(name, "rope_scaling", f"factor {_show(rope.get('factor'))} makes the derived "
+                                     f"max_model_len {scaled:.3g}, implausibly large")
+                return int(scaled), key, mml_i
+    return derived, key, mml_i
 
 
 def _layer_kinds(cfg: dict[str, Any], model_type: str, n: int, name: str) -> list[tuple[str, int | None]]:
-    window = cfg.get("sliding_window")
-    window = int(window) if isinstance(window, int | float) and not isinstance(window, bool) \
-        and math.isfinite(window) and window > 0 \
-        else None
+    window = _opt_int(cfg, "sliding_window", name=name, minimum=1)
     if cfg.get("kv_lora_rank"):
         return [("mla", None)] * n
     types = cfg.get("layer_types")
@@ -221,7 +301,7 @@ def _layer_kinds(cfg: dict[str, Any], model_type: str, n: int, name: str) -> lis
             if t in ("sliding_attention", "sliding"):
                 out.append(("sliding", window))
             elif t in ("chunked_attention",):
-                out.append(("chunked", cfg.get("attention_chunk_size")))
+                out.append(("chunked", _int(cfg, "attention_chunk_size", name=name)))
             elif t in ("linear_attention", "mamba", "mamba2", "gated_deltanet", "conv"):
                 out.append(("linear", None))
             else:
@@ -230,8 +310,8 @@ def _layer_kinds(cfg: dict[str, Any], model_type: str, n: int, name: str) -> lis
             raise PlannerError(f"{name}: layer_types has sliding layers but no sliding_window",
                                code="malformed_config")
         return out
-    chunk = cfg.get("attention_chunk_size")
-    if model_type == "llama4_text" and isinstance(chunk, int) and chunk > 0:
+    chunk = _opt_int(cfg, "attention_chunk_size", name=name, minimum=1)
+    if model_type == "llama4_text" and chunk:
         # Llama 4: every 4th layer is global NoPE attention, the rest chunked-local
         # (no_rope_layers default in transformers' Llama4TextConfig).
         nope = cfg.get("no_rope_layers")
@@ -242,12 +322,12 @@ def _layer_kinds(cfg: dict[str, Any], model_type: str, n: int, name: str) -> lis
         # Gemma 2 alternates, even layers sliding (Gemma2DecoderLayer: is_sliding = not layer_idx % 2).
         return [("sliding", window) if i % 2 == 0 else ("full", None) for i in range(n)]
     if model_type.startswith("gemma3") and window:
-        pattern = int(cfg.get("sliding_window_pattern") or 6)
+        pattern = _opt_int(cfg, "sliding_window_pattern", name=name, minimum=1) or 6
         return [("sliding", window) if (i + 1) % pattern else ("full", None) for i in range(n)]
     if window and cfg.get("use_sliding_window", True) is not False:
         # Mistral v0.1 / Phi-3 style: every layer slides. Qwen2 uses SWA only from max_window_layers on.
         if model_type in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe") and "max_window_layers" in cfg:
-            mwl = int(cfg.get("max_window_layers") or 0)
+            mwl = _opt_int(cfg, "max_window_layers", name=name) or 0
             return [("sliding", window) if i >= mwl else ("full", None) for i in range(n)]
         return [("sliding", window)] * n
     return [("full", None)] * n
@@ -282,14 +362,14 @@ def _rope_cache_elements(cfg: dict[str, Any], model_type: str, head_dim: int, qk
         factor = 1.0                       # absent or unusable: the whole head rotates (transformers' default)
     rotary_dim = qk_rope or int(head_dim * factor)
     positions = cfg.get("max_position_embeddings")
-    if not isinstance(positions, int) or positions <= 0:
+    if not isinstance(positions, int) or isinstance(positions, bool) or not 0 < positions <= MAX_SIZE:
         return 0
     rope = cfg.get("rope_scaling") or cfg.get("rope_parameters")
     if isinstance(rope, dict):
         rtype = str(rope.get("rope_type", rope.get("type", "")))
         orig, factor = rope.get("original_max_position_embeddings"), rope.get("factor")
-        if rtype in ("yarn", "deepseek_yarn") and isinstance(orig, int) and orig > 0 \
-                and isinstance(factor, int | float) and math.isfinite(factor) and factor > 0:
+        if rtype in ("yarn", "deepseek_yarn") and isinstance(orig, int) and 0 < orig <= MAX_SIZE \
+                and isinstance(factor, int | float) and math.isfinite(factor) and 0 < factor * orig <= MAX_SIZE:
             positions = int(orig * factor)
     return positions * rotary_dim * (2 if model_type.startswith("gemma3") else 1)
 
@@ -309,8 +389,8 @@ def _vision_params(config: dict[str, Any]) -> int:
     n = vc.get("num_hidden_layers") or vc.get("depth") or 0
     p = vc.get("patch_size") or 14
     img = vc.get("image_size") or 336
-    if not all(isinstance(x, int) and x > 0 for x in (h, i, n, p, img)):
-        return 0
+    if not all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= 10**7 for x in (h, i, n, p, img)):
+        return 0           # not a ViT shape the estimate can read: the tower is left out (it is small)
     per_block = 4 * h * h + 4 * h + 2 * h * i + h + i + 4 * h
     patches = (img // p) ** 2
     text = config.get("text_config") or {}
@@ -320,10 +400,65 @@ def _vision_params(config: dict[str, Any]) -> int:
     return n * per_block + 3 * p * p * h + patches * h + proj
 
 
+def _check_quant_config(qc: dict[str, Any], name: str) -> None:
+    """Sizes inside quantization_config that vLLM divides by: a group or block of 0 (or a string) makes
+    its kernels' shape checks fail with a division by zero or a TypeError, so it is bad input here.
+    GPTQ/AWQ's group_size -1 (per channel) is valid."""
+    def group(d: dict[str, Any], key: str, where: str) -> None:
+        v = d.get(key)
+        if v is None:
+            return
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v != int(v) \
+                or not (v == -1 or 0 < v <= MAX_SIZE):
+            raise PlannerError(f"{name}: config.json {where}{key} must be a positive integer or -1, got {_show(v)}",
+                               code="malformed_config")
+
+    def block(d: dict[str, Any], key: str, where: str) -> None:
+        v = d.get(key)
+        if v is None:
+            return
+        if not (isinstance(v, list) and len(v) == 2
+                and all(isinstance(b, int) and not isinstance(b, bool) and 0 < b <= MAX_SIZE for b in v)):
+            raise PlannerError(f"{name}: config.json {where}{key} must be two positive integers, got {_show(v)}",
+                               code="malformed_config")
+
+    for key in ("group_size", "q_group_size"):
+        group(qc, key, "quantization_config.")
+    for key in ("bits", "w_bit"):
+        v = qc.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 32):
+            raise PlannerError(f"{name}: config.json quantization_config.{key} must be an integer from 1 to 32, "
+                               f"got {_show(v)}", code="malformed_config")
+    block(qc, "weight_block_size", "quantization_config.")
+    groups = qc.get("config_groups")
+    if groups is None:
+        return
+    if not isinstance(groups, dict):
+        raise PlannerError(f"{name}: config.json quantization_config.config_groups must be a JSON object, "
+                           f"got {_show(groups)}", code="malformed_config")
+    for gname, g in groups.items():
+        if not isinstance(g, dict):
+            raise PlannerError(f"{name}: config.json quantization_config.config_groups.{gname} must be a JSON "
+                               f"object, got {_show(g)}", code="malformed_config")
+        for part in ("weights", "input_activations"):
+            w = g.get(part)
+            if w is None:
+                continue
+            where = f"quantization_config.config_groups.{gname}.{part}."
+            if not isinstance(w, dict):
+                raise PlannerError(f"{name}: config.json {where[:-1]} must be a JSON object, got {_show(w)}",
+                                   code="malformed_config")
+            nb = w.get("num_bits")
+            if nb is not None and (isinstance(nb, bool) or not isinstance(nb, int) or not 0 < nb <= 32):
+                raise PlannerError(f"{name}: config.json {where}num_bits must be an integer from 1 to 32, got "
+                                   f"{_show(nb)}", code="malformed_config")
+            group(w, "group_size", where)
+            block(w, "block_structure", where)
+
+
 def model_spec_from_config(config: dict[str, Any], name: str = "model") -> ModelSpec:
     """Build a ModelSpec. Raises PlannerError (exit 2) on missing, wrong-typed or non-positive sizes."""
-    if not isinstance(config, dict):
-        raise PlannerError(f"{name}: config must be a JSON object", code="malformed_config")
+    check_plausible(config, name)
     outer = config
     cfg = _text_config(config)
     model_type = str(cfg.get("model_type") or outer.get("model_type") or "")
@@ -336,7 +471,8 @@ def model_spec_from_config(config: dict[str, Any], name: str = "model") -> Model
     archs_t = tuple(str(a) for a in archs) if isinstance(archs, list) else ()
 
     hidden = _int(cfg, "hidden_size", name=name, default=cfg.get("d_model") or cfg.get("n_embd"))
-    layers_n = _int(cfg, "num_hidden_layers", name=name, default=cfg.get("n_layer") or cfg.get("num_layers"))
+    layers_n = _int(cfg, "num_hidden_layers", name=name, default=cfg.get("n_layer") or cfg.get("num_layers"),
+                    maximum=MAX_LAYERS)
     heads = _int(cfg, "num_attention_heads", name=name, default=cfg.get("n_head"))
     kv_heads = heads
     for key in _KV_HEAD_KEYS:
@@ -347,8 +483,8 @@ def model_spec_from_config(config: dict[str, Any], name: str = "model") -> Model
         raise PlannerError(f"{name}: num_key_value_heads ({kv_heads}) exceeds num_attention_heads ({heads})",
                            code="malformed_config")
     vocab = _int(cfg, "vocab_size", name=name)
-    head_dim_v = cfg.get("head_dim")
-    if isinstance(head_dim_v, int) and not isinstance(head_dim_v, bool) and head_dim_v > 0:
+    head_dim_v = _opt_int(cfg, "head_dim", name=name, minimum=1)
+    if head_dim_v is not None:
         head_dim = head_dim_v
     elif cfg.get("hidden_size_per_head"):
         head_dim = _int(cfg, "hidden_size_per_head", name=name)
@@ -359,8 +495,9 @@ def model_spec_from_config(config: dict[str, Any], name: str = "model") -> Model
         head_dim = hidden // heads
     num_experts = 0
     for key in ("num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts"):
-        v = cfg.get(key)
-        if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        # vLLM hands this to FusedMoE as a count: "8" (a string) fails there, it is not a dense model.
+        v = _opt_int(cfg, key, name=name, minimum=0)
+        if v:
             num_experts = v
             break
     inter_default = cfg.get("ffn_hidden_size") or cfg.get("n_inner") or 4 * hidden
@@ -387,7 +524,9 @@ def model_spec_from_config(config: dict[str, Any], name: str = "model") -> Model
     layer_specs = tuple(LayerSpec(attention=k, window=w, moe=m) for (k, w), m in zip(kinds, moe_flags,
                                                                                          strict=True))
     max_len, key, mml = _derived_max_len(cfg, model_type, name)
-    qc = cfg.get("quantization_config") if isinstance(cfg.get("quantization_config"), dict) else None
+    qc = _opt_dict(cfg, "quantization_config", name=name)
+    if qc is not None:
+        _check_quant_config(qc, name)
     kv_lora = _opt_int(cfg, "kv_lora_rank", name=name) or 0
     qk_rope = _opt_int(cfg, "qk_rope_head_dim", name=name) or 0
     qk_nope = _opt_int(cfg, "qk_nope_head_dim", name=name) or 0

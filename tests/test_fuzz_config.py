@@ -214,3 +214,101 @@ def test_cli_in_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr.startswith("planner: error: ") and proc.stderr.count("\n") == 1
     assert "num_hidden_layers" in proc.stderr
     assert json.loads(proc.stdout)["error"]["code"] == "malformed_config"
+
+
+# ---- every field of every reference config x each kind of bad value (issue 11) ----------------------
+
+def _reference_configs() -> dict[str, dict[str, Any]]:
+    out = dict(BASES)
+    catalog = Path(__file__).parent.parent / "model_catalog" / "data"
+    for p in sorted(catalog.glob("*.json")):
+        out["catalog:" + p.stem] = json.loads(p.read_text())["config"]
+    return out
+
+
+REFERENCE = _reference_configs()
+
+
+def _field_paths(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key, nested objects included (text_config, vision_config, rope_scaling, quantization_config)."""
+    out: list[tuple[str, ...]] = []
+    for key, value in node.items():
+        out.append((*prefix, key))
+        if isinstance(value, dict) and len(prefix) < 3:
+            out.extend(_field_paths(value, (*prefix, key)))
+    return out
+
+
+def _bad_values(original: Any) -> dict[str, Any]:
+    num = original if isinstance(original, int | float) and not isinstance(original, bool) else 8
+    return {"string number": str(num), "negative": -abs(num) or -1, "zero": 0, "nan": math.nan,
+            "inf": math.inf, "huge int": int("9" * 4000), "list": [original], "dict": {"value": original},
+            "null": None, "bool": True}
+
+
+def _mutate(cfg: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(cfg))
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return out
+
+
+@pytest.mark.parametrize("ref", sorted(REFERENCE))
+def test_every_field_mutated_to_every_bad_value(ref: str) -> None:
+    """The estimate entry point (load -> complete_config -> estimate) on each mutation: a clean estimate
+    (exit 0/1) or a one-line PlannerError (exit 2), never another exception."""
+    from planner.sources import LoadedModel, complete_config
+
+    base = REFERENCE[ref]
+    for path in _field_paths(base):
+        node: Any = base
+        for key in path:
+            node = node[key]
+        for kind, value in _bad_values(node).items():
+            cfg = _mutate(base, path, value)
+            try:
+                loaded = complete_config(LoadedModel(ref=ref, config=cfg, source="local", name="m"))
+                assert_clean(estimate(loaded, H100))
+            except PlannerError as err:
+                assert err.message and "\n" not in err.one_line(), (path, kind)
+            except Exception as exc:
+                pytest.fail(f"{ref} {'.'.join(path)} = {kind}: {type(exc).__name__}: {exc}")
+
+
+_LLAMA = BASES["meta-llama__Llama-3.1-8B"]
+_GEMMA3 = BASES["google__gemma-3-27b-it"]
+_QWEN = BASES["Qwen__Qwen2.5-7B-Instruct"]
+
+
+@pytest.mark.parametrize(("cfg", "named"), [
+    ({**_QWEN, "use_sliding_window": True, "max_window_layers": "28"}, "max_window_layers"),
+    ({**_GEMMA3, "text_config": {**_GEMMA3["text_config"], "sliding_window_pattern": math.nan}},
+     "sliding_window_pattern"),
+    ({**_GEMMA3, "text_config": {**_GEMMA3["text_config"], "sliding_window_pattern": 1e-9}},
+     "sliding_window_pattern"),
+    ({**_LLAMA, "rope_scaling": {"rope_type": "linear", "factor": 1e308}}, "rope_scaling.factor"),
+    ({**_LLAMA, "rope_scaling": [1, 2]}, "rope_scaling"),
+    ({**_LLAMA, "quantization_config": [1]}, "quantization_config"),
+    ({**_LLAMA, "quantization_config": {"quant_method": "compressed-tensors", "config_groups": {"group_0": {
+        "targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 0}}}}},
+     "group_size"),
+    ({**_LLAMA, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 0}}, "group_size"),
+    ({**_LLAMA, "max_position_embeddings": int("9" * 4000)}, "max_position_embeddings"),
+    ({**_LLAMA, "num_hidden_layers": 10**6}, "num_hidden_layers"),
+    ({**BASES["mistralai__Mixtral-8x7B-v0.1"], "num_local_experts": "8"}, "num_local_experts"),
+])
+def test_issue_11_config_reproducers_exit_2_naming_the_field(tmp_path: Path, cfg: dict[str, Any],
+                                                             named: str) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    res = run_cli(tmp_path)
+    assert_cli_contract(res)
+    assert res.exit_code == 2
+    assert named in res.stderr
+
+
+def test_mixtral_with_a_numeric_experts_count_is_sized_as_moe() -> None:
+    """The counterpart of the string case: the same config with 8 is an MoE of 8 experts, not dense."""
+    spec = model_spec_from_config(BASES["mistralai__Mixtral-8x7B-v0.1"], name="mixtral")
+    assert spec.num_experts == 8 and all(layer.moe for layer in spec.layers)

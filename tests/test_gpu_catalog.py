@@ -144,13 +144,14 @@ def test_required_ids_resolve(gid: str) -> None:
     ("NVIDIA-H100-80GB-HBM3", "H100-SXM-80GB"), ("NVIDIA-A100-SXM4-80GB", "A100-SXM-80GB"),
     ("NVIDIA-L40S", "L40S-48GB"), ("Tesla-T4", "T4-16GB"), ("NVIDIA-GeForce-RTX-4090", "RTX-4090-24GB"),
     ("NVIDIA-A10G-SHARED", "A10G-24GB"), ("NVIDIA-H100-80GB-HBM3-SHARED", "H100-SXM-80GB"),
-    ("NVIDIA-A100-SXM4-80GB-MIG-1g.10gb", "A100-SXM-80GB"),
-    ("NVIDIA-H100-80GB-HBM3-MIG-3g.40gb", "H100-SXM-80GB"),
-    ("NVIDIA-A100-SXM4-40GB-MIG-1g.5gb-SHARED", "A100-40GB"), ("NVIDIA-H200-MIG-1g.18gb+me", "H200-141GB"),
-    ("A100-SXM4-40GB-MIG-1c.2g.10gb", "A100-40GB"),
+    ("NVIDIA-A100-SXM4-80GB-MIG-1g.10gb", "A100-SXM-80GB-MIG-1g.10gb"),
+    ("NVIDIA-H100-80GB-HBM3-MIG-3g.40gb", "H100-SXM-80GB-MIG-3g.40gb"),
+    ("NVIDIA-A100-SXM4-40GB-MIG-1g.5gb-SHARED", "A100-40GB-MIG-1g.5gb"),
+    ("NVIDIA-H200-MIG-1g.18gb+me", "H200-141GB-MIG-1g.18gb+me"),
+    ("A100-SXM4-40GB-MIG-1c.2g.10gb", "A100-40GB-MIG-1c.2g.10gb"),
     # as pasted from `kubectl get node --show-labels`, a nodeSelector, or `nvidia-smi -L`
     ("nvidia.com/gpu.product=NVIDIA-L40S", "L40S-48GB"),
-    ('nvidia.com/gpu.product: "NVIDIA-A100-SXM4-80GB-MIG-1g.10gb"', "A100-SXM-80GB"),
+    ('nvidia.com/gpu.product: "NVIDIA-A100-SXM4-80GB-MIG-1g.10gb"', "A100-SXM-80GB-MIG-1g.10gb"),
     ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-8d1e0f1c-0000-4e2f-9a7b-1f2e3d4c5b6a)", "H100-SXM-80GB"),
     ("NVIDIA H200 NVL", "H200-NVL-141GB"),
 ])
@@ -172,9 +173,11 @@ def test_no_two_entries_share_a_lookup_key() -> None:
             assert owner.setdefault(key, gpu.id) == gpu.id, f"{spelling!r} of {gpu.id} is also {owner[key]}"
 
 
-def test_mig_label_resolves_to_the_parent_and_names_the_profile() -> None:
+def test_mig_label_resolves_to_the_slice_and_names_the_profile() -> None:
     label = "NVIDIA-A100-SXM4-80GB-MIG-1g.10gb"
-    assert resolve(label) == resolve("A100-SXM-80GB")  # parent's memory, as the docstring says
+    whole = resolve("A100-SXM-80GB")
+    assert resolve(label).total_gib == pytest.approx(whole.total_gib / 8, abs=0.01)   # 1 of 8 memory slices
+    assert resolve(label).compute_capability == whole.compute_capability
     assert mig_profile(label) == "1g.10gb"
     assert mig_profile("NVIDIA-A100-SXM4-40GB-MIG-1g.5gb-SHARED") == "1g.5gb"
     assert mig_profile("NVIDIA-H200-MIG-1g.18gb+me") == "1g.18gb+me"
@@ -428,3 +431,52 @@ def test_loads_after_a_plain_pip_install(tmp_path: Path) -> None:
                   path=str(target), cwd=tmp_path)
     where, count = out.split(" ")
     assert where.startswith(str(target)) and int(count) == len(DATA_FILES)
+
+
+MIG_PARENTS = ["A100-40GB", "A100-PCIe-40GB", "A100-SXM-80GB", "A100-PCIe-80GB", "H100-SXM-80GB", "H100-PCIe-80GB",
+               "H100-NVL-94GB", "H200-141GB", "H200-NVL-141GB"]
+
+
+@pytest.mark.parametrize("parent_id", MIG_PARENTS)
+def test_every_mig_profile_resolves_by_every_spelling_to_its_slice(parent_id: str) -> None:
+    """Each profile of each MIG GPU, as the catalog id, the nvidia-smi name and the GFD label (also with
+    +me and a compute-instance prefix): the slice's memory, below the card's, growing with the slices."""
+    from gpu_catalog import mig
+
+    parent = resolve(parent_id)
+    profiles = mig.profiles(parent_id, parent.total_gib)
+    assert len(profiles) == 6
+    for name, prof in profiles.items():
+        spellings = [f"{parent_id}-MIG-{name}", f"{parent_id}-MIG-{name}+me", f"{parent_id}-MIG-1c.{name}",
+                     *(f"{n} MIG {name}" for n in parent.device_names),
+                     *(f"{lab}-MIG-{name}" for lab in parent.gfd_labels)]
+        for spelling in spellings:
+            gpu = resolve(spelling)
+            assert gpu.total_gib == prof.total_gib, spelling
+            assert 0 < gpu.total_gib <= parent.total_gib + 0.1
+            assert gpu.total_gib == pytest.approx(parent.total_gib * prof.memory_slices / 8, rel=0.05)
+            assert any("MIG user guide" in src for src in gpu.sources)
+
+
+def test_an_unknown_mig_profile_is_an_error_with_a_suggestion() -> None:
+    with pytest.raises(PlannerError) as err:
+        resolve("H100-SXM-80GB-MIG-1g.11gb")
+    assert err.value.code == "gpu_not_found" and "1g.11gb" in err.value.message
+    assert err.value.hint and "1g.10gb" in err.value.hint
+    with pytest.raises(PlannerError, match="no MIG profiles"):
+        resolve("NVIDIA-L4-MIG-1g.5gb")
+
+
+def test_a_mig_slice_is_sized_by_its_memory() -> None:
+    """Issue 11: Llama-3.1-8B on a 1g.10gb slice of an H100 does not fit (15 GiB of weights)."""
+    import json
+    from pathlib import Path
+
+    from planner.estimate import estimate
+    from planner.spec import model_spec_from_config
+
+    cfg = json.loads((Path(__file__).parent / "data" / "validation" / "model-configs"
+                      / "meta-llama__Llama-3.1-8B.json").read_text())
+    est = estimate(model_spec_from_config(cfg), resolve("H100-SXM-80GB-MIG-1g.10gb"))
+    assert not est.fits and est.per_gpu.total_gib == pytest.approx(9.75)
+    assert estimate(model_spec_from_config(cfg), resolve("H100-SXM-80GB-MIG-3g.40gb")).fits

@@ -269,3 +269,38 @@ def test_pp_layer_partition_env():
     assert skew.tightest_stage == 1     # the 32-layer stage holds fewer tokens per block of memory
     bad = estimate(s, a4000, args, env={"VLLM_PP_LAYER_PARTITION": "16,30"})
     assert any("does not match num_hidden_layers=48" in e.message for e in bad.errors)
+
+
+# ---- a pinned KV size bypasses vLLM's check, and then the allocation fails (issue 11) ----------------
+
+@pytest.mark.parametrize("model", ["meta-llama__Llama-3.1-8B", "Qwen__Qwen3-30B-A3B", "google__gemma-2-9b-it"])
+@pytest.mark.parametrize("gpu", ["H100-SXM-80GB", "L4-24GB", "A100-40GB"])
+@pytest.mark.parametrize("share", [0.5, 0.9, 1.1, 2.5])
+def test_pinned_kv_larger_than_the_device_leaves_is_an_out_of_memory(model: str, gpu: str, share: float) -> None:
+    """--kv-cache-memory-bytes and --num-gpu-blocks-override: vLLM takes the figure as given
+    (gpu_worker.determine_available_memory, kv_cache_planning) and torch.zeros fails when it does not
+    fit next to the weights; below that the pin is honoured."""
+    g = gpu_catalog.resolve(gpu)
+    s = spec(model)
+    base = estimate(s, g, EngineArgs(max_model_len=4096, tensor_parallel_size=1))
+    left = (g.total_gib - 0.5 - base.per_gpu.weights_gib - base.per_gpu.non_torch_gib
+            - base.per_gpu.cudagraph_gib) * GiB
+    if left <= 0:
+        pytest.skip("the weights alone do not fit this GPU")
+    pinned = estimate(s, g, EngineArgs(max_model_len=4096, kv_cache_memory_bytes=int(share * left)))
+    bpb = base.kv_cache.bytes_per_block
+    by_blocks = estimate(s, g, EngineArgs(max_model_len=4096, num_gpu_blocks_override=int(share * left // bpb)))
+    for est in (pinned, by_blocks):
+        codes = {e.code for e in est.errors}
+        assert ("kv_cache_oom" in codes) == (share > 1), (codes, share)
+        if share > 1:
+            assert next(e for e in est.errors if e.code == "kv_cache_oom").message.startswith(
+                "CUDA out of memory.")
+
+
+def test_issue_11_reproducers_kv_pins_on_h100() -> None:
+    s = spec("meta-llama__Llama-3.1-8B")
+    for args in (EngineArgs(kv_cache_memory_bytes=parse_human_int("200G", flag="x")),
+                 EngineArgs(num_gpu_blocks_override=10_000_000)):
+        est = estimate(s, H100, args)
+        assert not est.fits and est.errors[0].code == "kv_cache_oom"

@@ -95,7 +95,7 @@ def _regime(est: Any, cal: Calibration, max_capture: int) -> Regime:
     else:
         base = cal.step_overhead_v1_s
     return Regime(step_overhead_s=base, per_seq_overhead_s=cal.per_seq_overhead_s, eager=bool(r.enforce_eager),
-                  max_graph_batch=max_capture if max_capture > 0 else 512)
+                  max_graph_batch=max_capture if max_capture > 0 else 512, frontend_overlap=rules.engine == "v1")
 
 
 def cost_of(est: Any) -> ModelCost:

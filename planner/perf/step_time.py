@@ -210,6 +210,9 @@ class Regime:
     per_seq_overhead_s: float
     eager: bool
     max_graph_batch: int = 512       # decode batches above the largest capture size run eagerly
+    # V1 runs the API server's per-token output processing in another process than the engine core: it
+    # overlaps the step, and bounds it only when it takes longer. V0 does it in the engine's loop.
+    frontend_overlap: bool = True
 
 
 @dataclass(frozen=True)
@@ -269,14 +272,21 @@ def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_
         comm = 2 * c.layers * (lat + vol / (hw.link_bw * cal.link_efficiency))
     if c.pp > 1:
         comm += tokens * c.hidden * c.act_bytes / (hw.link_bw * cal.link_efficiency)
-    over = reg.step_overhead_s + reg.per_seq_overhead_s * seqs
-    if reg.eager or prefill_tokens > 0 or tokens > reg.max_graph_batch:
-        # piecewise graphs (V1) cover most of a mixed step; the launch cost counts only without graphs
-        if reg.eager or tokens > reg.max_graph_batch:
-            over += cal.eager_per_layer_s * c.layers
+    over = reg.step_overhead_s
+    if reg.eager or tokens > reg.max_graph_batch:
+        # no CUDA graph for this batch: every kernel is launched from Python
+        over += cal.eager_per_layer_s * c.layers
     lin_t = max(t_mem, t_fl)
     att_t = max(a_mem, a_fl)
     total = lin_t + att_t + comm + over
+    frontend = reg.per_seq_overhead_s * seqs
+    if reg.frontend_overlap:
+        if frontend > total:
+            over += frontend - total
+            total = frontend
+    else:
+        over += frontend
+        total += frontend
     return StepTime(total=total, weights=t_mem if t_mem >= t_fl else 0.0,
                     compute=(t_fl if t_fl > t_mem else 0.0) + (a_fl if a_fl > a_mem else 0.0),
                     kv_reads=a_mem if a_mem >= a_fl else 0.0, communication=comm, overhead=over)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-import gpu_catalog
 import pytest
 
+import gpu_catalog
 from planner.engine_args import EngineArgs
 from planner.estimate import estimate
 from planner.perf.calibration import DEFAULT

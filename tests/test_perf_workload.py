@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 
 import pytest
 
@@ -34,7 +36,7 @@ def test_poisson_arrivals_reproducible_with_the_right_rate() -> None:
     assert times == sorted(times)
     # vLLM rescales the cumulated gaps so the last request goes out at n / rate
     assert math.isclose(times[-1], 1000 / 4.0)
-    gaps = [y - x for x, y in zip(times, times[1:], strict=False)]
+    gaps = [y - x for x, y in itertools.pairwise(times)]
     mean = sum(gaps) / len(gaps)
     cv = math.sqrt(sum((g - mean) ** 2 for g in gaps) / len(gaps)) / mean
     assert abs(mean - 0.25) < 0.01 and 0.9 < cv < 1.1            # exponential gaps: coefficient of variation 1
@@ -43,13 +45,13 @@ def test_poisson_arrivals_reproducible_with_the_right_rate() -> None:
 
 def test_burstiness_shapes_the_gaps() -> None:
     def cv(burstiness: float) -> float:
-        t = arrivals(2000, 10.0, burstiness, __import__("random").Random(3))
-        g = [y - x for x, y in zip(t, t[1:], strict=False)]
+        t = arrivals(2000, 10.0, burstiness, random.Random(3))
+        g = [y - x for x, y in itertools.pairwise(t)]
         m = sum(g) / len(g)
         return math.sqrt(sum((x - m) ** 2 for x in g) / len(g)) / m
     assert cv(0.25) > 1.5 and cv(4.0) < 0.7           # gamma shape k: cv = 1/sqrt(k)
-    steady = arrivals(10, 2.0, math.inf, __import__("random").Random(0))
-    assert all(math.isclose(y - x, 0.5) for x, y in zip(steady, steady[1:], strict=False))
+    steady = arrivals(10, 2.0, math.inf, random.Random(0))
+    assert all(math.isclose(y - x, 0.5) for x, y in itertools.pairwise(steady))
 
 
 def test_infinite_rate_and_offline_batch_send_everything_at_zero() -> None:

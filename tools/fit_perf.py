@@ -1,6 +1,6 @@
 """Fit planner/perf/calibration.py's FITTED coefficients on tests/data/validation/vllm-perf.jsonl.
 
-    .venv/bin/python tools/fit_perf.py [--passes N] [--cases FILE]
+    .venv/bin/python tools/fit_perf.py [--passes N] [--cases FILE] [--only name,name]
 
 Coordinate descent over multiplicative grids, minimising the sum over output throughput, TPOT and TTFT
 (TTFT at half weight) of (median + p90 / 3) absolute relative error. The cases are split by position:
@@ -17,8 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from planner.perf.calibration import DEFAULT, FITTED, Calibration  # noqa: E402
-from planner.perf.fidelity import build_case, find_data, load_cases, run_case  # noqa: E402
+from planner.perf.calibration import DEFAULT, FITTED, Calibration
+from planner.perf.fidelity import build_case, find_data, load_cases, run_case
 
 WEIGHTS = {"output_throughput": 1.0, "tpot": 1.0, "ttft": 0.5}
 
@@ -39,6 +39,7 @@ def evaluate(built: list[tuple[dict[str, Any], Any]], data: Path, cal: Calibrati
 def main() -> int:
     args = sys.argv[1:]
     passes = int(args[args.index("--passes") + 1]) if "--passes" in args else 1
+    only = args[args.index("--only") + 1].split(",") if "--only" in args else list(FITTED)
     path = find_data(args[args.index("--cases") + 1] if "--cases" in args else None)
     cases = load_cases(path)
     built_all = []
@@ -54,7 +55,7 @@ def main() -> int:
     print(f"start: train {best:.3f}", flush=True)
     for p in range(passes):
         grid = (0.5, 0.7, 1.4, 2.0) if p == 0 else (0.8, 0.9, 1.1, 1.25)
-        for name in FITTED:
+        for name in only:
             for f in grid:
                 trial = cal.with_(**{name: getattr(cal, name) * f})
                 s = score(evaluate(train, path.parent, trial))

@@ -18,21 +18,26 @@ class Calibration:
     # --- fitted (tools/fit_perf.py) ---
     # Achieved fraction of the datasheet HBM bandwidth when streaming weights and KV (decode GEMV,
     # paged-attention reads). Memory-bound kernels reach 70-90 % of peak in microbenchmarks.
-    bw_efficiency: float = 0.80
+    bw_efficiency: float = 0.56
     # Achieved fraction of the datasheet dense tensor-core peak in GEMMs and attention (prefill).
     flops_efficiency: float = 0.55
     # CPU/launch time per engine step outside the kernels (scheduling, input preparation, sampling,
     # output processing), per regime: V0, V1 without async scheduling, V1 with async scheduling
     # (0.14+ default, or --async-scheduling) where much of it overlaps the GPU.
-    step_overhead_v0_s: float = 0.006
-    step_overhead_v1_s: float = 0.003
+    step_overhead_v0_s: float = 0.0084
+    step_overhead_v1_s: float = 0.0042
     step_overhead_async_s: float = 0.0015
     # Per running sequence per step (sampler, detokenizer, per-request bookkeeping).
     per_seq_overhead_s: float = 20e-6
     # Client + API-server latency added once per request to TTFT (HTTP, tokenization, first chunk).
-    request_overhead_s: float = 0.010
+    request_overhead_s: float = 0.0035
     # Per prompt token of API-server tokenization (adds to TTFT).
     per_prompt_token_s: float = 2e-6
+    # Fused-MoE kernels' achieved fraction relative to dense GEMMs (applies to expert weights and FLOPs).
+    moe_efficiency: float = 1.0
+    # AMD Instinct (CDNA3, the only AMD generation in the data): vLLM's ROCm kernels' achieved fraction
+    # relative to the NVIDIA kernels', on bandwidth and FLOPS. The one per-generation coefficient.
+    rocm_efficiency: float = 1.0
     # --- assumed (not fitted: the data hold too few cases to separate them) ---
     # Per decoder layer per step without CUDA graphs (--enforce-eager): ~10 kernel launches x ~5 us.
     eager_per_layer_s: float = 50e-6
@@ -50,6 +55,7 @@ class Calibration:
 
 
 FITTED = ("bw_efficiency", "flops_efficiency", "step_overhead_v0_s", "step_overhead_v1_s",
-          "step_overhead_async_s", "per_seq_overhead_s", "request_overhead_s", "per_prompt_token_s")
+          "step_overhead_async_s", "per_seq_overhead_s", "request_overhead_s", "per_prompt_token_s",
+          "moe_efficiency", "rocm_efficiency")
 
 DEFAULT = Calibration()

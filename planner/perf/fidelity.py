@@ -180,7 +180,7 @@ def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
     model = _load(ref, data)
     args = EngineArgs(**kw)
     est = estimate(model, gpu, args, vllm_version=version, quant=quant)
-    if not est.fits and "max_model_len" not in kw:
+    if not est.fits and not case.get("max_model_len") and not _flag(flags, "max-model-len"):
         # Benchmarks that do not state --max-model-len ran; a long default context that does not fit is
         # what their operator shortened: retry with the longest context the benchmark needs.
         need = (case.get("input_len") or 1024) + (case.get("output_len") or 1024)
@@ -303,6 +303,12 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         for m in METRICS if any(m in v for v in per_source.values())}
     out["unanswered"] = {r.id: r.skipped for r in results if r.skipped}
     return out
+
+
+def run_all(path: str | None = None, cal: Calibration = DEFAULT) -> tuple[list[CaseResult], dict[str, Any]]:
+    p = find_data(path)
+    results = [run_case(c, p.parent, cal) for c in load_cases(p)]
+    return results, summarize(results)
 
 
 def _fmt_block(d: dict[str, Any]) -> str:

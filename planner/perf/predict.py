@@ -149,7 +149,10 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Predict
         return step_time(cost, hw, cal, reg, num_decode=nd, decode_ctx=dctx, prefill_tokens=ptok,
                          prefill_pairs=pairs, prefill_ctx=pctx, num_prefill=npf)
 
-    sim = simulate(requests, cfg, step)
+    try:
+        sim = simulate(requests, cfg, step)
+    except RuntimeError as e:      # a request that can never get its blocks
+        raise ValueError(str(e)) from None
     bench = summarize(sim)
     b = sim.bound_seconds
     parts = {k: b.get(k, 0.0) for k in _LABELS}

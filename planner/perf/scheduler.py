@@ -245,7 +245,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
                 free += blocks[i]
                 blocks[i] = 0
             done += len(finished)
-            for i in finished:
+            for _ in finished:
                 heapq.heappush(slots, now)
         if pending:
             release(now)

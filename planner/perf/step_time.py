@@ -43,6 +43,7 @@ class Hardware:
     link_bw: float          # per-GPU one-direction link bandwidth for all-reduce, bytes/s
     fast_link: bool         # NVLink/NVSwitch or xGMI (custom all-reduce) vs PCIe
     weight_only: bool       # GEMMs dequantize weights in the kernel (slower compute-bound)
+    rocm: bool = False      # AMD Instinct: vLLM's ROCm kernels reach a smaller fraction of the peaks
 
 
 def _link_bw(gpu: Gpu) -> tuple[float, bool]:
@@ -87,7 +88,8 @@ def hardware(gpu: Gpu, scheme: QuantScheme) -> Hardware:
     peak = {"fp8": gpu.tflops_fp8, "int8": gpu.tflops_int8}.get(mode) or half
     link, fast = _link_bw(gpu)
     return Hardware(name=gpu.name, mem_bw=gpu.memory_bandwidth_gbps * 1e9, gemm_flops=peak * 1e12,
-                    attn_flops=half * 1e12, link_bw=link, fast_link=fast, weight_only=mode == "weight_only")
+                    attn_flops=half * 1e12, link_bw=link, fast_link=fast, weight_only=mode == "weight_only",
+                    rocm=gpu.vendor == "amd")
 
 
 @dataclass(frozen=True)
@@ -243,17 +245,20 @@ def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_
     seqs = num_decode + num_prefill
     if tokens <= 0:
         return StepTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    bw = hw.mem_bw * cal.bw_efficiency
-    fl = hw.gemm_flops * cal.flops_efficiency
+    vendor = cal.rocm_efficiency if hw.rocm else 1.0
+    bw = hw.mem_bw * cal.bw_efficiency * vendor
+    fl = hw.gemm_flops * cal.flops_efficiency * vendor
     # linear layers
     wbytes = c.dense_bytes
     flops = c.dense_flops_per_token * tokens + c.lm_head_flops_per_seq * max(1, seqs)
     if c.moe_layers:
         touched = experts_touched(c.experts, c.experts_total, c.top_k, tokens)
-        wbytes += c.moe_layers * touched * c.expert_bytes
+        # fused-MoE grouped GEMMs (many small per-expert GEMMs, routing, permutes) reach a smaller
+        # fraction of the peaks than dense GEMMs: counted as proportionally more bytes and FLOPs
+        wbytes += c.moe_layers * touched * c.expert_bytes / cal.moe_efficiency
         # each token's top_k experts, of which experts/experts_total live on this rank (EP) or all (TP)
         share = c.experts / c.experts_total if c.experts_total else 1.0
-        flops += c.moe_layers * c.top_k * share * c.expert_flops_per_token * tokens
+        flops += c.moe_layers * c.top_k * share * c.expert_flops_per_token * tokens / cal.moe_efficiency
     t_mem = wbytes / bw
     t_fl = flops / fl * (cal.dequant_compute_factor if hw.weight_only else 1.0)
     # attention
@@ -263,7 +268,7 @@ def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_
     a_mem = kv / bw
     pairs = decode_ctx + prefill_pairs
     a_fl = c.attn_flops_per_pair_layer * pairs * (c.attn_layers + c.sliding_layers) / (
-        hw.attn_flops * cal.flops_efficiency)
+        hw.attn_flops * cal.flops_efficiency * vendor)
     # tensor parallel all-reduces (2 per layer) and pipeline hand-offs
     comm = 0.0
     if c.tp > 1:

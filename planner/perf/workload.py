@@ -61,8 +61,8 @@ def sharegpt_lengths(n: int, rng: random.Random, *, mu_in: float = SHAREGPT_MU_I
                      mu_out: float = SHAREGPT_MU_OUT) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     while len(out) < n:
-        p = int(round(rng.lognormvariate(mu_in, SHAREGPT_SIGMA_IN)))
-        o = int(round(rng.lognormvariate(mu_out, SHAREGPT_SIGMA_OUT)))
+        p = round(rng.lognormvariate(mu_in, SHAREGPT_SIGMA_IN))
+        o = round(rng.lognormvariate(mu_out, SHAREGPT_SIGMA_OUT))
         if _valid(p, o):
             out.append((p, o))
     return out

@@ -257,7 +257,8 @@ def load_cases(path: Path) -> list[dict[str, Any]]:
 
 
 def find_data(arg: str | None) -> Path:
-    for cand in (arg, os.environ.get(ENV), str(DATA / "vllm-perf.jsonl")):
+    cands = (arg,) if arg else (os.environ.get(ENV), str(DATA / "vllm-perf.jsonl"))
+    for cand in cands:
         if cand:
             p = Path(cand)
             if p.is_dir():

@@ -84,6 +84,8 @@ class Estimate:
     weights_source: str = "config"
     tightest_stage: int = 0
     stages: tuple[PerGpu, ...] = field(default=())
+    # The architecture the figures were computed for (planner.perf reads its shapes); not in to_json.
+    spec: ModelSpec | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         g = self.gpu
@@ -588,6 +590,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         weights_source=weights_source,
         tightest_stage=tight,
         stages=tuple(stages),
+        spec=spec,
     )
 
 

@@ -1,0 +1,106 @@
+"""planner.perf.scheduler follows vLLM's scheduler: budgets, caps, blocks, preemption, the client's semaphore."""
+
+from __future__ import annotations
+
+import math
+
+from planner.perf.scheduler import SchedulerConfig, simulate
+from planner.perf.step_time import StepTime
+from planner.perf.types import Request
+
+
+class Recorder:
+    """A step function of fixed cost per step plus per token, remembering each step's batch."""
+
+    def __init__(self, base: float = 0.01, per_token: float = 0.0) -> None:
+        self.base, self.per_token = base, per_token
+        self.batches: list[tuple[int, int, int]] = []    # (num_decode, prefill_tokens, num_prefill sampling)
+
+    def __call__(self, nd: int, dctx: int, ptok: int, pairs: float, pctx: int, npf: int) -> StepTime:
+        self.batches.append((nd, ptok, npf))
+        t = self.base + self.per_token * (nd + ptok)
+        return StepTime(t, t, 0.0, 0.0, 0.0, 0.0)
+
+
+def cfg(**kw: object) -> SchedulerConfig:
+    base: dict[str, object] = {"max_num_seqs": 256, "max_num_batched_tokens": 2048, "num_blocks": 100000,
+                               "block_size": 16}
+    base.update(kw)
+    return SchedulerConfig(**base)  # type: ignore[arg-type]
+
+
+def burst(n: int, inp: int = 100, out: int = 10) -> list[Request]:
+    return [Request(i, 0.0, inp, out) for i in range(n)]
+
+
+def test_concurrency_one_runs_requests_back_to_back() -> None:
+    rec = Recorder(base=0.01)
+    sim = simulate(burst(5, 100, 10), cfg(max_concurrency=1), rec)
+    # each request: one prefill step (its first token) + 9 decode steps, nothing overlaps
+    assert sim.steps == 5 * 10 and math.isclose(sim.duration_s, 5 * 10 * 0.01)
+    assert sim.max_concurrent_requests == 1
+    for t in sim.timings:
+        assert math.isclose(t.finish_s - t.sent_s, 0.10) and len(t.itl_s) == 9
+        assert all(math.isclose(g, 0.01) for g in t.itl_s)
+    assert max(nd + npf for nd, _, npf in rec.batches) == 1
+
+
+def test_burst_batches_continuously_and_decodes_go_first() -> None:
+    rec = Recorder()
+    sim = simulate(burst(8, 100, 5), cfg(), rec)
+    assert rec.batches[0] == (0, 800, 8)          # all eight prompts fit the 2048-token budget in one step
+    assert all(b == (8, 0, 0) for b in rec.batches[1:])
+    assert sim.steps == 5 and sim.max_concurrent_requests == 8
+
+
+def test_max_num_seqs_caps_the_running_batch() -> None:
+    rec = Recorder()
+    simulate(burst(40, 50, 20), cfg(max_num_seqs=8), rec)
+    assert max(nd + (1 if ptok else 0) * npf for nd, ptok, npf in rec.batches) <= 8
+    assert max(nd for nd, _, _ in rec.batches) == 8
+
+
+def test_chunked_prefill_splits_a_long_prompt_over_the_budget() -> None:
+    rec = Recorder()
+    sim = simulate([Request(0, 0.0, 5000, 3)], cfg(max_num_batched_tokens=2048), rec)
+    assert [b[1] for b in rec.batches[:3]] == [2048, 2048, 904] and rec.batches[2][2] == 1
+    assert sim.steps == 3 + 2
+
+
+def test_no_chunked_prefill_waits_for_a_budget_that_holds_the_prompt() -> None:
+    rec = Recorder()
+    simulate(burst(3, 1500, 2), cfg(chunked_prefill=False, max_num_batched_tokens=2048), rec)
+    assert [b[1] for b in rec.batches if b[1]] == [1500, 1500, 1500]    # one whole prompt per step
+
+
+def test_v0_prefill_first_never_mixes_prefill_and_decode() -> None:
+    rec = Recorder()
+    reqs = [Request(i, 0.05 * i, 200, 30) for i in range(10)]
+    simulate(reqs, cfg(prefill_first=True, chunked_prefill=False), rec)
+    assert all(not (nd and ptok) for nd, ptok, _ in rec.batches)
+    assert sum(1 for _, ptok, _ in rec.batches if ptok) >= 2
+
+
+def test_running_out_of_blocks_preempts_and_still_finishes() -> None:
+    # 4 requests growing to 16 + 64 tokens = 5 blocks each; 12 blocks cannot hold them all at the end
+    sim = simulate(burst(4, 16, 64), cfg(num_blocks=12), Recorder())
+    assert sim.preemptions > 0 and len(sim.timings) == 4
+    assert sim.bound_seconds["kv_capacity"] > 0
+    roomy = simulate(burst(4, 16, 64), cfg(num_blocks=1000), Recorder())
+    assert roomy.preemptions == 0 and roomy.duration_s < sim.duration_s
+
+
+def test_max_concurrency_holds_requests_at_the_client() -> None:
+    sim = simulate(burst(10, 50, 10), cfg(max_concurrency=3), Recorder())
+    assert sim.max_concurrent_requests == 3
+    sent = sorted(t.sent_s for t in sim.timings)
+    assert sent[:3] == [0.0, 0.0, 0.0] and sent[3] > 0
+    assert sim.bound_seconds["queueing"] > 0
+
+
+def test_arrivals_wait_for_their_time_and_request_overhead_delays_ttft() -> None:
+    reqs = [Request(0, 0.0, 10, 2), Request(1, 5.0, 10, 2)]
+    sim = simulate(reqs, cfg(request_overhead_s=0.2), Recorder(base=0.01))
+    t1 = sim.timings[1]
+    assert t1.sent_s == 5.0 and math.isclose(t1.first_token_s - t1.sent_s, 0.21)
+    assert math.isclose(sim.duration_s, 5.0 + 0.22)

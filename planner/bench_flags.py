@@ -151,7 +151,7 @@ class WorkloadFlags:
 def parse_workload(flags: WorkloadFlags) -> tuple[Workload, Sweep | None]:
     """The Workload (the base of the sweep, when there is one), every value checked."""
     f = flags
-    dataset = (f.dataset_name or "random").strip()
+    dataset = "random" if f.dataset_name is None else f.dataset_name.strip()
     if dataset not in DATASETS:
         why = "is a vllm bench serve dataset that perf does not model" if dataset in OTHER_VLLM_DATASETS \
             else "is not a dataset"

@@ -135,7 +135,7 @@ def test_serving_block_has_vllms_labels_in_vllms_order_and_widths() -> None:
     w = Workload(max_concurrency=4, request_rate=2.0)
     b = summarize(hand_sim(8, 16, 0.05, 0.01, 0.02))
     lines = serving_block(b, w, 123.0)
-    assert labels_of(lines) == [x if isinstance(x, tuple) else x for x in VLLM_BLOCK]
+    assert labels_of(lines) == VLLM_BLOCK
     for line in lines:
         if line[0] in "=-":
             assert len(line) == 50
@@ -294,7 +294,7 @@ def read_png(data: bytes) -> tuple[int, int, bytes]:
         assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
         chunks.append((kind, body))
         pos += 12 + n
-    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
+    assert chunks[0][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
     w, h, depth, ctype, comp, filt, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
     assert (depth, ctype, comp, filt, interlace) == (8, 2, 0, 0, 0)
     raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
@@ -440,7 +440,8 @@ def test_every_bad_workload_value_is_one_line_and_exit_2(bad: tuple[str, str], j
     (["--max-concurrency", "4", "--sweep", "max-concurrency=1,2"], "both given"),
     (["--request-rate", "4", "--sweep", "request-rate=1,2"], "both given"),
     (["--plot", "x.svg"], "--plot draws a sweep"),
-    (["--num-prompts", "10000", "--sweep", "max-concurrency=" + ",".join(map(str, range(1, 12)))], "simulated requests"),
+    (["--num-prompts", "10000", "--sweep", "max-concurrency=" + ",".join(map(str, range(1, 12)))],
+     "simulated requests"),
     (["--num-prompts", "10000", "--random-output-len", "1000"], "output tokens"),
     (["--random-input-len", "100000", "--num-prompts", "10"], "max_model_len"),
     (["--random-input-len", "4000", "--random-output-len", "200", "--max-model-len", "4096"], "max_model_len"),

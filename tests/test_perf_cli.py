@@ -17,7 +17,7 @@ import sys
 import zlib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from xml.etree import ElementTree
 
 import pytest
@@ -110,8 +110,9 @@ def hand_prediction(w: Workload, scale: float = 1.0) -> HandPrediction:
 def est() -> Any:
     from planner.commands.estimate import build_estimate
 
-    e, _ = build_estimate([], gpu="H100", device=None, gpu_memory_gib=None, quant=None, vllm_version=None,
-                          vllm_engine=None, revision=None, offline=True, progress=False, model="qwen3-8b")
+    built = build_estimate([], gpu="H100", device=None, gpu_memory_gib=None, quant=None, vllm_version=None,
+                           vllm_engine=None, revision=None, offline=True, progress=False, model="qwen3-8b")
+    e, _ = cast("tuple[Any, Any]", built)
     assert e.fits
     return e
 

@@ -9,6 +9,7 @@ planner.perf.predict. Every workload value is checked before the estimate runs, 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -187,7 +188,7 @@ def _estimate_json(est: Estimate, source_warnings: list[str]) -> dict[str, Any]:
     return out
 
 
-def to_json(est: Estimate, swept: Sweep | None, preds: list[PredictionLike],
+def to_json(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
             source_warnings: list[str]) -> dict[str, Any]:
     if swept is None:
         return {"schema_version": SCHEMA_VERSION, **point_json(preds[0]),
@@ -224,7 +225,7 @@ def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_war
     _write("\n".join(lines) + "\n")
 
 
-def human_lines(est: Estimate, swept: Sweep | None, preds: list[PredictionLike],
+def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
                 source_warnings: list[str]) -> list[str]:
     from planner.render_perf import (
         bounds_lines,
@@ -264,7 +265,7 @@ def _value(v: float) -> str:
     return "inf" if math.isinf(v) else f"{v:g}"
 
 
-def _chart(est: Estimate, swept: Sweep, preds: list[PredictionLike]) -> Any:
+def _chart(est: Estimate, swept: Sweep, preds: Sequence[PredictionLike]) -> Any:
     from planner.plot import Chart
 
     return Chart(title=f"{est.model.get('name')} on {est.resolved.world_size} x {est.gpu.id}, vLLM "

@@ -63,7 +63,6 @@ _FONT_ROWS: dict[str, str] = {
     ":": ".....|.##..|.##..|.....|.##..|.##..|.....",
     "_": ".....|.....|.....|.....|.....|.....|#####",
     "%": "##...|##..#|...#.|..#..|.#...|#..##|...##",
-    "x": ".....|.....|#...#|.#.#.|..#..|.#.#.|#...#",
     "?": ".###.|#...#|....#|...#.|..#..|.....|..#..",
 }
 FONT: dict[str, tuple[str, ...]] = {c: tuple(rows.split("|")) for c, rows in _FONT_ROWS.items()}
@@ -114,7 +113,7 @@ class Canvas:
     def text(self, x: int, y: int, s: str, c: Color, scale: int = 1, *, vertical: bool = False) -> None:
         """Text with its top-left corner at (x, y); vertical text reads bottom to top."""
         for k, ch in enumerate(s):
-            glyph = FONT.get(ch) or FONT.get(ch.upper()) or FONT["?"]
+            glyph = FONT.get(ch.upper()) or FONT["?"]
             for gy, row in enumerate(glyph):
                 for gx, ink in enumerate(row):
                     if ink != "#":

@@ -29,8 +29,8 @@ MAX_REQUEST_RATE = 1e6             # req/s; above this every request is sent at 
 BURSTINESS_RANGE = (0.01, 1000.0)  # the gamma shape; vLLM takes any value above 0
 MAX_SEED = 2**32 - 1               # numpy's seed range (vLLM seeds numpy and random with it)
 MAX_SWEEP_POINTS = 32
-MAX_REQUESTS = 100_000             # simulated requests per invocation (num_prompts x sweep points)
-MAX_OUTPUT_TOKENS = 8_000_000      # simulated output tokens per invocation (random dataset, upper bound)
+MAX_REQUESTS = 20_000              # simulated requests per invocation (num_prompts x sweep points)
+MAX_OUTPUT_TOKENS = 1_200_000      # simulated output tokens per invocation (random dataset, upper bound)
 SWEEP_PARAMETERS = ("max-concurrency", "request-rate")
 _SHOWN = 40                        # characters of a bad value echoed back
 

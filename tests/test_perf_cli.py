@@ -360,7 +360,7 @@ def test_defaults_are_vllm_bench_serves() -> None:
                          num_prompts=1000, request_rate=math.inf, burstiness=1.0, max_concurrency=None, seed=0)
 
 
-@given(inp=st.integers(1, 8192), out=st.integers(1, 512), ratio=st.floats(0, 0.99), n=st.integers(1, 2000),
+@given(inp=st.integers(1, 8192), out=st.integers(1, 512), ratio=st.floats(0, 0.99), n=st.integers(1, 1000),
        rate=st.one_of(st.just("inf"), st.floats(0.01, 1000).map(repr)), burst=st.floats(0.01, 100),
        conc=st.one_of(st.none(), st.integers(1, 1024)), seed=st.integers(0, 2**32 - 1),
        dataset=st.sampled_from(["random", "sharegpt"]))

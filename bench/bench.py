@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cold-start benchmark of an installed `planner` (issue 7); writes docs/performance.md.
+"""Cold-start benchmark of an installed `planner` (issues 7 and 12); writes docs/performance.md.
 
     python bench/bench.py [--runs 15] [--venv DIR] [--output docs/performance.md] [--no-write] [--source DIR]
 
@@ -243,6 +243,16 @@ def cases(venv: Path, tmp: Path) -> list[Case]:
              [planner, "plan", "qwen3-32b", "--gpu", "any", "--quant", "auto"], "typer", 0.700),
         Case("check", f"`planner check` over {N_MANIFESTS} manifests",
              [planner, "check", str(tmp / "manifests")], None, 2.0, absolute=True),
+        # Issue 12: a 1,000-prompt ShareGPT prediction within 1 s of the typer floor, and a 9-point sweep
+        # within 3 s.
+        Case("perf", "`planner perf qwen3-8b --gpu H100 --dataset-name sharegpt --num-prompts 1000`",
+             [planner, "perf", "qwen3-8b", "--gpu", "H100", "--dataset-name", "sharegpt", "--num-prompts", "1000"],
+             "typer", 1.0),
+        Case("perf_sweep", "`planner perf qwen3-8b --gpu H100 --num-prompts 500 --random-input-len 1024 "
+             "--random-output-len 256 --sweep max-concurrency=1,2,...,256` (9 points)",
+             [planner, "perf", "qwen3-8b", "--gpu", "H100", "--num-prompts", "500", "--random-input-len", "1024",
+              "--random-output-len", "256", "--sweep", "max-concurrency=1,2,4,8,16,32,64,128,256"],
+             None, 3.0, absolute=True),
     ]
 
 

@@ -16,6 +16,7 @@ from planner.commands import check as _check
 from planner.commands import estimate as _estimate
 from planner.commands import gpus as _gpus
 from planner.commands import models as _models
+from planner.commands import perf as _perf
 from planner.commands import plan as _plan
 from planner.commands import validate as _validate
 from planner.commands._run import fail, usage_error
@@ -67,6 +68,7 @@ app = typer.Typer(
 _CTX = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("estimate", context_settings=_CTX, help=_estimate.HELP)(_estimate.command)
 app.command("plan", context_settings=_CTX, help=_plan.HELP)(_plan.command)
+app.command("perf", context_settings=_CTX, help=_perf.HELP)(_perf.command)
 app.command("check", help=_check.HELP)(_check.command)
 app.command("validate", context_settings=_CTX, help=_validate.HELP)(_validate.command)
 app.add_typer(_models.app, name="models", help=_models.HELP)

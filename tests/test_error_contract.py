@@ -59,6 +59,12 @@ CASES: dict[str, Case] = {
     "plan no model": Case(("plan", "--gpu", "H100"), ("MODEL",)),
     "plan typer-parsed option of the wrong type": Case(("plan", "qwen3-8b", "--gpu", "H100", "--concurrency", "many"),
                                                        ("--concurrency",)),
+    # perf
+    "perf zero prompts": Case(("perf", "qwen3-8b", "--gpu", "H100", "--num-prompts", "0"), ("--num-prompts", "0")),
+    "perf bad sweep parameter": Case(("perf", "qwen3-8b", "--gpu", "H100", "--sweep", "batch=1,2"),
+                                     ("--sweep", "batch")),
+    "perf plot into a missing folder": Case(("perf", "qwen3-8b", "--gpu", "H100", "--sweep", "max-concurrency=1,2",
+                                             "--plot", "no/such/dir/p.svg"), ("--plot", "does not exist")),
     # check
     "check unknown format": Case(("check", ".", "--format", "xml"), ("--format", "xml", "json"), ()),
     "check unknown GPU": Case(("check", ".", "--gpu", "H10"), ("H10", "did you mean", "H100"), ("--format", "json")),

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from planner.vllm_versions import LATEST
-
 if TYPE_CHECKING:
     from planner.estimate import Estimate
     from planner.serve_args import ServeCommand
     from planner.sources import LoadedModel
+from planner.commands import _options as _o
 
 HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUDA graphs and KV cache per GPU, "
         "the KV cache size in tokens, the maximum concurrency, and any startup failure, as vLLM logs them. "
@@ -52,20 +51,17 @@ def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu
 
 def command(
     ctx: typer.Context,
-    gpu: str = typer.Option(None, "--gpu", help="GPU: catalog id, alias, nvidia-smi name or GFD label."),
-    device: str = typer.Option(None, "--device", help="cuda (default) or cpu (vLLM's CPU backend)."),
-    gpu_memory_gib: float = typer.Option(None, "--gpu-memory-gib",
-                                         help="Override the device total (cudaMemGetInfo) in GiB."),
-    quant: str = typer.Option(None, "--quant", help="Weight quantization: none, fp8, int8, awq, gptq, "
-                              "gptq-int8, int4, mxfp4, nvfp4, bnb-nf4 (or vLLM's method names)."),
-    vllm_version: str = typer.Option(None, "--vllm-version", help=f"vLLM release to model (default {LATEST})."),
-    vllm_engine: str = typer.Option(None, "--vllm-engine", help="v0 or v1 (for 0.8-0.10)."),
-    revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
-    offline: bool = typer.Option(False, "--offline", help="Never touch the network (Hub cache or catalog)."),
-    hf_token: str = typer.Option(None, "--hf-token", help="Hugging Face token for gated or private repos "
-                                 "(default: HF_TOKEN or the `hf auth login` token)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON contract (schema_version 1)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    gpu: _o.Gpu = None,
+    device: _o.Device = None,
+    gpu_memory_gib: _o.GpuMemoryGib = None,
+    quant: _o.Quant = None,
+    vllm_version: _o.VllmVersion = None,
+    vllm_engine: _o.VllmEngine = None,
+    revision: _o.Revision = None,
+    offline: _o.Offline = False,
+    hf_token: _o.HfToken = None,
+    json_out: _o.JsonOut = False,
+    debug: _o.Debug = False,
 ) -> None:
     from planner.commands._run import run_command
 

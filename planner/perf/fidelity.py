@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gpu_catalog
+from planner.engine_args import EngineArgs
+from planner.estimate import estimate
 from planner.perf.calibration import DEFAULT, Calibration
+from planner.perf.predict import predict
+from planner.perf.types import Workload
+from planner.sources import load_model
 
 ENV = "VLLM_PLANNER_PERF_CASES"
 DATA = Path(__file__).resolve().parent.parent.parent / "tests" / "data" / "validation"
@@ -99,7 +105,6 @@ def _load(ref: str, data: Path) -> Any:
             if p.is_file():
                 return json.loads(p.read_text())
         raise LookupError(f"no config file {name}.json")
-    from planner.sources import load_model
 
     return load_model(ref, offline=True)
 
@@ -119,10 +124,6 @@ def _flag(text: str, name: str) -> str | None:
 
 def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
     """(estimate, workload, note) for a case; raises LookupError with the reason it cannot be answered."""
-    import gpu_catalog
-    from planner.engine_args import EngineArgs
-    from planner.estimate import estimate
-    from planner.perf.types import Workload
 
     notes: list[str] = []
     name = str(case.get("model") or "")
@@ -215,7 +216,6 @@ def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
 
 
 def run_case(case: dict[str, Any], data: Path, cal: Calibration = DEFAULT, built: Any = None) -> CaseResult:
-    from planner.perf.predict import predict
 
     ver = str(case.get("vllm_version") or "")
     m = re.match(r"\s*0\.(\d+)", ver)

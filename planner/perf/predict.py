@@ -15,6 +15,7 @@ from planner.perf.scheduler import SchedulerConfig, simulate
 from planner.perf.step_time import ModelCost, Regime, StepTime, hardware, model_cost, step_time, weight_floor_s
 from planner.perf.types import SimResult, Workload
 from planner.perf.workload import generate
+from planner.vllm_versions import cudagraph_max_capture
 
 _LABELS = {
     "weights": "reading the weights (memory bandwidth)",
@@ -120,7 +121,6 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Predict
     if not est.fits:
         raise ValueError("the deployment would not start (est.fits is False): " +
                          "; ".join(e.message for e in est.errors))
-    from planner.vllm_versions import cudagraph_max_capture
 
     r = est.resolved
     cost = cost_of(est)

@@ -1,0 +1,276 @@
+"""`planner perf MODEL --gpu G [vllm serve flags] [vllm bench serve flags]`: what `vllm bench serve` (or, with
+--offline-batch, `vllm bench throughput`) would measure on that deployment, from the config and the GPU alone.
+
+Parsing and rendering only. The deployment is resolved by the same code path as `planner estimate`
+(build_estimate), the workload flags are read by planner/bench_flags.py, and the prediction is
+planner.perf.predict. Every workload value is checked before the estimate runs, so bad input fails fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import typer
+
+from planner.commands import _options as _o
+
+if TYPE_CHECKING:
+    from planner.bench_flags import Sweep
+    from planner.estimate import Estimate
+    from planner.perf.types import Workload
+    from planner.render_perf import PredictionLike
+
+HELP = ("Predict what `vllm bench serve` would measure for MODEL on a GPU: throughput, TTFT, TPOT and ITL in "
+        "vLLM's own result block, and what bounds the deployment. Takes every option of `planner estimate`, "
+        "vLLM serve flags (or `-- vllm serve ...`), and the benchmark's workload flags as `vllm bench serve` "
+        "spells them. --sweep max-concurrency=1,2,4 predicts one point per value; --plot FILE draws it. "
+        "Exit 0 predicted, 1 vLLM would refuse to start, 2 bad input.")
+
+SCHEMA_VERSION = 1
+_Str = str | None
+
+
+def _opt(flag: str, help_text: str, metavar: str = "N") -> Any:
+    return typer.Option(flag, help=help_text, metavar=metavar)
+
+
+def command(
+    ctx: typer.Context,
+    gpu: _o.Gpu = None,
+    device: _o.Device = None,
+    gpu_memory_gib: _o.GpuMemoryGib = None,
+    quant: _o.Quant = None,
+    vllm_version: _o.VllmVersion = None,
+    vllm_engine: _o.VllmEngine = None,
+    revision: _o.Revision = None,
+    offline: _o.Offline = False,
+    hf_token: _o.HfToken = None,
+    dataset_name: Annotated[_Str, _opt("--dataset-name", "random (default) or sharegpt.", "NAME")] = None,
+    random_input_len: Annotated[_Str, _opt("--random-input-len", "Prompt tokens (random; default 1024).")] = None,
+    random_output_len: Annotated[_Str, _opt("--random-output-len",
+                                            "Output tokens (random; default 128).")] = None,
+    random_range_ratio: Annotated[_Str, _opt("--random-range-ratio",
+                                             "Lengths drawn from [len*(1-r), len*(1+r)], r in [0, 1).", "R")] = None,
+    num_prompts: Annotated[_Str, _opt("--num-prompts", "Requests to send (default 1000, at most 10,000).")] = None,
+    request_rate: Annotated[_Str, _opt("--request-rate", "Requests per second, or inf (default: all at once).",
+                                       "RATE")] = None,
+    burstiness: Annotated[_Str, _opt("--burstiness", "Gamma shape of the arrivals (1.0 = Poisson).", "B")] = None,
+    max_concurrency: Annotated[_Str, _opt("--max-concurrency", "Most requests in flight (default: no cap).")] = None,
+    seed: Annotated[_Str, _opt("--seed", "The benchmark's sampling seed (default 0); vLLM's own --seed goes "
+                               "after `-- vllm serve`.")] = None,
+    offline_batch: Annotated[bool, typer.Option(
+        "--offline-batch", help="Predict `vllm bench throughput`: every prompt handed to the engine at once.")] = False,
+    sweep: Annotated[_Str, _opt("--sweep", "max-concurrency=1,2,4,... or request-rate=...: one point per value "
+                                "(at most 32).", "PARAM=V1,V2")] = None,
+    plot: Annotated[_Str, _opt("--plot", "With --sweep: write throughput vs latency to FILE (.svg or .png).",
+                               "FILE")] = None,
+    json_out: _o.JsonOut = False,
+    debug: _o.Debug = False,
+) -> None:
+    from planner.commands._run import run_command
+
+    def run() -> int:
+        from planner.bench_flags import WorkloadFlags, parse_workload
+        from planner.commands.estimate import build_estimate
+        from planner.errors import PlannerError
+
+        workload, swept = parse_workload(WorkloadFlags(
+            dataset_name=dataset_name, random_input_len=random_input_len, random_output_len=random_output_len,
+            random_range_ratio=random_range_ratio, num_prompts=num_prompts, request_rate=request_rate,
+            burstiness=burstiness, max_concurrency=max_concurrency, seed=seed, offline_batch=offline_batch,
+            sweep=sweep))
+        plot_path = Path(plot) if plot is not None else None
+        if plot_path is not None:
+            from planner.plot import check_path
+
+            if swept is None:
+                raise PlannerError("--plot draws a sweep; add --sweep max-concurrency=1,2,4 "
+                                   "(or --sweep request-rate=1,2,4)")
+            check_path(plot_path)
+        built = build_estimate(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
+                               quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
+                               revision=revision, offline=offline, progress=not json_out, token=hf_token)
+        est, loaded = cast("tuple[Estimate, Any]", built)
+        source_warnings = [str(w) for w in loaded.warnings]
+        if not est.fits:
+            _emit_would_fail(est, workload, swept, source_warnings, json_out=json_out)
+            return 1
+        _check_lengths(est, workload)
+        from planner.perf.predict import predict
+
+        workloads = swept.workloads(workload) if swept else [workload]
+        preds: list[PredictionLike] = [predict(est, w) for w in workloads]
+        if plot_path is not None and swept is not None:
+            from planner.plot import write_plot
+
+            write_plot(plot_path, _chart(est, swept, preds))
+        if json_out:
+            _write(_dumps(to_json(est, swept, preds, source_warnings)))
+        else:
+            _write("\n".join(human_lines(est, swept, preds, source_warnings)) + "\n")
+        return 0
+
+    run_command(run, json_mode=json_out, debug=debug)
+
+
+def _write(text: str) -> None:
+    import sys
+
+    sys.stdout.write(text)
+
+
+def _check_lengths(est: Estimate, w: Workload) -> None:
+    """A random request longer than max_model_len is one vLLM's server rejects (a failed request, not a
+    measurement): refuse it as input rather than predict a benchmark of errors."""
+    from planner.bench_flags import max_input_len, max_output_len
+    from planner.errors import PlannerError
+
+    if w.dataset_name != "random":
+        return
+    limit = est.resolved.max_model_len
+    if limit is None:   # resolved by the estimate; None only if a future path leaves it open
+        return
+    need = max_input_len(w) + max_output_len(w)
+    if need > limit:
+        raise PlannerError(f"a request of up to {max_input_len(w):,} prompt + {max_output_len(w):,} output tokens "
+                           f"exceeds max_model_len {limit:,}; vLLM would reject it",
+                           hint="lower --random-input-len/--random-output-len or raise --max-model-len")
+
+
+def _clean(x: Any) -> Any:
+    """JSON without NaN or Infinity (strict parsers reject them): an infinite value is "inf", as vLLM saves
+    an infinite --request-rate, and a NaN is null."""
+    if isinstance(x, float):
+        if math.isnan(x):
+            return None
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return x
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+
+
+def workload_json(w: Workload) -> dict[str, Any]:
+    return asdict(w)
+
+
+def benchmark_json(p: PredictionLike) -> dict[str, Any]:
+    """The benchmark's --save-result keys: BenchmarkResult's, plus `failed` (0: vLLM would start and serve
+    every request) and the peak output throughput that vLLM prints and saves."""
+    from planner.render_perf import peak_output_tokens_per_s
+
+    out: dict[str, Any] = dict(p.benchmark.to_json())
+    out["failed"] = 0
+    out["max_output_tokens_per_s"] = round(peak_output_tokens_per_s(p.sim), 2)
+    return out
+
+
+def point_json(p: PredictionLike) -> dict[str, Any]:
+    return {"benchmark": benchmark_json(p), "bounds": p.bounds.to_json(), "workload": workload_json(p.workload)}
+
+
+def _estimate_json(est: Estimate, source_warnings: list[str]) -> dict[str, Any]:
+    out = est.to_json()
+    out["warnings"] = [*({"code": "source", "message": w} for w in source_warnings), *out["warnings"]]
+    return out
+
+
+def to_json(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
+            source_warnings: list[str]) -> dict[str, Any]:
+    if swept is None:
+        return {"schema_version": SCHEMA_VERSION, **point_json(preds[0]),
+                "estimate": _estimate_json(est, source_warnings)}
+    return {"schema_version": SCHEMA_VERSION, "sweep": swept.to_json(), "points": [point_json(p) for p in preds],
+            "estimate": _estimate_json(est, source_warnings)}
+
+
+def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
+    r = est.resolved
+    out = [f"{est.model.get('name')} on {r.world_size} x {est.gpu.id} (TP {r.tensor_parallel_size}, "
+           f"PP {r.pipeline_parallel_size}) · vLLM {est.rules.version} ({est.rules.engine.upper()})",
+           f"KV cache {est.kv_cache.tokens:,} tokens · max_model_len {r.max_model_len:,} · max_num_seqs "
+           f"{r.max_num_seqs} · max_num_batched_tokens {r.max_num_batched_tokens:,}"]
+    out += [f"warning (source): {w}" for w in source_warnings]
+    out += [f"warning ({w.code}): {w.message}" for w in est.warnings]
+    return out
+
+
+def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_warnings: list[str], *,
+                     json_out: bool) -> None:
+    if json_out:
+        body: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        if swept is None:
+            body.update(benchmark=None, bounds=None, workload=workload_json(w))
+        else:
+            body.update(sweep=swept.to_json(), points=[])
+        body["estimate"] = _estimate_json(est, source_warnings)
+        _write(_dumps(body))
+        return
+    lines = [*head_lines(est, source_warnings),
+             "WOULD FAIL at startup, so there is no benchmark to predict:"]
+    lines += [f"  {e.code}: {e.message}" for e in est.errors]
+    _write("\n".join(lines) + "\n")
+
+
+def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
+                source_warnings: list[str]) -> list[str]:
+    from planner.render_perf import (
+        bounds_lines,
+        peak_output_tokens_per_s,
+        serving_block,
+        sweep_table,
+        terminal_chart,
+        throughput_lines,
+        workload_line,
+    )
+
+    out = head_lines(est, source_warnings)
+    out.append(workload_line(preds[0].workload, swept=swept.parameter if swept else None))
+    out.append("")
+    if swept is None:
+        p = preds[0]
+        if p.workload.offline_batch:
+            out += throughput_lines(p.benchmark)
+        else:
+            out += serving_block(p.benchmark, p.workload, peak_output_tokens_per_s(p.sim))
+        out += bounds_lines(p.bounds)
+        return out
+    out.append(f"sweep of --{swept.parameter}, one prediction per value:")
+    out += sweep_table(swept.parameter, swept.values, [p.benchmark for p in preds])
+    out.append("")
+    out += terminal_chart([p.benchmark.median_tpot_ms for p in preds], [p.benchmark.output_throughput for p in preds],
+                          x_label="median TPOT (ms)", y_label="output token throughput (tok/s)")
+    out.append("")
+    first, last = preds[0], preds[-1]
+    out += bounds_lines(first.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[0])}:")
+    if len(preds) > 1:
+        out += bounds_lines(last.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[-1])}:")
+    return out
+
+
+def _value(v: float) -> str:
+    return "inf" if math.isinf(v) else f"{v:g}"
+
+
+def _chart(est: Estimate, swept: Sweep, preds: Sequence[PredictionLike]) -> Any:
+    from planner.plot import Chart
+
+    return Chart(title=f"{est.model.get('name')} on {est.resolved.world_size} x {est.gpu.id}, vLLM "
+                       f"{est.rules.version}: --{swept.parameter} sweep",
+                 x_label="median TPOT (ms)", y_label="output token throughput (tok/s)",
+                 xs=tuple(p.benchmark.median_tpot_ms for p in preds),
+                 ys=tuple(p.benchmark.output_throughput for p in preds),
+                 labels=tuple(_value(v) for v in swept.values))

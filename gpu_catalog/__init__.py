@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from gpu_catalog import mig
 from planner.errors import PlannerError, did_you_mean
 
 if TYPE_CHECKING:
@@ -356,8 +357,6 @@ def resolve(name: str, extra_file: str | None = None) -> Gpu:
 
 def mig_slice(parent: Gpu, profile: str) -> Gpu:
     """The device a process on MIG slice `profile` of `parent` sees: the slice's memory (gpu_catalog.mig)."""
-    from gpu_catalog import mig
-
     known = mig.profiles(parent.id, parent.total_gib)
     if not known:
         raise PlannerError(f"{parent.id} has no MIG profiles in the catalog (MIG: A100, H100, H200)",

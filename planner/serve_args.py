@@ -412,7 +412,6 @@ class _Parser:
                                           deprecated=info.deprecated))
             return i + (1 if inline is not None else 2)
         nxt = i + 1
-        raw: str | None
         if info.nargs == "0":
             if inline is not None:
                 raise PlannerError(f"{written}: ignored explicit argument {inline!r}", code="bad_flag_value",
@@ -515,8 +514,8 @@ def to_serve_argv(
                                code="unknown_flag", hint=flag_status(spelling, version).message)
         out.append(spelling)
         if value is not None:
-            info = flag_info(spelling, version)
-            out += shlex.split(value) if info is not None and info.nargs == "+" else [value]
+            value_info = flag_info(spelling, version)
+            out += shlex.split(value) if value_info is not None and value_info.nargs == "+" else [value]
     return out
 
 

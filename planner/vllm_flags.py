@@ -327,8 +327,8 @@ def flag_status(spelling: str, version: str = LATEST) -> FlagStatus:
     s = normalize_spelling(spelling)
     resolved = resolve(spelling, version)
     if resolved is not None:
-        info = _table(version).by_spelling[resolved]
-        return FlagStatus("ok", info=info, message=f"{s} is accepted by vLLM {version}")
+        found = _table(version).by_spelling[resolved]
+        return FlagStatus("ok", info=found, message=f"{s} is accepted by vLLM {version}")
     v = parse_version(version)
     if s not in _presence() and s not in _history():
         s = _full_spelling(spelling) or s          # --kv-cache-memory: an abbreviation in other releases
@@ -337,7 +337,7 @@ def flag_status(spelling: str, version: str = LATEST) -> FlagStatus:
     older = [x for x in seen if parse_version(x) < v]
     newer = [x for x in seen if parse_version(x) > v]
     # Parse facts from the nearest extracted release that had the spelling; advice from the history.
-    info = _snapshot(older[-1])[s] if older else (_snapshot(newer[0])[s] if newer else hist)
+    info: FlagInfo | None = _snapshot(older[-1])[s] if older else (_snapshot(newer[0])[s] if newer else hist)
     when = None
     if hist is not None and hist.removed is not None and parse_version(hist.removed) <= v:
         when = f"in vLLM {hist.removed}"

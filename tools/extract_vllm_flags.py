@@ -273,7 +273,7 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                 kw.pop("choices", None) if kw.get("type") != "str" else None
             elif k.arg == "choices" and isinstance(k.value, ast.List | ast.Tuple):
                 if all(isinstance(e, ast.Constant) for e in k.value.elts):
-                    kw["choices"] = sorted(str(e.value) for e in k.value.elts)
+                    kw["choices"] = sorted(str(e.value) for e in k.value.elts if isinstance(e, ast.Constant))
                 else:
                     # `[*QUANTIZATION_METHODS, None]`: a list built at import time is not in the
                     # source; recording only its literal part would refuse every real choice.

@@ -253,10 +253,11 @@ def run_validation(opts: ValidateOptions, *, on_stage: Any = None) -> Validation
 
     vcmd = resolve_vllm_command(vllm_cmd=opts.vllm_cmd, vllm_env=opts.vllm_env, fallback_env=env_dir())
     installed = installed_vllm_version(vcmd.python)
-    version = opts.vllm_version or (installed[0] if installed else None)
-    if version is None:
+    found: str | None = opts.vllm_version or (installed[0] if installed else None)
+    if found is None:
         raise PlannerError("cannot read the version of the vLLM to launch", code="vllm_version_unknown",
                            hint="pass --vllm-version")
+    version = found
     pred = predict(opts, version, installed[1] if installed else None)
     predicted = pred.predicted
     argv, host, port = _launch_argv(opts, pred.resolved, version, vcmd, free_port(), pred.serve_model)

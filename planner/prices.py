@@ -1,5 +1,5 @@
 """Dated prices: GPU-hours by provider (gpu_catalog/data/prices/gpu-hour.json) and hosted APIs per million
-tokens (model_catalog/data/hosted/api-prices.json), each row with its provider, date and source.
+tokens (model_catalog/hosted/api-prices.json), each row with its provider, date and source.
 
 A price is only ever used with the row it came from, so every figure the planner prints can say which
 price, from whom and of when. The GPU catalog's `price_per_hour_usd` (what `plan --objective cost` ranks
@@ -61,7 +61,7 @@ def gpu_offers() -> tuple[GpuOffer, ...]:
 
 @functools.cache
 def api_prices() -> tuple[ApiPrice, ...]:
-    raw = json.loads(resources.files("model_catalog").joinpath("data/hosted/api-prices.json").read_text())
+    raw = json.loads(resources.files("model_catalog").joinpath("hosted/api-prices.json").read_text())
     return tuple(ApiPrice(provider=r["provider"], model=r["model"], input_usd_per_mtok=r["input_usd_per_mtok"],
                           output_usd_per_mtok=r["output_usd_per_mtok"], date=r["date"], source=r["source"])
                  for r in raw["prices"])

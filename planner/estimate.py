@@ -26,6 +26,7 @@ from planner.overhead import (
 from planner.platforms import Platform, platform_for
 from planner.quant import QuantScheme, resolve_scheme
 from planner.spec import ModelSpec, model_spec_from_config
+from planner.vllm_flags import flag_exists
 from planner.vllm_versions import (
     LATEST,
     BatchDefaults,
@@ -554,6 +555,9 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         warnings.append(Finding("cpu_kv_approximate", "no KV size given: vLLM's CPU backend gives the KV cache "
                                 "what the worker's memory leaves of utilization x node memory, known only at run "
                                 "time; the figure here is approximate (pass --kv-cache-memory-bytes)"))
+    if args.kv_cache_memory_bytes is not None and not flag_exists("--kv-cache-memory-bytes", rules.version):
+        warnings.append(Finding("what_if_flag", f"vLLM {rules.version} has no --kv-cache-memory-bytes: the figures "
+                                "answer 'given this much KV memory', a what-if that release cannot be told"))
     if args.kv_cache_dtype not in MODELLED_KV_CACHE_DTYPES:
         warnings.append(Finding("kv_cache_dtype_not_modelled", f"--kv-cache-dtype {args.kv_cache_dtype}: its "
                                 "page layout is not modelled; the KV cache is sized at the model's dtype "

@@ -70,7 +70,7 @@ def parse_invocation(extra: list[str], model: str | None, version: str, *, usage
         argv = ["vllm", "serve", model, *extra]
     else:
         model, argv = split_model_and_flags(extra)
-    cmd = parse_serve_argv(argv, version=version, read_config=True)
+    cmd = parse_serve_argv(argv, version=version, read_config=True, what_if=True)
     bad = [f for f in cmd.flags if f.status != "ok"]
     if bad:
         f = bad[0]

@@ -29,6 +29,10 @@ from planner.vllm_flags import FlagInfo, api_server_takes_positional_model, flag
 from planner.vllm_versions import LATEST
 
 DEFAULT_VERSION = LATEST
+# Flags read as a what-if on releases that predate them ("given this much KV memory"): parsed as the newest
+# release spells them, and the estimate says the release lacks the flag. A deployment file that uses one on
+# such a release still fails `planner check`, which asks what vLLM would do with the file.
+WHAT_IF_FLAGS = frozenset({"--kv-cache-memory-bytes"})
 # Fields `to_serve_argv` always writes, so a generated command does not depend on version defaults.
 DEFAULT_EXPLICIT = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "max_num_seqs")
 
@@ -287,13 +291,14 @@ def _as_field_type(name: str, value: object, written: str) -> object:
 
 
 def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION, *,
-                     read_config: bool = False) -> ServeCommand:
+                     read_config: bool = False, what_if: bool = False) -> ServeCommand:
     """Parse a `vllm serve` command line (a word list or one shell string) for vLLM `version`.
 
     Flags the version does not parse are reported (`unknown`, `removed`), not raised: a checker wants
     them all. Values vLLM would reject (bad type, bad choice, out of range) raise PlannerError.
     With `read_config`, `--config FILE` is read and spliced in as vLLM does (planner.serve_config);
     without it (a file named in a manifest lives in the image, not here) it stays a passthrough flag.
+    With `what_if`, the WHAT_IF_FLAGS are accepted on releases that predate them.
     """
     words = split_command(argv) if isinstance(argv, str) else [str(w) for w in argv]
     if len(words) == 1 and not isinstance(argv, str) and any(c.isspace() for c in words[0]):
@@ -321,7 +326,7 @@ def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION, *,
         from planner.serve_config import expand_config  # noqa: PLC0415 - pulls PyYAML; only for --config
 
         words = expand_config(words, start, version, model_first=launcher in ("vllm serve", "none"))
-    p = _Parser(words, version, positional_model=positional)
+    p = _Parser(words, version, positional_model=positional, what_if=what_if)
     p.run(start)
     engine = EngineArgs(**p.values, passthrough=tuple(p.passthrough.values()))  # type: ignore[arg-type]
     return ServeCommand(model=p.model, args=engine, env=env, unknown=p.unknown, removed=p.removed,
@@ -332,7 +337,8 @@ def parse_serve_argv(argv: list[str] | str, version: str = DEFAULT_VERSION, *,
 class _Parser:
     """The argparse walk over serve arguments, one option at a time."""
 
-    def __init__(self, words: list[str], version: str, *, positional_model: bool) -> None:
+    def __init__(self, words: list[str], version: str, *, positional_model: bool, what_if: bool = False) -> None:
+        self.what_if = what_if
         self.words = words
         self.version = version
         self.positional_model = positional_model
@@ -385,6 +391,8 @@ class _Parser:
         words, version = self.words, self.version
         written, inline = self._split(words[i])
         status = flag_status(written, version)
+        if status == "not_yet" and self.what_if and status.info is not None and status.info.name in WHAT_IF_FLAGS:
+            status = flag_status(written, LATEST)
         if status != "ok":
             hist = status.info
             # An unknown flag is assumed to take the next word as its value unless that is an option.

@@ -41,7 +41,7 @@ HOURS_PER_MONTH = 720.0          # 30 days, the month of cloud price sheets; --h
 PEAK_TO_AVERAGE = 2.0            # traffic is not flat: replicas are sized for the peak
 SEARCH_PROMPTS = 200             # the fewest prompts a probe simulates (LoadShape's default)
 PROBE_SECONDS = 20.0             # a probe's arrivals span at least this much simulated time ...
-PROBE_TOKENS = 80_000            # ... within this many simulated output tokens
+PROBE_TOKENS = 50_000            # ... within this many simulated output tokens
 PROBE_MAX_PROMPTS = 2_000
 GROWTH_MAX = 0.02                # s of TTFT growth per s of run accepted as a bounded queue
 REL_TOL = 0.03                   # the bisection stops when hi / lo <= 1 + REL_TOL

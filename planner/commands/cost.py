@@ -185,8 +185,8 @@ def _parse(requests_per_month: str | None, input_len: int | None, output_len: in
         raise PlannerError(f"--hours-per-month must be at most 744 (31 days), got {hours_per_month:g}")
     _number("--peak-to-average", peak_to_average, lo=1)
     _number("--gpu-price", gpu_price, lo=0)
-    for flag, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms), ("--slo-e2el-ms", slo_e2el_ms)):
-        _number(flag, v, lo=0, lo_open=True)
+    for name, ms in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms), ("--slo-e2el-ms", slo_e2el_ms)):
+        _number(name, ms, lo=0, lo_open=True)
     if not (0 < slo_percentile <= 100):
         raise PlannerError(f"--slo-percentile must be in (0, 100], got {slo_percentile:g}")
     if price_kind not in ("on-demand", "spot", "reserved"):

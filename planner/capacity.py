@@ -286,6 +286,24 @@ def _check(est: Any, shape: LoadShape) -> None:
                                "reject it", hint="lower the lengths or raise --max-model-len")
 
 
+def evaluate(est: Any, shape: LoadShape, rate: float, slo: Slo | None = None, *,
+             calibration: Calibration = DEFAULT) -> tuple[Probe, Prediction]:
+    """One probe of the search: the Poisson run of `shape` at `rate` (probe_prompts(shape, rate) prompts),
+    whether its queue is bounded, its p<percentile> figures, and whether it meets `slo`."""
+    targets = slo.targets() if slo is not None else {}
+    q = slo.percentile if slo is not None else 95.0
+    w = shape.workload(rate, num_prompts=probe_prompts(shape, rate))
+    try:
+        p = predict(est, w, calibration)
+    except ValueError as e:
+        raise PlannerError(str(e)) from None
+    g = ttft_growth(p)
+    figs = slo_figures(p, q)
+    bounded = g <= GROWTH_MAX
+    met = bounded and all(figs[k] <= v for k, v in targets.items())
+    return Probe(rate, w.num_prompts, g, bounded, figs, met), p
+
+
 def max_sustainable_rate(est: Any, shape: LoadShape, slo: Slo | None = None, *,
                          calibration: Calibration = DEFAULT) -> Capacity:
     """The highest Poisson request rate one replica of `est` sustains on `shape`: within `slo` when given
@@ -297,16 +315,7 @@ def max_sustainable_rate(est: Any, shape: LoadShape, slo: Slo | None = None, *,
     preds: dict[float, Prediction] = {}
 
     def probe(rate: float) -> Probe:
-        w = shape.workload(rate, num_prompts=probe_prompts(shape, rate))
-        try:
-            p = predict(est, w, calibration)
-        except ValueError as e:
-            raise PlannerError(str(e)) from None
-        g = ttft_growth(p)
-        figs = slo_figures(p, q)
-        bounded = g <= GROWTH_MAX
-        met = bounded and all(figs[k] <= v for k, v in targets.items())
-        pr = Probe(rate, w.num_prompts, g, bounded, figs, met)
+        pr, p = evaluate(est, shape, rate, slo, calibration=calibration)
         probes.append(pr)
         preds[rate] = p
         return pr

@@ -84,7 +84,7 @@ def test_slo_checks_its_values() -> None:
     assert Slo(ttft_ms=500, tpot_ms=40).targets() == {"ttft": 500, "tpot": 40}
     for bad in ({"ttft_ms": 0}, {"tpot_ms": -1}, {"e2el_ms": math.inf}, {"percentile": 0}, {"percentile": 101}):
         with pytest.raises(PlannerError):
-            Slo(**bad)  # type: ignore[arg-type]
+            Slo(**bad)
 
 
 def test_replicas_cover_the_peak() -> None:

@@ -15,9 +15,11 @@ describes the method and its limits; in short:
   1 - mu / r, and GROWTH_MAX = 0.02 accepts a rate the engine serves at 98 % or more;
 * with an Slo, the rate must also keep the predicted p<percentile> TTFT, TPOT and E2E latency (vLLM's
   definitions, planner.perf.metrics) within the targets;
-* the search starts from the offline-batch throughput of the shape (what `vllm bench throughput` gives for
-  the same prompts), moves up or down by factors of 2 to bracket the answer, then bisects geometrically
-  until the bracket is within REL_TOL. The answer is the highest rate a probe found feasible, so it is
+* the search starts from the offline-batch throughput of the shape's prompts (burst_rate: `vllm bench
+  throughput` up to its 90th-percentile finish). That is not an upper bound here: a burst admits its
+  prompts together and they decode in lockstep, while Poisson arrivals interleave prefills with decodes
+  and keep more requests in flight. The search moves up or down by factors of 2 to bracket the answer,
+  then bisects geometrically until the bracket is within REL_TOL. The answer is the highest rate a probe found feasible, so it is
   deterministic for a seed, and a looser Slo (pointwise a larger feasible set) never lowers it.
 """
 

@@ -19,8 +19,9 @@ describes the method and its limits; in short:
   throughput` up to its 90th-percentile finish). That is not an upper bound here: a burst admits its
   prompts together and they decode in lockstep, while Poisson arrivals interleave prefills with decodes
   and keep more requests in flight. The search moves up or down by factors of 2 to bracket the answer,
-  then bisects geometrically until the bracket is within REL_TOL. The answer is the highest rate a probe found feasible, so it is
-  deterministic for a seed, and a looser Slo (pointwise a larger feasible set) never lowers it.
+  then bisects geometrically until the bracket is within REL_TOL. The answer is the highest rate a probe
+  found feasible, so it is deterministic for a seed, and a looser Slo (pointwise a larger feasible set)
+  never lowers it.
 """
 
 from __future__ import annotations

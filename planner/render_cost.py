@@ -20,6 +20,10 @@ def _usd4(x: float | None) -> str:
     return f"${x:,.4f}" if abs(x) < 1 else f"${x:,.2f}"
 
 
+def _share(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.01 else f"{x:.2%}"
+
+
 def capacity_lines(r: CostReport) -> list[str]:
     m = r.model
     out = [f"capacity: {m.per_replica_rate:.3g} req/s per replica ({r.rate_source})"]
@@ -49,7 +53,7 @@ def human_lines(r: CostReport, head: list[str], *, requests_text: str) -> list[s
                "traffic is not flat; --peak-to-average)")
     out += capacity_lines(r)
     out.append(f"replicas: {r.replicas} x {m.gpus_per_replica} GPU{'s' if m.gpus_per_replica > 1 else ''} = "
-               f"{r.gpus} GPU{'s' if r.gpus > 1 else ''}; the peak uses {r.utilization:.0%} of them")
+               f"{r.gpus} GPU{'s' if r.gpus > 1 else ''}; the peak uses {_share(r.utilization)} of what they carry")
     out.append("")
     api_name = r.api.label.strip()
     rows = [("self-hosted", r.self_hosted_monthly), (f"API ({api_name})", r.api_monthly)]

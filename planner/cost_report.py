@@ -107,7 +107,7 @@ def api_price_source(p: ApiPrice) -> str:
     prices = f"${p.input_usd_per_mtok:g} in / ${p.output_usd_per_mtok:g} out per 1M tokens"
     if p.source == GIVEN:
         return f"{p.provider} {prices} (given on the command line)"
-    when = f", read {p.date}" if p.date else ""
+    when = f", dated {p.date}" if p.date else ""
     return f"{p.label} ({prices}{when}); {p.source}"
 
 

@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from planner.commands import check as _check
+from planner.commands import cost as _cost
 from planner.commands import estimate as _estimate
 from planner.commands import gpus as _gpus
 from planner.commands import models as _models
@@ -69,6 +70,7 @@ _CTX = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("estimate", context_settings=_CTX, help=_estimate.HELP)(_estimate.command)
 app.command("plan", context_settings=_CTX, help=_plan.HELP)(_plan.command)
 app.command("perf", context_settings=_CTX, help=_perf.HELP)(_perf.command)
+app.command("cost", context_settings=_CTX, help=_cost.HELP)(_cost.command)
 app.command("check", help=_check.HELP)(_check.command)
 app.command("validate", context_settings=_CTX, help=_validate.HELP)(_validate.command)
 app.add_typer(_models.app, name="models", help=_models.HELP)

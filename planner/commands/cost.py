@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from planner.commands import _options as _o
+from planner.errors import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from planner.capacity import Capacity, LoadShape, Slo
@@ -29,7 +30,6 @@ HELP = ("Compare self-hosting MODEL on vLLM with a hosted API for a monthly volu
         "500,000, 2m = 2,000,000, 2M = 2,097,152 (binary, as vLLM reads it). Takes every option of `planner "
         "estimate` and vLLM serve flags. Exit 0 compared, 1 vLLM would refuse to start, 2 bad input.")
 
-SCHEMA_VERSION = 1
 MAX_LEN = 1 << 20
 _Str = str | None
 _Float = float | None

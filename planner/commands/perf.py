@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from planner.commands import _options as _o
+from planner.errors import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from planner.bench_flags import Sweep
@@ -30,7 +31,6 @@ HELP = ("Predict what `vllm bench serve` would measure for MODEL on a GPU: throu
         "spells them. --sweep max-concurrency=1,2,4 predicts one point per value; --plot FILE draws it. "
         "Exit 0 predicted, 1 vLLM would refuse to start, 2 bad input.")
 
-SCHEMA_VERSION = 1
 _Str = str | None
 
 

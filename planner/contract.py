@@ -186,6 +186,117 @@ class ValidateDoc(_Strict):
     exit_code: int
 
 
+class BenchmarkDoc(_Strict):
+    """The keys `vllm bench serve --save-result` writes for a run, as `planner perf` predicts them."""
+
+    completed: int
+    failed: int = 0
+    duration: float
+    total_input_tokens: int
+    total_output_tokens: int
+    request_throughput: float
+    output_throughput: float
+    total_token_throughput: float
+    max_concurrent_requests: int
+    max_output_tokens_per_s: float | None = None
+    mean_ttft_ms: float
+    median_ttft_ms: float
+    std_ttft_ms: float
+    p95_ttft_ms: float
+    p99_ttft_ms: float
+    mean_tpot_ms: float
+    median_tpot_ms: float
+    std_tpot_ms: float
+    p95_tpot_ms: float
+    p99_tpot_ms: float
+    mean_itl_ms: float
+    median_itl_ms: float
+    std_itl_ms: float
+    p95_itl_ms: float
+    p99_itl_ms: float
+    mean_e2el_ms: float
+    median_e2el_ms: float
+    std_e2el_ms: float
+    p95_e2el_ms: float
+    p99_e2el_ms: float
+
+
+class PerfPointDoc(_Strict):
+    benchmark: BenchmarkDoc
+    bounds: dict[str, Any]
+    workload: dict[str, Any]
+
+
+class PerfDoc(_Strict):
+    """`planner perf --json`: one benchmark (or, with --sweep, one point per value) and the estimate."""
+
+    schema_version: int = SCHEMA_VERSION
+    benchmark: BenchmarkDoc | None = None
+    bounds: dict[str, Any] | None = None
+    workload: dict[str, Any] | None = None
+    sweep: dict[str, Any] | None = None
+    points: list[PerfPointDoc] | None = None
+    estimate: dict[str, Any] = Field(description="an EstimateDoc")
+    error: dict[str, Any] | None = None
+
+
+class CostVolumeDoc(_Strict):
+    requests_per_month: int
+    replicas: int
+    gpus: int
+    self_hosted_monthly_usd: float
+    api_monthly_usd: float
+    savings_monthly_usd: float
+
+
+class CostBlockDoc(_Strict):
+    requests_per_month: int
+    input_len: int
+    output_len: int
+    api_monthly_usd: float
+    self_hosted_monthly_usd: float
+    savings_monthly_usd: float
+    api_annual_usd: float
+    self_hosted_annual_usd: float
+    savings_annual_usd: float
+    break_even_requests_per_month: int | None
+    replicas: int
+    gpus_per_replica: int
+    gpus: int
+    gpu_hourly_usd: float
+    gpu_price_date: str | None
+    gpu_price_source: str
+    api_input_usd_per_mtok: float
+    api_output_usd_per_mtok: float
+    api_usd_per_request: float
+    api_price_date: str | None
+    api_price_source: str
+    cost_per_million_output_tokens_usd: float | None
+    api_cost_per_million_output_tokens_usd: float | None
+    cost_per_million_tokens_usd: float | None
+    api_cost_per_million_tokens_usd: float | None
+    hours_per_month: float
+    fixed_monthly_usd: float
+    peak_to_average: float
+    average_request_rate: float
+    peak_request_rate: float
+    per_replica_request_rate: float
+    per_replica_rate_source: str
+    peak_utilization: float
+    volumes: list[CostVolumeDoc]
+
+
+class CostDoc(_Strict):
+    """`planner cost --json`: self-hosting on vLLM against a hosted API (cost is null when the deployment
+    would not start)."""
+
+    schema_version: int = SCHEMA_VERSION
+    cost: CostBlockDoc | None
+    capacity: dict[str, Any] | None
+    notes: list[str]
+    estimate: dict[str, Any] | None = Field(default=None, description="an EstimateDoc")
+
+
 class ErrorBodyDoc(_Strict):
     code: str
     message: str
@@ -200,7 +311,8 @@ class ErrorDoc(_Strict):
 
 
 ANSWERS: dict[str, type[BaseModel]] = {
-    "estimate": EstimateDoc, "plan": PlanDoc, "check": CheckDoc, "validate": ValidateDoc, "error": ErrorDoc,
+    "estimate": EstimateDoc, "plan": PlanDoc, "perf": PerfDoc, "cost": CostDoc, "check": CheckDoc,
+    "validate": ValidateDoc, "error": ErrorDoc,
 }
 
 

@@ -54,7 +54,9 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
                 pkg = module.split(".") if is_pkg else module.split(".")[:-1]
                 pkg = pkg[: len(pkg) - (node.level - 1)]
                 base = ".".join([*pkg, base] if base else pkg)
-            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+            # `from pkg import sub` needs pkg.sub (as `import pkg.sub` does); `from pkg import name` needs pkg.
+            subs = [f"{base}.{a.name}" for a in node.names]
+            names = subs if all(s in modules for s in subs) else [base, *subs]
         for name in names:
             t = _target(name, modules)
             if t is not None and t != module:

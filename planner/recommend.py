@@ -342,8 +342,8 @@ def graphs_outside_gib(est: Estimate) -> float:
     r = est.resolved
     if est.rules.cudagraph_estimate or r.enforce_eager or est.spec is None or est.gpu.vendor != "nvidia":
         return 0.0
-    cap = cudagraph_max_capture(est.rules, max_num_seqs=int(r.max_num_seqs), mnbt=int(r.max_num_batched_tokens),
-                                cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
+    cap = cudagraph_max_capture(est.rules, max_num_seqs=int(r.max_num_seqs or 1),
+                                mnbt=int(r.max_num_batched_tokens or 1), cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
                                 performance_mode=r.performance_mode)
     layers = max(pp_layers(est.spec, r.pipeline_parallel_size))
     return cudagraph_estimate_bytes(est.spec, layers_on_stage=layers, max_capture=cap,

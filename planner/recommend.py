@@ -343,8 +343,8 @@ def graphs_outside_gib(est: Estimate) -> float:
     if est.rules.cudagraph_estimate or r.enforce_eager or est.spec is None or est.gpu.vendor != "nvidia":
         return 0.0
     cap = cudagraph_max_capture(est.rules, max_num_seqs=int(r.max_num_seqs or 1),
-                                mnbt=int(r.max_num_batched_tokens or 1), cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
-                                performance_mode=r.performance_mode)
+                                mnbt=int(r.max_num_batched_tokens or 1), cc=est.gpu.cc,
+                                user_max=r.max_cudagraph_capture_size, performance_mode=r.performance_mode)
     layers = max(pp_layers(est.spec, r.pipeline_parallel_size))
     return cudagraph_estimate_bytes(est.spec, layers_on_stage=layers, max_capture=cap,
                                     tp=r.tensor_parallel_size) / 2**30
@@ -964,6 +964,8 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     flag_tp = "--tensor-parallel-size"
     if kept("tensor_parallel_size"):
         out.append(Decision(flag_tp, str(plan.tp), "kept as given"))
+    elif plan.load is not None:
+        out.append(Decision(flag_tp, str(plan.tp), _why_tp_load(result, plan)))
     else:
         out.append(Decision(flag_tp, str(plan.tp), _why_tp(result, plan, required)))
     if plan.pp > 1:
@@ -989,6 +991,8 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     if a.max_num_batched_tokens is not None:
         why = "kept as given" if kept("max_num_batched_tokens") else (
             f"raised to max_num_seqs ({a.max_num_seqs}): vLLM refuses a per-step token budget below it")
+        if plan.load is not None and plan.load.tuning and not kept("max_num_batched_tokens"):
+            why = plan.load.tuning
         out.append(Decision("--max-num-batched-tokens", str(a.max_num_batched_tokens), why))
     util = est.resolved.gpu_memory_utilization or 0.0
     if kept("gpu_memory_utilization"):
@@ -1030,6 +1034,13 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     mns = est.resolved.max_num_seqs
     if kept("max_num_seqs"):
         why = "kept as given"
+    elif plan.load is not None and plan.load.tuning:
+        why = plan.load.tuning
+    elif plan.load is not None and plan.load.capacity is not None:
+        why = (f"vLLM {req.vllm_version}'s default on {plan.gpu.id}, and so its token budget "
+               f"({est.resolved.max_num_batched_tokens:,}): at them one replica sustains "
+               f"{plan.load.rate:.3g} req/s" + (" within the targets" if plan.load.load.slo else "")
+               + f"; the KV cache holds {plan.concurrency:.0f} requests of {plan.context:,} tokens")
     elif req.concurrency is not None:
         why = (f"your --concurrency; the KV cache holds {plan.concurrency:.1f} sequences of {plan.context:,} tokens")
     else:
@@ -1089,6 +1100,22 @@ def _why_util(req: PlanRequest, plan: Plan) -> str:
                 + tail)
     return (f"vLLM budgets {est.per_gpu.requested_gib:.2f} of {est.per_gpu.total_gib:.2f} GiB and leaves "
             f"{left:.2f} GiB for the CUDA context, NCCL and other processes")
+
+
+def _why_tp_load(result: PlanResult, plan: Plan) -> str:
+    """TP for a load: replicas x GPUs against the other sizes simulated on the same GPU type."""
+    fit = plan.load
+    obj = "the lowest cost" if result.request.objective == "cost" else "the fewest GPUs"
+    others = [p for p in result.plans if p is not plan and p.gpu.id == plan.gpu.id and p.load is not None
+              and p.load.sized and p.pp == plan.pp and p.candidate.scheme == plan.candidate.scheme]
+    alt = "; ".join(f"TP {p.tp}: {p.load.replicas} x {p.count} = {p.load.gpus_total} GPUs"
+                    + (f" (${p.load.cost_per_hour:.2f}/h)" if p.load.cost_per_hour is not None else "")
+                    if p.load.met else f"TP {p.tp}: meets no rate" for p in sorted(others, key=lambda p: p.tp))
+    cost = f" (${fit.cost_per_hour:.2f}/h)" if fit.cost_per_hour is not None else ""
+    return (f"{obj} for the load: {fit.replicas} replica(s) of TP {plan.tp} at {fit.rate:.3g} req/s each = "
+            f"{fit.gpus_total} GPUs{cost}" + (f", against {alt}" if alt else "")
+            + "; a larger TP serves each request faster (more bandwidth per token), more replicas of a "
+            "smaller TP spend less on communication")
 
 
 def _why_tp(result: PlanResult, plan: Plan, required: int) -> str:

@@ -215,8 +215,9 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
         out.print()
     if chosen is None and sized:
         out.print("[bold red]No plan meets the targets[/bold red] at any request rate:")
-        for s in result.suggestions:
-            out.print(f"  - {escape(s)}")
+        for tip in result.suggestions:
+            out.print(escape(textwrap.fill(tip, width=max(40, out.width - 2), initial_indent="  - ",
+                                           subsequent_indent="    ", break_on_hyphens=False)))
         return
     if chosen is None:
         _render_miss(result, out)

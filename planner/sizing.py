@@ -104,6 +104,7 @@ class LoadFit:
 
     load: Load
     bound: float                     # rate_bound: req/s one replica cannot exceed within the targets
+    bound_reason: str = ""           # when the bound is 0: the target one request alone breaks
     capacity: Any = None             # planner.capacity.Capacity (None: pruned, not simulated)
     replicas: int = 0
     gpus_per_replica: int = 1
@@ -176,8 +177,7 @@ class LoadFit:
             "limit": cap.limit if cap is not None else "pruned",
             "reason": cap.reason if cap is not None else (
                 f"not simulated: its bound ({self.bound:.3g} req/s per replica) already needs at least "
-                f"{self.min_replicas} replicas" if self.bound > 0
-                else "not simulated: one request alone breaks a target"),
+                f"{self.min_replicas} replicas" if self.bound > 0 else f"not simulated: {self.bound_reason}"),
             "predicted": cap.benchmark if cap is not None else None,
             "cost_per_hour_usd": _r(self.cost_per_hour) if self.met else None,
             "cost_per_million_output_tokens_usd": _r(self.cost_per_million_output) if self.met else None,
@@ -195,12 +195,17 @@ def _r(x: float | None) -> float | None:
 
 def rate_bound(est: Estimate, shape: LoadShape, slo: Slo | None) -> float:
     """An upper bound (req/s) on what one replica of `est` sustains on `shape` within `slo` (module doc)."""
+    return bound_and_reason(est, shape, slo)[0]
+
+
+def bound_and_reason(est: Estimate, shape: LoadShape, slo: Slo | None) -> tuple[float, str]:
+    """rate_bound, and when it is 0 the target one request alone breaks."""
     r = est.resolved
     try:
         cost = cost_of(est)
         hw = hardware(est.gpu, est.quant)
-    except ValueError:
-        return 0.0
+    except ValueError as e:
+        return 0.0, f"the perf model cannot size it: {e}"
     cal = DEFAULT
     mns, mnbt = int(r.max_num_seqs or 1), int(r.max_num_batched_tokens or 1)
     cap = 0 if r.enforce_eager else cudagraph_max_capture(
@@ -232,12 +237,16 @@ def rate_bound(est: Estimate, shape: LoadShape, slo: Slo | None) -> float:
                            num_prefill=1).total
         left -= c
     one = decode(1)
+    where = f"on {est.resolved.world_size} x {est.gpu.id}"
     if "ttft" in targets and first * 1000 > targets["ttft"]:
-        return 0.0
+        return 0.0, (f"one request alone takes {first * 1000:.1f} ms to prefill {n_in:,.0f} prompt tokens {where}, "
+                     f"above the {targets['ttft']:g} ms TTFT target")
     if "tpot" in targets and one * 1000 > targets["tpot"]:
-        return 0.0
+        return 0.0, (f"one decode step of a single request takes {one * 1000:.2f} ms {where}, above the "
+                     f"{targets['tpot']:g} ms TPOT target")
     if "e2el" in targets and (first + (n_out - 1) * one) * 1000 > targets["e2el"]:
-        return 0.0
+        return 0.0, (f"one request alone takes {(first + (n_out - 1) * one) * 1000:.0f} ms end to end {where}, "
+                     f"above the {targets['e2el']:g} ms target")
     top = max(1.0, min(float(mns), est.kv_cache.tokens / resident, mnbt / (1 + n_in / n_out)))
     if "tpot" in targets:
         lo, hi = 1.0, top
@@ -252,7 +261,7 @@ def rate_bound(est: Estimate, shape: LoadShape, slo: Slo | None) -> float:
     # The rate is not monotone in the batch (a decode batch above the largest CUDA graph runs eagerly):
     # the best of a few batch sizes up to the cap.
     sizes = {top, min(top, float(reg.max_graph_batch)), top / 2, top / 4, top / 8}
-    return max(b / n_out / mixed(b) for b in sizes if b >= 1) * BOUND_SLACK
+    return max(b / n_out / mixed(b) for b in sizes if b >= 1) * BOUND_SLACK, ""
 
 
 # ------------------------------------------------------------------------------------------------ the search
@@ -358,8 +367,8 @@ def size(result: PlanResult, load: Load, *, model_max_len: int) -> tuple[PlanRes
     ctx_why = load.context_why(req.context or 0, model_max_len)
     fits: list[tuple[Plan, LoadFit]] = []
     for p in result.plans:
-        b = rate_bound(p.est, load.shape, load.slo)
-        fits.append((p, LoadFit(load=load, bound=b, gpus_per_replica=p.count,
+        b, why = bound_and_reason(p.est, load.shape, load.slo)
+        fits.append((p, LoadFit(load=load, bound=b, bound_reason=why, gpus_per_replica=p.count,
                                 price_per_gpu_hour=p.gpu.price_per_hour_usd, context_why=ctx_why)))
     order = sorted(fits, key=lambda pf: (_bound_objective(pf[1], objective), -pf[1].bound, pf[0].gpu.id,
                                          pf[0].count))
@@ -392,16 +401,18 @@ def size(result: PlanResult, load: Load, *, model_max_len: int) -> tuple[PlanRes
                      "already needing more " + ("$/h" if objective == "cost" else "GPUs") + " than plan 1"
                      if chosen is not None else f"{len(done)} of {len(fits)} layouts simulated")
     suggestions: tuple[str, ...] = result.suggestions
-    if chosen is None and done:
-        suggestions = (*suggestions, *_why_none(rank, load))
+    if chosen is None:
+        suggestions = (*suggestions, *_why_none(rank, pruned))
     out = replace(result, plans=plans, chosen=chosen, notes=tuple(notes), suggestions=suggestions,
                   closest=result.closest if chosen is None else None)
     return out, Sizing(candidates=len(fits), simulated=cache.simulated, pruned=len(pruned), met=len(met))
 
 
-def _why_none(rank: list[Plan], load: Load) -> list[str]:
+def _why_none(rank: list[Plan], pruned: list[Plan]) -> list[str]:
+    """Why no plan meets the targets: the simulated plans' reasons, else those of the bound (best first)."""
     out = []
-    for q in rank[:3]:
+    for q in [*rank, *pruned][:3]:
         par = f"TP {q.tp}" + (f" x PP {q.pp}" if q.pp > 1 else "")
-        out.append(f"{q.count} x {q.gpu.id} ({par}): {q.load.capacity.reason}")
+        why = q.load.capacity.reason if q.load.capacity is not None else q.load.bound_reason
+        out.append(f"{q.count} x {q.gpu.id} ({par}): {why or 'its bound meets no rate'}")
     return out

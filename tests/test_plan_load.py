@@ -215,3 +215,21 @@ def test_memory_utilization_is_vllms_default_where_the_plan_holds() -> None:
     assert code == 0 and doc["vllm"]["args"]["gpu_memory_utilization"] == 0.92
     why = {d["flag"]: d["why"] for d in doc["plan"]["decisions"]}
     assert "default" in why["--gpu-memory-utilization"] and "profile run" in why["--gpu-memory-utilization"]
+
+
+def test_batch_limits_are_tuned_when_the_defaults_break_ttft() -> None:
+    # Long prompts on an L40S: vLLM's 2,048-token budget makes a 6,000-token prefill take several steps.
+    argv = ("qwen3-8b", "--gpu", "L40S", "--request-rate", "4", "--random-input-len", "6000",
+            "--random-output-len", "100", "--slo-ttft-ms", "1000")
+    code, doc = plan_json(*argv)
+    assert code == 0
+    top = doc["plans"][0]
+    cap = top["capacity"]
+    assert cap["tuning"] and "break the TTFT target" in cap["tuning"]
+    args = parse_serve_argv(doc["commands"]["vllm"]).args
+    assert args.max_num_batched_tokens is not None and args.max_num_batched_tokens != 2048
+    why = {d["flag"]: d["why"] for d in doc["plan"]["decisions"]}
+    assert why["--max-num-batched-tokens"] == cap["tuning"]
+    bench = perf_of(doc)
+    assert bench["p95_ttft_ms"] <= 1000
+    assert cap["replicas"] * cap["per_replica_request_rate"] >= cap["peak_request_rate"]

@@ -98,6 +98,9 @@ class PlanSectionDoc(_Strict):
     notes: list[str]
     suggestions: list[Any]
     closest_miss: dict[str, Any] | None = None
+    load: dict[str, Any] | None = Field(default=None, description=(
+        "with --request-rate: the load sized for (request_rate req/s on average, peak_to_average, "
+        "peak_request_rate, shape, slo); each plan then carries `capacity`"))
 
 
 class PlanDoc(_Strict):

@@ -27,10 +27,11 @@ from typing import Any, Literal
 from gpu_catalog import Gpu
 from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.estimate import CONTEXT_GIB, NCCL_GIB, Estimate, estimate
+from planner.estimate import CONTEXT_GIB, NCCL_GIB, Estimate, estimate, pp_layers
+from planner.overhead import cudagraph_estimate_bytes
 from planner.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, scheme_for_name
 from planner.redact import MASK, is_secret_flag, secret_flag_env
-from planner.vllm_versions import LATEST, rules_for
+from planner.vllm_versions import LATEST, cudagraph_max_capture, rules_for
 
 Objective = Literal["gpus", "cost", "kv"]
 OBJECTIVES: tuple[str, ...] = ("gpus", "cost", "kv")
@@ -42,6 +43,21 @@ OBJECTIVES: tuple[str, ...] = ("gpus", "cost", "kv")
 # (high_utilization above 0.95).
 UTIL_HEADROOM_GIB = 0.5
 UTIL_CAP = 0.95
+# What the running server allocates beyond vLLM's profile run (vllm-memory.md §1.3-1.5, and
+# vllm/v1/worker/gpu_worker.py of 0.33.0): the KV cache is sized from a profile run that skips attention
+# (skip_attn=True), and from an extrapolated estimate of the CUDA-graph pool (two FULL graphs captured,
+# the rest extrapolated); the real capture comes after the KV cache is allocated. vLLM itself keeps
+# 150 MiB for it when it suggests a --kv-cache-memory-bytes ("memory profiling may slightly
+# underestimate the memory consumption. So leave a small buffer (=150MiB) to avoid OOM",
+# redundancy_buffer_memory in _compile_or_warm_up_model). The sampler is not in this term: since Model
+# Runner V2 (0.25) the profile run samples max_num_seqs rows with the fp32 warm-up parameters, so its
+# peak is inside the budget.
+PROFILE_REDUNDANCY_GIB = 150 / 1024
+# Without a workload, a shrunk context of at least this many tokens ranks with the full context (by the
+# objective): the model's maximum is not worth more GPUs when it costs them (Llama 4 Scout's 10M tokens;
+# 8B models with 128K on 24 GB cards), while published deployments serve 1K-20K-token requests. A
+# planner policy, stated in the output with how to get the full context (--context).
+DEFAULT_CONTEXT = 32768
 
 # Loss tiers of the weight formats (lower = closer to the 16-bit model), ordered by bits per weight and
 # scale granularity: 16-bit; 8-bit (fp8, int8 W8A8, GPTQ int8); 4-bit float with fine-grained scales
@@ -118,6 +134,12 @@ class PlanRequest:
         return self.given if self.given is not None else frozenset(self.args.given())
     whole_catalog: bool = False       # --gpu any (no bigger GPU to suggest)
     auto_candidates: tuple[Candidate, ...] = ()   # every servable scheme, for "a quantization would fit"
+    # Every TP (and PP) size that fits, not only the first: a workload sizes replicas on each of them
+    # (two TP2 replicas against one TP4), so the memory search does not stop at the smallest count.
+    explore: bool = False
+    # A shrunk context of at least min(this, the target) ranks with the full one (DEFAULT_CONTEXT);
+    # None: the full context first, whatever it costs.
+    context_floor: int | None = DEFAULT_CONTEXT
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,11 @@ class Plan:
     full: bool                        # context target and concurrency met
     levers: tuple[str, ...] = ()      # "kv_fp8", "eager", "mnbt" applied to make it fit
     native: bool = True               # the GPU runs the weight format natively
+    # How --gpu-memory-utilization was settled (see _Search.settle): "default", "raised", "ceiling",
+    # "over_ceiling", or "" when the planner did not settle it (given, CPU, unified memory, --objective kv).
+    util_how: str = ""
+    util_ceiling: float | None = None  # the runtime ceiling of this deployment (runtime_ceiling)
+    load: Any = None                  # planner.sizing.LoadFit when the plan was sized for a workload
 
     @property
     def dp(self) -> int:
@@ -295,9 +322,43 @@ def utilization(gpu: Gpu, world: int, version: str) -> float:
         # CPU: the KV size comes from --kv-cache-memory-bytes / VLLM_CPU_KVCACHE_SPACE; unified memory
         # (GH200, GB10): the OS and CPU processes share it, so vLLM's own default is the safe level.
         return rules_for(version).default_util
-    outside = CONTEXT_GIB + (NCCL_GIB if world > 1 else 0.0) + UTIL_HEADROOM_GIB
+    outside = CONTEXT_GIB + (NCCL_GIB if world > 1 else 0.0) + UTIL_HEADROOM_GIB + PROFILE_REDUNDANCY_GIB
     u = math.floor((gpu.total_gib - outside) / gpu.total_gib * 100) / 100
     return max(0.01, min(UTIL_CAP, u))
+
+
+def graphs_outside_gib(est: Estimate) -> float:
+    """GiB of CUDA-graph pool that land outside vLLM's budget, on top of what the profile run measured.
+
+    From 0.21 vLLM subtracts its estimate of the pool from the budget (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS,
+    vllm-memory.md §1.5): 0 here, the estimate's error either way being what UTIL_HEADROOM_GIB and vLLM's
+    150 MiB cover (public logs show it pessimistic: 0.71 GiB actual for 1.55 estimated). Before 0.21 the graphs
+    are captured after the KV cache is allocated and nothing was reserved for them: the whole pool comes out of
+    the memory outside the budget. Its size is the memory model's CUDA-graph term (planner.overhead), which
+    against the pools those releases logged (tests/data/validation/vllm-runs.jsonl: c001-c004 Qwen2.5-7B
+    0.50-0.65 GiB, model 0.94; c006 gpt-oss-120b TP4 1.88, model 1.63; c008 gpt-oss-120b 1.03, model 1.63)
+    is mostly high, the side to err on here.
+    """
+    r = est.resolved
+    if est.rules.cudagraph_estimate or r.enforce_eager or est.spec is None or est.gpu.vendor != "nvidia":
+        return 0.0
+    cap = cudagraph_max_capture(est.rules, max_num_seqs=int(r.max_num_seqs or 1),
+                                mnbt=int(r.max_num_batched_tokens or 1), cc=est.gpu.cc,
+                                user_max=r.max_cudagraph_capture_size, performance_mode=r.performance_mode)
+    layers = max(pp_layers(est.spec, r.pipeline_parallel_size))
+    return cudagraph_estimate_bytes(est.spec, layers_on_stage=layers, max_capture=cap,
+                                    tp=r.tensor_parallel_size) / 2**30
+
+
+def runtime_ceiling(gpu: Gpu, world: int, version: str, est: Estimate) -> float:
+    """`utilization` less the CUDA-graph pool that lands outside the budget (graphs_outside_gib)."""
+    top = utilization(gpu, world, version)
+    if gpu.vendor == "cpu" or gpu.unified_memory:
+        return top
+    outside = (CONTEXT_GIB + (NCCL_GIB if world > 1 else 0.0) + UTIL_HEADROOM_GIB + PROFILE_REDUNDANCY_GIB
+               + graphs_outside_gib(est))
+    u = math.floor((gpu.total_gib - outside) / gpu.total_gib * 100) / 100
+    return max(0.01, min(top, u))
 
 
 def stated(args: EngineArgs, est: Estimate) -> EngineArgs:
@@ -405,6 +466,59 @@ class _Search:
         budget = gpu.total_gib * utilization(gpu, count, self.req.vllm_version)
         # 2 % slack: replicated tensors (norms, some embeddings) make per-rank weights exceed total / count.
         return self.weights_tp1[key] / count <= budget * 1.02
+
+    def settle(self, p: Plan) -> Plan:
+        """--gpu-memory-utilization for a plan found at the search's ceiling: vLLM's own default when the
+        plan holds there, else the lowest hundredth up to the runtime ceiling that holds it (the KV cache the
+        search found is not worth the headroom the server needs beyond the profile run)."""
+        gpu = p.gpu
+        if self.fixed_util or gpu.vendor == "cpu" or gpu.unified_memory or self.req.objective == "kv":
+            return p
+        version = self.req.vllm_version
+        world = p.tp * p.pp
+        default = rules_for(version).default_util
+        ceiling = runtime_ceiling(gpu, world, version, p.est)
+        start = min(default, ceiling)
+
+        def at(u: float) -> tuple[EngineArgs, Estimate] | None:
+            if abs(u - (p.args.gpu_memory_utilization or 0.0)) < 1e-9:
+                return (p.args, p.est) if self.ok(p.est) else None
+            a = p.args.with_(gpu_memory_utilization=u)
+            e = self.run(p.candidate, gpu, a)
+            return (a, e) if self.ok(e) else None
+
+        hit = at(start)
+        how = "default" if start == default else "ceiling"
+        if hit is None and not p.full and not self.context_fixed:
+            # A context the search shrank at its ceiling: shrink it at `start` instead, when what is left
+            # still holds the context floor (a few thousand tokens are not worth the headroom).
+            a = p.args.with_(gpu_memory_utilization=start, max_model_len=self.target)
+            e = self.run(p.candidate, gpu, a)
+            q = self.shrink(p.candidate, p.native, gpu, p.tp, p.pp, a, e, p.levers)
+            if q is not None and self.enough(q):
+                return replace(q, util_how=how, util_ceiling=ceiling)
+        if hit is None:
+            lo, hi = round(start * 100) + 1, round(ceiling * 100)
+            if lo > hi or at(hi / 100) is None:
+                return replace(p, util_how="over_ceiling", util_ceiling=ceiling)
+            while lo < hi:                    # the smallest hundredth in [lo, hi] that holds the plan
+                mid = (lo + hi) // 2
+                if at(mid / 100) is None:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            hit = at(lo / 100)
+            how = "raised"
+        assert hit is not None
+        a, e = hit
+        return replace(p, args=a, est=e, util_how=how, util_ceiling=ceiling)
+
+    def enough(self, p: Plan) -> bool:
+        """Full context, or (the context being the planner's to choose) at least the context floor."""
+        if p.full:
+            return True
+        floor = self.req.context_floor
+        return not self.context_fixed and floor is not None and p.context >= min(floor, self.target)
 
     # -- one layout ---------------------------------------------------------------------------------------
     def evaluate(self, ci: int, cand: Candidate, native: bool, gpu: Gpu, tp: int, pp: int,
@@ -588,7 +702,7 @@ class _Search:
                     # holds about the same per GPU, so it is only tried where vLLM refused the TP size.
                     continue
                 allowed = [(c, n) for c, n in order
-                           if best is None or self.req.objective == "kv" or (c.tier, False) < best]
+                           if best is None or self.req.objective == "kv" or self.req.explore or (c.tier, False) < best]
                 if not allowed:
                     break
                 seen = len(misses)
@@ -601,7 +715,7 @@ class _Search:
                 if plan.full:
                     key = (plan.candidate.tier, bool({"kv_fp8", "eager"} & set(plan.levers)))
                     best = key if best is None else min(best, key)
-                    if best == (least, False) and self.req.objective != "kv":
+                    if best == (least, False) and self.req.objective != "kv" and not self.req.explore:
                         break
             if plans:
                 break          # PP only where TP alone cannot fit (even with a shorter context)
@@ -618,9 +732,16 @@ def _objective_key(p: Plan, objective: str) -> tuple[Any, ...]:
     return (p.count, moving, cost, -p.kv_tokens)
 
 
-def rank_key(p: Plan, objective: str) -> tuple[Any, ...]:
-    """Full plans first; shrunk ones by the context they keep; then the objective; then the GPU id."""
-    return (not p.full, 0 if p.full else -p.context, *_objective_key(p, objective), p.gpu.id)
+def rank_key(p: Plan, objective: str, enough: bool | None = None) -> tuple[Any, ...]:
+    """Full plans first; shrunk ones by the context they keep; then the objective; then the GPU id.
+
+    `enough`: the plan holds the context floor (DEFAULT_CONTEXT, _Search.enough). Such plans rank by the
+    objective's first key (GPUs, or cost) before the context they keep, so a full context that costs more
+    GPUs comes after a shrunk one that holds the floor."""
+    if enough is None or objective == "kv" or not enough:
+        return (not p.full, 0 if p.full else -p.context, *_objective_key(p, objective), p.gpu.id)
+    key = _objective_key(p, objective)
+    return (False, key[0], not p.full, 0 if p.full else -p.context, *key[1:], p.gpu.id)
 
 
 def recommend(req: PlanRequest, *, model_max_len: int, suggest: bool = True) -> PlanResult:
@@ -659,7 +780,8 @@ def recommend(req: PlanRequest, *, model_max_len: int, suggest: bool = True) -> 
         p, m = search.search_gpu(gpu)
         plans += p
         misses += m
-    plans.sort(key=lambda p: rank_key(p, req.objective))
+    plans = [search.settle(p) for p in plans]
+    plans.sort(key=lambda p: rank_key(p, req.objective, search.enough(p)))
     notes: list[str] = []
     if req.objective == "cost" and any(g.price_per_hour_usd is None for g in req.gpus):
         notes.append("no price for " + ", ".join(g.id for g in req.gpus if g.price_per_hour_usd is None)
@@ -842,6 +964,8 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     flag_tp = "--tensor-parallel-size"
     if kept("tensor_parallel_size"):
         out.append(Decision(flag_tp, str(plan.tp), "kept as given"))
+    elif plan.load is not None:
+        out.append(Decision(flag_tp, str(plan.tp), _why_tp_load(result, plan)))
     else:
         out.append(Decision(flag_tp, str(plan.tp), _why_tp(result, plan, required)))
     if plan.pp > 1:
@@ -867,6 +991,8 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     if a.max_num_batched_tokens is not None:
         why = "kept as given" if kept("max_num_batched_tokens") else (
             f"raised to max_num_seqs ({a.max_num_seqs}): vLLM refuses a per-step token budget below it")
+        if plan.load is not None and plan.load.tuning and not kept("max_num_batched_tokens"):
+            why = plan.load.tuning
         out.append(Decision("--max-num-batched-tokens", str(a.max_num_batched_tokens), why))
     util = est.resolved.gpu_memory_utilization or 0.0
     if kept("gpu_memory_utilization"):
@@ -876,15 +1002,30 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     elif plan.gpu.unified_memory:
         why = f"vLLM's default: {plan.gpu.id} shares its memory with the CPU and the operating system"
     else:
-        left = est.per_gpu.total_gib - est.per_gpu.requested_gib
-        why = (f"vLLM budgets {est.per_gpu.requested_gib:.2f} of {est.per_gpu.total_gib:.2f} GiB and leaves "
-               f"{left:.2f} GiB for the CUDA context, NCCL and other processes")
+        why = _why_util(req, plan)
     out.append(Decision("--gpu-memory-utilization", f"{util:g}", why))
     mml = a.max_model_len
+    full_alt = next((p for p in result.plans if p.full), None)
     if kept("max_model_len") or req.context is not None:
         why = "kept as given" if kept("max_model_len") else "your --context"
+        if plan.load is not None and not kept("max_model_len"):
+            why = plan.load.context_why
     elif plan.full:
         why = "the model's maximum context"
+    elif req.context_floor is not None and plan.context >= min(req.context_floor, plan.context_target):
+        longest = max(result.plans, key=lambda p: (p.context, -p.count))
+        if full_alt is not None:
+            where, more = f"needs {full_alt.count} x {full_alt.gpu.id}", plan.context_target
+        elif longest.context > plan.context:
+            where = (f"fits on no layout searched, and the longest context, {longest.context:,}, needs "
+                     f"{longest.count} x {longest.gpu.id}")
+            more = longest.context
+        else:
+            where, more = "fits on no layout searched", 0
+        why = (f"the model's maximum {plan.context_target:,} {where}; {plan.context:,} tokens (the most "
+               f"{plan.count} x {plan.gpu.id} holds for {required} sequence(s), at least the planner's "
+               f"{req.context_floor:,}-token default) serve the requests deployments see, on fewer GPUs"
+               + (f". Give --context {more} to plan for that" if more else ""))
     else:
         why = (f"the largest context (in steps of {_CONTEXT_STEP if plan.context_target > 4 * _CONTEXT_STEP else 16})"
                f" that keeps {required} sequence(s) in the KV cache; the model's maximum "
@@ -893,6 +1034,13 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     mns = est.resolved.max_num_seqs
     if kept("max_num_seqs"):
         why = "kept as given"
+    elif plan.load is not None and plan.load.tuning:
+        why = plan.load.tuning
+    elif plan.load is not None and plan.load.capacity is not None:
+        why = (f"vLLM {req.vllm_version}'s default on {plan.gpu.id}, and so its token budget "
+               f"({est.resolved.max_num_batched_tokens:,}): at them one replica sustains "
+               f"{plan.load.rate:.3g} req/s" + (" within the targets" if plan.load.load.slo else "")
+               + f"; the KV cache holds {plan.concurrency:.0f} requests of {plan.context:,} tokens")
     elif req.concurrency is not None:
         why = (f"your --concurrency; the KV cache holds {plan.concurrency:.1f} sequences of {plan.context:,} tokens")
     else:
@@ -921,6 +1069,53 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     else:
         out.append(Decision("--enable-prefix-caching", str(pc).lower(), "kept as given"))
     return out
+
+
+def _why_util(req: PlanRequest, plan: Plan) -> str:
+    est = plan.est
+    left = est.per_gpu.total_gib - est.per_gpu.requested_gib
+    world = plan.tp * plan.pp
+    outside = CONTEXT_GIB + (NCCL_GIB if world > 1 else 0.0)
+    default = rules_for(req.vllm_version).default_util
+    graphs = graphs_outside_gib(est)
+    runtime = ("the server allocates memory after the profile run that sizes the KV cache (vLLM captures the "
+               "CUDA graphs after it, " + (f"about {graphs:.2f} GiB that this release does not reserve" if graphs
+                                           else "against an estimate of their pool") +
+               "; it keeps 150 MiB for what its profiler misses)")
+    tail = (f"; it leaves {left:.2f} GiB outside vLLM's budget for the CUDA context"
+            + (", NCCL" if world > 1 else "") + f" (about {outside:.2f} GiB) and that growth")
+    how = plan.util_how
+    if how == "default":
+        return (f"vLLM {req.vllm_version}'s default: the plan holds there, and {runtime}, so the planner raises it "
+                f"only where a plan needs it (at most {plan.util_ceiling:g} on {plan.gpu.id})" + tail)
+    if how == "raised":
+        return (f"raised from vLLM's default {default:g}: the lowest value that holds the plan on {plan.count} x "
+                f"{plan.gpu.id}; {runtime}, kept within the ceiling {plan.util_ceiling:g}" + tail)
+    if how == "ceiling":
+        return (f"below vLLM's default {default:g}: on {plan.gpu.id} ({est.per_gpu.total_gib:.2f} GiB) the default "
+                f"would leave less than the CUDA context and {runtime}" + tail)
+    if how == "over_ceiling":
+        return (f"above the runtime ceiling {plan.util_ceiling:g}: nothing lower holds the plan, and {runtime}; "
+                "vLLM may run out of memory capturing the graphs (--enforce-eager or a shorter --context avoid it)"
+                + tail)
+    return (f"vLLM budgets {est.per_gpu.requested_gib:.2f} of {est.per_gpu.total_gib:.2f} GiB and leaves "
+            f"{left:.2f} GiB for the CUDA context, NCCL and other processes")
+
+
+def _why_tp_load(result: PlanResult, plan: Plan) -> str:
+    """TP for a load: replicas x GPUs against the other sizes simulated on the same GPU type."""
+    fit = plan.load
+    obj = "the lowest cost" if result.request.objective == "cost" else "the fewest GPUs"
+    others = [p for p in result.plans if p is not plan and p.gpu.id == plan.gpu.id and p.load is not None
+              and p.load.sized and p.pp == plan.pp and p.candidate.scheme == plan.candidate.scheme]
+    alt = "; ".join(f"TP {p.tp}: {p.load.replicas} x {p.count} = {p.load.gpus_total} GPUs"
+                    + (f" (${p.load.cost_per_hour:.2f}/h)" if p.load.cost_per_hour is not None else "")
+                    if p.load.met else f"TP {p.tp}: meets no rate" for p in sorted(others, key=lambda p: p.tp))
+    cost = f" (${fit.cost_per_hour:.2f}/h)" if fit.cost_per_hour is not None else ""
+    return (f"{obj} for the load: {fit.replicas} replica(s) of TP {plan.tp} at {fit.rate:.3g} req/s each = "
+            f"{fit.gpus_total} GPUs{cost}" + (f", against {alt}" if alt else "")
+            + "; a larger TP serves each request faster (more bandwidth per token), more replicas of a "
+            "smaller TP spend less on communication")
 
 
 def _why_tp(result: PlanResult, plan: Plan, required: int) -> str:

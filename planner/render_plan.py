@@ -59,6 +59,7 @@ def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
         "headroom": round(p.headroom(required), 4),
         "cost_per_hour_usd": None if p.cost_per_hour is None else round(p.cost_per_hour, 4),
         "native_quantization": p.native,
+        **({"capacity": p.load.to_json()} if p.load is not None else {}),
     }
 
 
@@ -83,6 +84,9 @@ def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict
         "notes": list(result.notes),
         "suggestions": list(result.suggestions),
     }
+    load = next((p.load.load for p in result.plans if p.load is not None), None)
+    if load is not None:
+        doc["plan"]["load"] = load.to_json()
     if chosen is None and result.closest is not None:
         m = result.closest
         doc["plan"]["closest_miss"] = {"gpu": m.gpu.id, "count": m.count, "tensor_parallel_size": m.tp,
@@ -92,6 +96,63 @@ def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict
     doc["plans"] = [plan_row(i + 1, p, required) for i, p in enumerate(result.plans)]
     doc["commands"] = dict(commands)
     return doc
+
+
+def load_table(result: PlanResult, rows: int) -> object:
+    """The ranked table of a plan sized for a load: replicas and totals instead of the KV columns."""
+    from rich.table import Table  # noqa: PLC0415 - rich only for human output
+
+    t = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
+    for name, justify in (("#", "right"), ("GPU", "left"), ("n", "right"), ("TP/PP", "left"), ("quant", "left"),
+                          ("req/s", "right"), ("repl", "right"), ("GPUs", "right"), ("$/h", "right"),
+                          ("limit", "left")):
+        t.add_column(name, justify=justify, no_wrap=name != "GPU", overflow="fold")  # type: ignore[arg-type]
+    for i, p in enumerate(result.plans[:rows]):
+        fit = p.load
+        quant = p.candidate.scheme + ("" if p.native else "*")
+        if fit.sized and fit.met:
+            cost = "" if fit.cost_per_hour is None else f"{fit.cost_per_hour:.2f}"
+            t.add_row(str(i + 1), p.gpu.id, str(p.count), f"{p.tp}/{p.pp}", quant, f"{fit.rate:.3g}",
+                      str(fit.replicas), str(fit.gpus_total), cost, fit.capacity.limit)
+        elif fit.sized:
+            t.add_row(str(i + 1), p.gpu.id, str(p.count), f"{p.tp}/{p.pp}", quant, "0", "-", "-", "", "none")
+        else:
+            t.add_row(str(i + 1), p.gpu.id, str(p.count), f"{p.tp}/{p.pp}", quant, f"<{fit.bound:.3g}",
+                      f">={fit.min_replicas}" if fit.bound > 0 else "-", "", "", "bound")
+    return t
+
+
+def capacity_lines(p: Plan) -> list[str]:
+    """The capacity block of a plan sized for a load."""
+    fit = p.load
+    load = fit.load
+    cap = fit.capacity
+    b = cap.benchmark or {}
+    pct = load.slo.percentile if load.slo else 95.0
+    par = f"TP {p.tp}" + (f" x PP {p.pp}" if p.pp > 1 else "")
+    out = [f"Capacity: {fit.replicas} replica{'' if fit.replicas == 1 else 's'} x {p.count} {p.gpu.id} ({par}) "
+           f"= {fit.gpus_total} GPU{'' if fit.gpus_total == 1 else 's'}",
+           f"  load {load.rate:.4g} req/s on average, {load.peak:.4g} at the peak (peak-to-average "
+           f"{load.peak_to_average:g})",
+           f"  one replica sustains {fit.rate:.3g} req/s; {fit.replicas} carry {fit.replicas * fit.rate:.4g} "
+           f"({fit.headroom:.0%} over the peak)",
+           f"  what stops more: {cap.reason}"]
+    if load.slo is not None:
+        targets = ", ".join(f"{k.upper()} {v:g} ms" for k, v in load.slo.targets().items())
+        out.append(f"  targets at p{pct:g}: {targets}")
+    out.append(f"  predicted per replica at {fit.rate:.3g} req/s: TTFT p50 {b.get('median_ttft_ms', 0):.0f} / p95 "
+               f"{b.get('p95_ttft_ms', 0):.0f} ms, TPOT p50 {b.get('median_tpot_ms', 0):.1f} / p95 "
+               f"{b.get('p95_tpot_ms', 0):.1f} ms")
+    if fit.cost_per_hour is not None:
+        out.append(f"  cost ${fit.cost_per_hour:.2f}/h (${fit.price_per_gpu_hour:.2f} per GPU-hour, the catalog's "
+                   "median on-demand price)")
+        mo, mt = fit.cost_per_million_output, fit.cost_per_million_tokens
+        if mo is not None and mt is not None:
+            out.append(f"  at the average load: ${mo:.3f} per 1M output tokens, ${mt:.3f} per 1M tokens "
+                       "(input + output)")
+    else:
+        out.append(f"  cost: no price for {p.gpu.id} in the catalog")
+    return out
 
 
 def plans_table(result: PlanResult, rows: int) -> object:
@@ -140,16 +201,24 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
         out.print(f"note: {note}")
     out.print()
     chosen = result.chosen
+    sized = bool(result.plans) and result.plans[0].load is not None
     if result.plans:
-        out.print(plans_table(result, rows))
+        out.print(load_table(result, rows) if sized else plans_table(result, rows))
         extra = []
         if len(result.plans) > rows:
             extra.append(f"+{len(result.plans) - rows} in --json")
         if any(not p.native for p in result.plans[:rows]):
             extra.append("* weight-only Marlin (no native kernel on this GPU)")
-        extra.append("conc: full-context sequences held; free: KV left over")
+        extra.append("req/s per replica within the targets; <: a bound, not simulated" if sized
+                     else "conc: full-context sequences held; free: KV left over")
         out.print("[dim]" + "; ".join(extra) + "[/dim]")
         out.print()
+    if chosen is None and sized:
+        out.print("[bold red]No plan meets the targets[/bold red] at any request rate:")
+        for tip in result.suggestions:
+            out.print(escape(textwrap.fill(tip, width=max(40, out.width - 2), initial_indent="  - ",
+                                           subsequent_indent="    ", break_on_hyphens=False)))
+        return
     if chosen is None:
         _render_miss(result, out)
         return
@@ -169,6 +238,12 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
     label = "CPU" if chosen.gpu.vendor == "cpu" else "GPU"
     out.print(f"{label} KV cache size: {kv.tokens:,} tokens")
     out.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x")
+    if chosen.load is not None:
+        out.print()
+        for line in capacity_lines(chosen):
+            indent = "  " if line.startswith("  ") else ""
+            out.print(escape(textwrap.fill(line.strip(), width=max(40, out.width - 2), initial_indent=indent,
+                                           subsequent_indent=indent + "  ", break_on_hyphens=False)))
     for w in chosen.est.warnings:
         if w.code != "needs_prequantized_checkpoint":     # the plan serves the pre-quantized repo itself
             warn.print(f"[yellow]warning[/yellow] ({w.code}): {w.message}", soft_wrap=True)

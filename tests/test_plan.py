@@ -299,7 +299,9 @@ def test_utilization_leaves_headroom_outside_the_budget() -> None:
     code, doc = run_json("qwen3-8b", "--gpu", "L4")
     assert code == 0
     assert not any(e["code"] == "insufficient_free_memory" for e in doc["errors"])
-    assert doc["vllm"]["args"]["gpu_memory_utilization"] == utilization(gpu_catalog.resolve("L4"), 1, "0.33.0")
+    # The plan holds at vLLM's own default, so that is what it writes (not the ceiling): the server
+    # allocates beyond the profile run, and a KV cache the plan does not need is not worth that headroom.
+    assert doc["vllm"]["args"]["gpu_memory_utilization"] == 0.92 < utilization(gpu_catalog.resolve("L4"), 1, "0.33.0")
 
 
 def test_user_flags_are_kept() -> None:

@@ -29,3 +29,12 @@ HfToken = Annotated[str | None, typer.Option(
     "token).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the JSON contract (schema_version 1).")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+
+# The workload's lengths as `vllm bench serve` spells them: `perf` simulates them, `plan` sizes replicas for
+# them. Read as text and checked by planner.bench_flags (one PlannerError naming the flag).
+DatasetName = Annotated[str | None, typer.Option("--dataset-name", help="random (default) or sharegpt.",
+                                                 metavar="NAME")]
+RandomInputLen = Annotated[str | None, typer.Option("--random-input-len", help="Prompt tokens (random; default 1024).",
+                                                    metavar="N")]
+RandomOutputLen = Annotated[str | None, typer.Option("--random-output-len", help="Output tokens (random; default 128).",
+                                                     metavar="N")]

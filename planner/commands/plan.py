@@ -11,18 +11,22 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from planner.commands import _options as _o
 from planner.vllm_versions import LATEST
 
 if TYPE_CHECKING:
     from gpu_catalog import Gpu
     from planner.emit import Deployment
     from planner.recommend import PlanResult
+    from planner.sizing import Load
     from planner.sources import LoadedModel
 
 HELP = ("Recommend how to serve MODEL with vLLM: GPU type and count, tensor/pipeline parallelism, "
         "quantization, KV cache dtype and the vllm serve flags, ranked by an objective, with the memory per "
         "GPU and why each flag has its value; ends with the command to run. vLLM flags given after MODEL are "
-        "kept. Exit 0 a plan fits, 1 nothing fits (with what would), 2 bad input.")
+        "kept. With --request-rate (and the lengths and --slo-* targets), sizes replicas for that load from "
+        "the perf model. Exit 0 a plan fits (and meets the targets), 1 nothing fits or meets them (with why), "
+        "2 bad input.")
 
 # Rows of the ranked table in the human output (--json lists every plan).
 TABLE_ROWS = 8
@@ -60,12 +64,19 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
                context: str | None = None, concurrency: int | None = None, num_gpus: int | None = None,
                max_gpus: int | None = None, vllm_version: str | None = None, revision: str | None = None,
                offline: bool = False, progress: bool = False,
-               token: str | None = None) -> tuple[PlanResult, LoadedModel]:
+               token: str | None = None, load: Load | None = None) -> tuple[PlanResult, LoadedModel]:
     """Resolve the inputs and run the search: (PlanResult, LoadedModel)."""
     from planner.commands.estimate import parse_invocation
     from planner.engine_args import parse_human_int
     from planner.errors import PlannerError
-    from planner.recommend import PlanRequest, available_candidates, parse_quant_mode, recommend, select_candidates
+    from planner.recommend import (
+        DEFAULT_CONTEXT,
+        PlanRequest,
+        available_candidates,
+        parse_quant_mode,
+        recommend,
+        select_candidates,
+    )
     from planner.redact import remember
     from planner.sources import load_model
     from planner.spec import model_spec_from_config
@@ -90,6 +101,17 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
         ctx_len = parse_human_int(context, flag="--context")
     loaded = load_model(ref, revision=revision, offline=offline or None, token=token, progress=progress)
     spec = model_spec_from_config(loaded.config, name=loaded.name)
+    if load is not None and ctx_len is None and cmd.args.max_model_len is None:
+        ctx_len = load.context()
+        if ctx_len > spec.max_model_len:
+            if load.longest() > spec.max_model_len:
+                raise PlannerError(f"the workload's requests (up to {load.longest():,} tokens) are longer than "
+                                   f"{loaded.name}'s maximum context {spec.max_model_len:,}",
+                                   hint="lower --random-input-len / --random-output-len")
+            ctx_len = spec.max_model_len
+    if load is not None and objective == "kv":
+        raise PlannerError("--objective kv does not apply to a workload: gpus or cost",
+                           hint="drop --request-rate to rank by KV cache")
     mode, names = parse_quant_mode(quant)
     available = available_candidates(loaded, spec, version)
     if cmd.args.quantization is not None:
@@ -109,13 +131,60 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
                       objective=objective, context=ctx_len, concurrency=concurrency, num_gpus=num_gpus,
                       max_gpus=max_gpus, gpu_memory_gib=gpu_memory_gib if device == "cpu" else None,
                       quant_mode=mode, whole_catalog=whole, auto_candidates=tuple(available),
-                      given=frozenset(f.dest for f in cmd.flags if f.dest))
+                      given=frozenset(f.dest for f in cmd.flags if f.dest),
+                      explore=load is not None, context_floor=None if load is not None else DEFAULT_CONTEXT)
     result = recommend(req, model_max_len=spec.max_model_len)
+    if load is not None and result.plans:
+        from planner.sizing import size
+
+        result, _ = size(result, load, model_max_len=spec.max_model_len)
     if notes:
         from dataclasses import replace
 
         result = replace(result, notes=(*notes, *result.notes))
     return result, loaded
+
+
+def parse_load(*, request_rate: str | None, dataset_name: str | None, random_input_len: str | None,
+               random_output_len: str | None, peak_to_average: str | None, slo_ttft_ms: str | None,
+               slo_tpot_ms: str | None, slo_e2el_ms: str | None, slo_percentile: str | None) -> Load | None:
+    """The workload options as a Load (None without --request-rate); every value checked."""
+    from planner.bench_flags import WorkloadFlags, parse_float, parse_workload
+    from planner.capacity import PEAK_TO_AVERAGE, LoadShape, Slo, parse_rate
+    from planner.errors import PlannerError
+    from planner.sizing import Load
+
+    rest = {"--dataset-name": dataset_name, "--random-input-len": random_input_len,
+            "--random-output-len": random_output_len, "--peak-to-average": peak_to_average,
+            "--slo-ttft-ms": slo_ttft_ms, "--slo-tpot-ms": slo_tpot_ms, "--slo-e2el-ms": slo_e2el_ms,
+            "--slo-percentile": slo_percentile}
+    if request_rate is None:
+        given = [k for k, v in rest.items() if v is not None]
+        if given:
+            raise PlannerError(f"{given[0]} describes a load: give --request-rate too",
+                               hint="e.g. --request-rate 40, 1000/min or 5M/month")
+        return None
+    rate = parse_rate(request_rate, flag="--request-rate")
+    w, _ = parse_workload(WorkloadFlags(dataset_name=dataset_name, random_input_len=random_input_len,
+                                        random_output_len=random_output_len))
+    shape = LoadShape(dataset_name=w.dataset_name, random_input_len=w.random_input_len,
+                      random_output_len=w.random_output_len)
+    p2a = PEAK_TO_AVERAGE if peak_to_average is None else parse_float("--peak-to-average", peak_to_average,
+                                                                        lo=1.0, hi=1000.0)
+
+    def ms(flag: str, text: str | None) -> float | None:
+        return None if text is None else parse_float(flag, text, lo=0.0, hi=1e7, lo_open=True)
+
+    ttft, tpot, e2el = ms("--slo-ttft-ms", slo_ttft_ms), ms("--slo-tpot-ms", slo_tpot_ms), ms("--slo-e2el-ms",
+                                                                                              slo_e2el_ms)
+    pct = 95.0 if slo_percentile is None else parse_float("--slo-percentile", slo_percentile, lo=0.0, hi=100.0,
+                                                          lo_open=True)
+    slo = None
+    if ttft is not None or tpot is not None or e2el is not None:
+        slo = Slo(ttft_ms=ttft, tpot_ms=tpot, e2el_ms=e2el, percentile=pct)
+    elif slo_percentile is not None:
+        raise PlannerError("--slo-percentile needs a target: --slo-ttft-ms, --slo-tpot-ms or --slo-e2el-ms")
+    return Load(rate=rate, rate_text=request_rate.strip(), peak_to_average=p2a, shape=shape, slo=slo)
 
 
 def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
@@ -174,6 +243,19 @@ def command(
     json_out: bool = typer.Option(False, "--json", help="Print the chosen plan's estimate contract plus plans and "
                                   "commands as JSON."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    request_rate: str = typer.Option(None, "--request-rate", metavar="RATE", help="The load to size for, on "
+                                     "average: requests/s, or N/min, N/h, N/day, N/month (e.g. 1000/min, "
+                                     "5M/month)."),
+    dataset_name: _o.DatasetName = None,
+    random_input_len: _o.RandomInputLen = None,
+    random_output_len: _o.RandomOutputLen = None,
+    peak_to_average: str = typer.Option(None, "--peak-to-average", metavar="X", help="Peak over average rate "
+                                        "(default 2: traffic is not flat); replicas carry the peak."),
+    slo_ttft_ms: str = typer.Option(None, "--slo-ttft-ms", metavar="MS", help="Time-to-first-token target."),
+    slo_tpot_ms: str = typer.Option(None, "--slo-tpot-ms", metavar="MS", help="Time-per-output-token target."),
+    slo_e2el_ms: str = typer.Option(None, "--slo-e2el-ms", metavar="MS", help="End-to-end latency target."),
+    slo_percentile: str = typer.Option(None, "--slo-percentile", metavar="P", help="Percentile the targets hold "
+                                       "at (default 95)."),
 ) -> None:
     from planner.commands._run import run_command
 
@@ -191,10 +273,15 @@ def command(
                                or "choose vllm, docker, compose, k8s or all")
         if form == "all" and not out:
             raise PlannerError("--emit all writes a folder: give --out DIR")
+        load = parse_load(request_rate=request_rate, dataset_name=dataset_name, random_input_len=random_input_len,
+                          random_output_len=random_output_len, peak_to_average=peak_to_average,
+                          slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, slo_e2el_ms=slo_e2el_ms,
+                          slo_percentile=slo_percentile)
         result, loaded = build_plan(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                     quant=quant, objective=objective, context=context, concurrency=concurrency,
                                     num_gpus=num_gpus, max_gpus=max_gpus, vllm_version=vllm_version,
-                                    revision=revision, offline=offline, progress=not json_out, token=hf_token)
+                                    revision=revision, offline=offline, progress=not json_out, token=hf_token,
+                                    load=load)
         texts: dict[str, str] = {}
         written: list[str] = []
         if result.chosen is not None:

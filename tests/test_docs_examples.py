@@ -7,7 +7,8 @@ name), with HF_HUB_OFFLINE=1 and an empty Hugging Face cache. Its exit code must
 documents: 0 unless it ends with a comment `# exit N`.
 
 Not run, and counted: synopsis blocks (fence info `usage`) and blocks that need what this machine lacks
-(fence info `launches-vllm`: examples that start a real vLLM server, which the e2e tests cover). Lines continued with a trailing backslash are joined.
+(fence info `launches-vllm`: examples that start a real vLLM server, which the e2e tests cover).
+Lines continued with a trailing backslash are joined.
 """
 
 from __future__ import annotations

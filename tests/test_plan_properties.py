@@ -53,9 +53,10 @@ def test_random_requests_end_cleanly(model: str, gpus: list[str], quant: str | N
     for f in flags:
         argv += f
     # CPU time of this process: the bound is on the plan's own work, not on what else the machine runs.
+    # The contract is "every input ends within a few seconds"; the tighter speed budgets live in bench/.
     t0 = time.process_time()
     r = CliRunner().invoke(app, argv)
-    assert time.process_time() - t0 < 1.0, argv
+    assert time.process_time() - t0 < 5.0, argv
     assert r.exit_code in (0, 1, 2), (argv, r.exit_code, r.output[-500:])
     doc = json.loads(r.stdout)
     if r.exit_code == 2:

@@ -288,3 +288,54 @@ def cudagraph_max_capture(rules: VersionRules, *, max_num_seqs: int, mnbt: int, 
     if performance_mode == "interactivity":
         cap = min(cap, 32)
     return cap
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """The Prometheus series vLLM's /metrics exposes, as a scrape sees them (counters carry `_total`,
+    histograms `_bucket`/`_sum`/`_count`). Every series has the label `model_name` (the first served model
+    name, else the model argument) and, on V1 from 0.9 (not 0.8), `engine` (the data-parallel rank)."""
+
+    ttft: str               # histogram: time to first token, seconds
+    itl: str                # histogram: gap between successive output tokens, seconds
+    kv_usage: str           # gauge: fraction of KV-cache blocks in use (1 = full)
+    waiting: str            # gauge: requests in the scheduler's waiting queue
+    running: str            # gauge: requests in the running batch
+    preemptions: str        # counter
+    generation_tokens: str  # counter
+    prompt_tokens: str      # counter
+    request_success: str    # counter, label finished_reason
+
+
+_METRICS_V0 = MetricNames(
+    ttft="vllm:time_to_first_token_seconds", itl="vllm:time_per_output_token_seconds",
+    kv_usage="vllm:gpu_cache_usage_perc", waiting="vllm:num_requests_waiting", running="vllm:num_requests_running",
+    preemptions="vllm:num_preemptions_total", generation_tokens="vllm:generation_tokens_total",
+    prompt_tokens="vllm:prompt_tokens_total", request_success="vllm:request_success_total")
+
+# (first release, names) per engine, read from the wheels' vllm/engine/metrics.py (V0) and
+# vllm/v1/metrics/loggers.py (V1) of 0.6.0, 0.8.0, 0.9.0, 0.9.1, 0.9.2, 0.10.0, 0.10.1.1, 0.10.2, 0.11.0, 0.12.0,
+# 0.19.0 and 0.33.0 (2026-12-02). A renamed series is exposed under both names for a release or two (the
+# old one then only with --show-hidden-metrics-for-version); the row switches at the first release
+# exposing the new name by default. V1 counters are declared without `_total` (vllm:num_preemptions) in
+# 0.10.1.1 and later, with it in 0.8; prometheus_client exposes both spellings as `..._total`.
+_METRIC_ROWS: dict[str, tuple[tuple[str, MetricNames], ...]] = {
+    "v0": (
+        ("0.6.0", _METRICS_V0),
+        # V0 gained the new inter-token histogram beside the old one in its last release (0.10.2).
+        ("0.10.2", replace(_METRICS_V0, itl="vllm:inter_token_latency_seconds")),
+    ),
+    "v1": (
+        ("0.8.0", _METRICS_V0),
+        # vllm:kv_cache_usage_perc first appears in 0.9.2 (absent in 0.9.0 and 0.9.1).
+        ("0.9.2", replace(_METRICS_V0, kv_usage="vllm:kv_cache_usage_perc")),
+        # vllm:inter_token_latency_seconds from 0.10.2; time_per_output_token_seconds is hidden from 0.12.
+        ("0.10.2", replace(_METRICS_V0, kv_usage="vllm:kv_cache_usage_perc",
+                           itl="vllm:inter_token_latency_seconds")),
+    ),
+}
+
+
+def metric_names(rules: VersionRules) -> MetricNames:
+    """The series names of `rules`' release and engine (for alert rules, dashboards and the HPA)."""
+    return _row_for(rules.key, _METRIC_ROWS[rules.engine])

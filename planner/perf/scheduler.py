@@ -69,6 +69,10 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
     first_step = [-1] * n
     finish_step = [-1] * n
     sent = [0.0] * n
+    # Time each request last entered WAITING (at the server, or on preemption), and request-seconds spent
+    # there in all (the time integral of the waiting queue's length, what vllm:num_requests_waiting gauges).
+    wait_since = [0.0] * n
+    queued = 0.0
     times: list[float] = []                            # end time of each step
     free = cfg.num_blocks
     cap = cfg.max_concurrency if cfg.max_concurrency else n
@@ -102,7 +106,9 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
     steps = 0
     while done < n:
         while inbox and inbox[0][0] <= now:
-            waiting.append(heapq.heappop(inbox)[1])
+            seen, j = heapq.heappop(inbox)
+            wait_since[j] = seen
+            waiting.append(j)
         if not running and not waiting:
             # idle engine: jump to the next arrival (at the server, or at the client)
             nxt = inbox[0][0] if inbox else math.inf
@@ -132,6 +138,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
                     kv_blocked = True
                     break
                 waiting.popleft()
+                queued += now - wait_since[i]
                 free -= nb
                 blocks[i] = nb
                 running.append(i)
@@ -157,6 +164,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
                     blocks[victim] = 0
                     computed[victim] = 0
                     waiting.appendleft(victim)
+                    wait_since[victim] = now
                     preemptions += 1
                     preempted = True
                     if victim == i:
@@ -180,6 +188,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
                         kv_blocked = True
                         break
                     waiting.popleft()
+                    queued += now - wait_since[i]
                     free -= nb
                     blocks[i] += nb
                     running.append(i)
@@ -262,4 +271,4 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
     start = min(sent) if n else 0.0
     duration = (max(t.finish_s for t in timings) - start) if n else 0.0
     return SimResult(timings=tuple(timings), duration_s=duration, max_concurrent_requests=max_in_flight,
-                     preemptions=preemptions, steps=steps, bound_seconds=bounds)
+                     preemptions=preemptions, steps=steps, bound_seconds=bounds, queued_request_s=queued)

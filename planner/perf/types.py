@@ -60,3 +60,7 @@ class SimResult:
     # Seconds of simulated time attributed to each limit ("weights", "kv_reads", "compute",
     # "communication", "overhead", "kv_capacity", "max_num_seqs", "queueing"): what bounds this deployment.
     bound_seconds: dict[str, float] = field(default_factory=dict)
+    # Request-seconds spent in the engine's WAITING queue (from reaching the server, or from a preemption,
+    # until admitted to the batch), summed over requests. Over duration_s it is the time-average of the
+    # queue's length, the quantity vLLM's `vllm:num_requests_waiting` gauge samples (Little's law).
+    queued_request_s: float = 0.0

@@ -1,7 +1,10 @@
-"""Ready-to-run output for a chosen plan (`planner plan --emit`): vllm serve, docker, compose, k8s, all.
+"""Ready-to-run output for a chosen plan (`planner plan --emit`): vllm serve, docker, compose, k8s, all;
+and what operations need beside it: hpa, alerts, prometheus-rule, dashboard, litellm.
 
-Each emitter is a pure function `Deployment -> str`. Values from the plan are shell-quoted (commands)
-or `$`-escaped (manifests) so none can inject; secrets are referenced, never written.
+Each deployment emitter is a pure function `Deployment -> str`; the operations emitters also take the
+OpsTargets (planner/emit/ops.py: replicas, queue target, SLO, fallback) as plain numbers. Values from the
+plan are shell-quoted (commands) or `$`-escaped (manifests) so none can inject; secrets are referenced,
+never written.
 """
 
 from __future__ import annotations
@@ -9,14 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
+from planner.emit.alerts import alerts, prometheus_rule
+from planner.emit.dashboard import dashboard
 from planner.emit.deployment import Deployment, app_name
 from planner.emit.folder import FILES, render_all, write_all
+from planner.emit.gateway import litellm
+from planner.emit.hpa import hpa
 from planner.emit.manifests import compose, k8s
+from planner.emit.ops import Capacity, OpsTargets, ops_targets
 from planner.emit.shell import NOT_APPLICABLE, docker_run, serve_argv, vllm_serve
 from planner.errors import PlannerError, did_you_mean
 
 Form = Literal["vllm", "docker", "compose", "k8s"]
 FORMS: tuple[str, ...] = get_args(Form)
+OpsForm = Literal["hpa", "alerts", "prometheus-rule", "dashboard", "litellm"]
+OPS_FORMS: tuple[str, ...] = get_args(OpsForm)
+ALL_FORMS: tuple[str, ...] = (*FORMS, *OPS_FORMS)
 
 _EMITTERS: dict[str, Callable[[Deployment], str]] = {
     "vllm": vllm_serve,
@@ -24,16 +35,28 @@ _EMITTERS: dict[str, Callable[[Deployment], str]] = {
     "compose": compose,
     "k8s": k8s,
 }
+_OPS_EMITTERS: dict[str, Callable[[Deployment, OpsTargets], str]] = {
+    "hpa": hpa,
+    "alerts": lambda _d, t: alerts(t),
+    "prometheus-rule": lambda _d, t: prometheus_rule(t),
+    "dashboard": lambda _d, t: dashboard(t),
+    "litellm": litellm,
+}
 
 
-def emit(d: Deployment, form: Form | str) -> str:
-    """The text of one form. `all` is not a text: it is a folder (`write_all`)."""
+def emit(d: Deployment, form: Form | OpsForm | str, targets: OpsTargets | None = None) -> str:
+    """The text of one form. `all` is not a text: it is a folder (`write_all`). The operations forms (and
+    the k8s form's HPA) use `targets`, by default ops_targets(d) (no workload: stated defaults)."""
+    if form in _OPS_EMITTERS:
+        return _OPS_EMITTERS[form](d, targets if targets is not None else ops_targets(d))
+    if form == "k8s":
+        return k8s(d, targets)
     emitter = _EMITTERS.get(form)
     if emitter is None:
         if form == "all":
             raise PlannerError("--emit all writes a folder of files, not one text", code="emit_form",
                                hint="give a folder to write into")
-        hint = did_you_mean(str(form), [*FORMS, "all"]) or "choose from " + ", ".join([*FORMS, "all"])
+        hint = did_you_mean(str(form), [*ALL_FORMS, "all"]) or "choose from " + ", ".join([*ALL_FORMS, "all"])
         raise PlannerError(f"unknown --emit form {form!r}", code="emit_form", hint=hint)
     return emitter(d)
 
@@ -55,16 +78,27 @@ def commands(d: Deployment) -> dict[str, str]:
 
 
 __all__ = [
+    "ALL_FORMS",
     "FILES",
     "FORMS",
+    "OPS_FORMS",
+    "Capacity",
     "Deployment",
     "Form",
+    "OpsForm",
+    "OpsTargets",
+    "alerts",
     "app_name",
     "commands",
     "compose",
+    "dashboard",
     "docker_run",
     "emit",
+    "hpa",
     "k8s",
+    "litellm",
+    "ops_targets",
+    "prometheus_rule",
     "render_all",
     "serve_argv",
     "vllm_serve",

@@ -1,4 +1,5 @@
-"""`--emit all`: every form as files in one folder, written atomically."""
+"""`--emit all`: every form as files in one folder, written atomically (the deployment and what operations
+need beside it: the HPA alone, alert rules, the dashboard and the gateway config)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from planner.emit.alerts import alerts, prometheus_rule
+from planner.emit.dashboard import dashboard
 from planner.emit.deployment import Deployment
+from planner.emit.gateway import litellm
+from planner.emit.hpa import hpa
 from planner.emit.manifests import compose, k8s
+from planner.emit.ops import OpsTargets, ops_targets
 from planner.emit.shell import NOT_APPLICABLE, docker_run, vllm_serve
 from planner.errors import PlannerError
 
-FILES = ("serve.sh", "docker-run.sh", "compose.yaml", "k8s.yaml", "README.md")
+FILES = ("serve.sh", "docker-run.sh", "compose.yaml", "k8s.yaml", "hpa.yaml", "alerts.rules.yaml",
+         "prometheus-rule.yaml", "grafana-dashboard.json", "litellm-config.yaml", "README.md")
 _SCRIPTS = ("serve.sh", "docker-run.sh")
 
 
@@ -35,7 +42,7 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _readme(d: Deployment, texts: dict[str, str], skipped: dict[str, str]) -> str:
+def _readme(d: Deployment, t: OpsTargets, texts: dict[str, str], skipped: dict[str, str]) -> str:
     def block(text: str) -> str:
         fence = _fence(text)
         return f"{fence}bash\n{text.rstrip(chr(10))}\n{fence}"
@@ -55,6 +62,19 @@ def _readme(d: Deployment, texts: dict[str, str], skipped: dict[str, str]) -> st
         "compose.yaml": ("Docker Compose (`compose.yaml`)", lambda: "docker compose -f compose.yaml up -d"),
         "k8s.yaml": ("Kubernetes (`k8s.yaml`: Deployment, Service, HorizontalPodAutoscaler)",
                      lambda: "kubectl apply -f k8s.yaml"),
+        "hpa.yaml": ("The autoscaler alone (`hpa.yaml`: k8s.yaml's HPA, for a Deployment of that name you manage)",
+                     lambda: "kubectl apply -f hpa.yaml"),
+        "alerts.rules.yaml": ("Prometheus alert rules (`alerts.rules.yaml`, for `rule_files:` in prometheus.yml)",
+                              lambda: "promtool check rules alerts.rules.yaml"),
+        "prometheus-rule.yaml": ("The same rules for the Prometheus Operator (`prometheus-rule.yaml`)",
+                                 lambda: "kubectl apply -f prometheus-rule.yaml"),
+        "grafana-dashboard.json": ("Grafana dashboard (`grafana-dashboard.json`: Dashboards > New > Import)",
+                                   lambda: "jq '{dashboard: ., overwrite: true}' grafana-dashboard.json | "
+                                   "curl -X POST -H 'Content-Type: application/json' "
+                                   "-H \"Authorization: Bearer $GRAFANA_TOKEN\" --data-binary @- "
+                                   "\"$GRAFANA_URL/api/dashboards/db\""),
+        "litellm-config.yaml": ("Gateway with a hosted fallback (`litellm-config.yaml`, LiteLLM proxy)",
+                                lambda: "litellm --config litellm-config.yaml"),
     }
     parts = [
         "# vLLM deployment",
@@ -76,17 +96,24 @@ def _readme(d: Deployment, texts: dict[str, str], skipped: dict[str, str]) -> st
     return "\n".join(parts)
 
 
-def render_all(d: Deployment) -> dict[str, str]:
+def render_all(d: Deployment, targets: OpsTargets | None = None) -> dict[str, str]:
     """File name -> content for every form that applies (rendered before anything touches the disk).
 
-    Forms that do not apply to the plan (the container forms on a non-NVIDIA device or beyond one
-    node) are left out and named in README.md; any other error is raised.
+    Forms that do not apply to the plan (the container forms, the HPA among them, on a non-NVIDIA device
+    or beyond one node) are left out and named in README.md; any other error is raised. `targets` default
+    to ops_targets(d) (no workload).
     """
+    t = targets if targets is not None else ops_targets(d)
     renderers = {
         "serve.sh": lambda: _script(d, vllm_serve(d)),
         "docker-run.sh": lambda: _script(d, docker_run(d)),
         "compose.yaml": lambda: compose(d),
-        "k8s.yaml": lambda: k8s(d),
+        "k8s.yaml": lambda: k8s(d, t),
+        "hpa.yaml": lambda: hpa(d, t),
+        "alerts.rules.yaml": lambda: alerts(t),
+        "prometheus-rule.yaml": lambda: prometheus_rule(t),
+        "grafana-dashboard.json": lambda: dashboard(t),
+        "litellm-config.yaml": lambda: litellm(d, t),
     }
     texts: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -97,18 +124,19 @@ def render_all(d: Deployment) -> dict[str, str]:
             if exc.code not in NOT_APPLICABLE:
                 raise
             skipped[name] = exc.one_line()
-    texts["README.md"] = _readme(d, texts, skipped)
+    texts["README.md"] = _readme(d, t, texts, skipped)
     return texts
 
 
-def write_all(d: Deployment, folder: str | os.PathLike[str], *, overwrite: bool = False) -> list[Path]:
+def write_all(d: Deployment, folder: str | os.PathLike[str], *, overwrite: bool = False,
+              targets: OpsTargets | None = None) -> list[Path]:
     """Write every form into `folder`: all files appear at once (a temporary folder renamed into place).
 
     An existing empty folder is replaced. A non-empty one is refused unless `overwrite`, and even then
     only when it holds nothing but files this function writes, so no other file is ever deleted.
     """
     target = Path(folder).absolute()
-    texts = render_all(d)
+    texts = render_all(d, targets)
     if target.exists() or target.is_symlink():
         if not target.is_dir() or target.is_symlink():
             raise PlannerError(f"{target} exists and is not a folder", code="emit_folder")

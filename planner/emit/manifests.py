@@ -8,10 +8,11 @@ model id such as `$(HF_TOKEN)` would put the token on the process command line.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from planner.emit.deployment import Deployment
+from planner.emit.hpa import hpa_comment, hpa_doc
+from planner.emit.ops import OpsTargets, ops_targets
 from planner.emit.shell import (
     API_KEY_ENV,
     CONTAINER_HF_CACHE,
@@ -22,6 +23,7 @@ from planner.emit.shell import (
     require_container_target,
     serve_argv,
 )
+from planner.emit.text import comment_value, dump_yaml
 
 # The Secret the k8s form reads HF_TOKEN from (created by the user; its value is never emitted).
 HF_SECRET_NAME = "hf-token"
@@ -29,11 +31,6 @@ HF_SECRET_KEY = "token"
 # The Secret the API key (`--api-key` in the plan) is read from, as VLLM_API_KEY.
 API_KEY_SECRET_NAME = "vllm-api-key"
 API_KEY_SECRET_KEY = "key"
-# vLLM's Prometheus gauge of queued requests (vllm/v1/metrics/loggers.py, 0.33.0). An HPA Pods metric
-# name only has to be a valid path segment (no '/' or '%'; Kubernetes pkg/apis/autoscaling/validation
-# `validateMetricIdentifier`; the OpenAPI schema sets no pattern), so the colon is kept as is; the
-# metrics adapter (e.g. prometheus-adapter) must expose the series under this name.
-QUEUE_METRIC = "vllm:num_requests_waiting"
 _PROBE_PERIOD_S = 10
 
 
@@ -42,17 +39,8 @@ def _lit(text: str) -> str:
     return text.replace("$", "$$")
 
 
-def _comment(text: str) -> str:
-    """Plan text inside a YAML comment, with line breaks (and anything non-ASCII) escaped by JSON."""
-    return json.dumps(text)
-
-
-def _dump(doc: dict[str, Any]) -> str:
-    import yaml  # noqa: PLC0415 - yaml only for the manifest forms
-
-    # sort_keys=False keeps the order written here (deterministic, and the order people expect to
-    # read: apiVersion, kind, metadata, spec); a huge width stops long args from being folded.
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=2**20)
+_comment = comment_value
+_dump = dump_yaml
 
 
 def _summary(d: Deployment) -> str:
@@ -212,33 +200,12 @@ def _k8s_service(d: Deployment) -> dict[str, Any]:
     }
 
 
-def _k8s_hpa(d: Deployment) -> dict[str, Any]:
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": d.name, "labels": {"app.kubernetes.io/name": d.name}},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": d.name},
-            "minReplicas": 1,
-            "maxReplicas": d.max_replicas,
-            "metrics": [
-                {
-                    "type": "Pods",
-                    "pods": {
-                        "metric": {"name": QUEUE_METRIC},
-                        "target": {"type": "AverageValue", "averageValue": str(d.waiting_per_pod)},
-                    },
-                }
-            ],
-            # A new replica takes minutes to load: do not give one back on a short lull.
-            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 600}},
-        },
-    }
+def k8s(d: Deployment, targets: OpsTargets | None = None) -> str:
+    """Deployment + Service + HorizontalPodAutoscaler (multi-document YAML, `kubectl apply -f`).
 
-
-def k8s(d: Deployment) -> str:
-    """Deployment + Service + HorizontalPodAutoscaler (multi-document YAML, `kubectl apply -f`)."""
+    The HPA is planner.emit.hpa's, from `targets` (default: ops_targets(d), the no-workload defaults)."""
     require_container_target(d, "k8s")
+    t = targets if targets is not None else ops_targets(d)
     selector = (
         f"# Scheduled on nodes labelled nvidia.com/gpu.product={d.gpu.gfd_labels[0]} (GPU Feature Discovery)."
         if d.gpu.gfd_labels
@@ -253,14 +220,6 @@ def k8s(d: Deployment) -> str:
            f'"${API_KEY_ENV}"  (the API key, read by vLLM from {API_KEY_ENV})'] if api_key_required(d) else []),
         _dump(_k8s_deployment(d)),
     ]
-    hpa = [
-        f"# Scales on {QUEUE_METRIC} (requests queued per pod), a custom metric: it needs a metrics adapter",
-        "# such as prometheus-adapter serving custom.metrics.k8s.io from vLLM's /metrics, e.g. the rule",
-        '#   seriesQuery: \'vllm:num_requests_waiting{namespace!="",pod!=""}\'',
-        "#   resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}",
-        "#   metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'",
-        f"# maxReplicas={d.max_replicas} and {d.waiting_per_pod} waiting per pod are starting points: tune.",
-        _dump(_k8s_hpa(d)),
-    ]
+    hpa = [hpa_comment(t), _dump(hpa_doc(d, t))]
     docs = ["\n".join(deployment), _dump(_k8s_service(d)), "\n".join(hpa)]
     return "---\n".join(docs)

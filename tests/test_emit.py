@@ -455,7 +455,9 @@ def test_gated_script_refuses_to_start_without_token(tmp_path: Path) -> None:
 def test_write_all_leaves_out_forms_that_do_not_apply(tmp_path: Path) -> None:
     d = _dep(gpu=catalog_gpu("MI300X-192GB"))
     paths = write_all(d, tmp_path / "amd")
-    assert [p.name for p in paths] == ["serve.sh", "README.md"]
+    # The container forms (and the HPA for the k8s Deployment) are left out; monitoring and the gateway apply.
+    assert [p.name for p in paths] == ["serve.sh", "alerts.rules.yaml", "prometheus-rule.yaml",
+                                       "grafana-dashboard.json", "litellm-config.yaml", "README.md"]
     readme = (tmp_path / "amd" / "README.md").read_text()
     assert vllm_serve(d) in readme
     assert "## Not written" in readme and "`k8s.yaml`: --emit k8s targets NVIDIA GPUs" in readme

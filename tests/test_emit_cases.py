@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gpu_catalog
 from gpu_catalog import Gpu
-from planner.emit import Deployment, emit
+from planner.emit import Capacity, Deployment, OpsTargets, emit, ops_targets
 from planner.engine_args import EngineArgs
 
 
@@ -59,6 +59,22 @@ def cases() -> dict[str, Deployment]:
             env={"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1", "VLLM_LOGGING_LEVEL": "DEBUG"},
             port=9000,
         ),
+    }
+
+
+def ops_cases() -> dict[str, OpsTargets]:
+    """The operations targets of each golden case: a capacity plan with a fallback (single-gpu, at the p95
+    targets of issue 13's example), the no-workload defaults (tp4-gated), and a p99 plan without a TTFT
+    target whose queue depth is left to the default (awq-env)."""
+    c = cases()
+    return {
+        "single-gpu": ops_targets(c["single-gpu"], fallback="gpt-4o-mini", capacity=Capacity(
+            request_rate=40, peak_to_average=2, per_replica_rate=18.5, replicas=5, slo_ttft_ms=500,
+            slo_tpot_ms=40, queue_depth=1.09)),
+        "tp4-gated": ops_targets(c["tp4-gated"]),
+        "awq-env": ops_targets(c["awq-env"], fallback="anthropic/claude-haiku-4-5", capacity=Capacity(
+            request_rate=3, peak_to_average=3, per_replica_rate=2.5, replicas=4, slo_tpot_ms=60,
+            slo_percentile=99)),
     }
 
 

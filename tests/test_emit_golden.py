@@ -10,13 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
-from test_emit_cases import cases
+from test_emit_cases import cases, ops_cases
 
 from planner.emit import emit, render_all
 
 GOLDEN = Path(__file__).parent / "golden" / "emit"
 UPDATE = os.environ.get("VLLM_PLANNER_UPDATE_GOLDEN", "") not in ("", "0")
-_SUFFIX = {"vllm": "vllm.txt", "docker": "docker.txt", "compose": "compose.yaml", "k8s": "k8s.yaml"}
+_SUFFIX = {"vllm": "vllm.txt", "docker": "docker.txt", "compose": "compose.yaml", "k8s": "k8s.yaml",
+           "hpa": "hpa.yaml", "alerts": "alerts.rules.yaml", "prometheus-rule": "prometheus-rule.yaml",
+           "dashboard": "grafana-dashboard.json", "litellm": "litellm-config.yaml"}
 
 
 def _check(path: Path, text: str) -> None:
@@ -30,14 +32,14 @@ def _check(path: Path, text: str) -> None:
 @pytest.mark.parametrize("form", list(_SUFFIX))
 @pytest.mark.parametrize("case", list(cases()))
 def test_golden_form(case: str, form: str) -> None:
-    text = emit(cases()[case], form)
+    text = emit(cases()[case], form, ops_cases()[case])
     # Files end with a newline; the commands themselves have none (they are printed verbatim).
     _check(GOLDEN / f"{case}.{_SUFFIX[form]}", text if text.endswith("\n") else text + "\n")
 
 
 @pytest.mark.parametrize("case", list(cases()))
 def test_golden_folder_readme(case: str) -> None:
-    _check(GOLDEN / f"{case}.README.md", render_all(cases()[case])["README.md"])
+    _check(GOLDEN / f"{case}.README.md", render_all(cases()[case], ops_cases()[case])["README.md"])
 
 
 def test_no_stale_golden_files() -> None:

@@ -496,8 +496,9 @@ def test_emit_all_writes_the_folder(tmp_path: Path) -> None:
     target = tmp_path / "deploy"
     code, out, _ = run("qwen3-8b", "--gpu", "L4", "--emit", "all", "--out", str(target))
     assert code == 0
-    assert sorted(p.name for p in target.iterdir()) == sorted(
-        ["serve.sh", "docker-run.sh", "compose.yaml", "k8s.yaml", "README.md"])
+    from planner.emit import FILES
+
+    assert sorted(p.name for p in target.iterdir()) == sorted(FILES)
     assert out.rstrip("\n").split("\n")[-1].startswith("  --") or "vllm serve" in out.rsplit("wrote", 1)[1]
 
 

@@ -227,10 +227,14 @@ def command(
                                 "32k (=32000) or 32K (=32768). Default: the model's maximum."),
     concurrency: int = typer.Option(None, "--concurrency", help="Sequences of the full context to hold at once "
                                     "(--max-num-seqs)."),
-    emit: str = typer.Option(None, "--emit", help="vllm, docker, compose or k8s: print that form alone on stdout "
-                             "(the report goes to stderr), so it pipes into a file or kubectl; or all (a folder). "
-                             "Default: the report and the vllm serve command on stdout."),
+    emit: str = typer.Option(None, "--emit", help="vllm, docker, compose or k8s; or what operations need: hpa, "
+                             "alerts (Prometheus rules file), prometheus-rule (Prometheus Operator), dashboard "
+                             "(Grafana JSON) or litellm (gateway config with a hosted fallback). Prints that form "
+                             "alone on stdout (the report goes to stderr), so it pipes into a file or kubectl; or "
+                             "all (a folder). Default: the report and the vllm serve command on stdout."),
     out: str = typer.Option(None, "--out", help="Folder for --emit all."),
+    fallback: str = typer.Option(None, "--fallback", help="Hosted model the LiteLLM gateway config falls back to "
+                                 "when the vLLM pool fails or lags, e.g. gpt-4o-mini or anthropic/claude-haiku-4-5."),
     one_line: bool = typer.Option(False, "--one-line", help="Print the command on one line."),
     device: str = typer.Option(None, "--device", help="cuda (default) or cpu (vLLM's CPU backend)."),
     gpu_memory_gib: float = typer.Option(None, "--gpu-memory-gib", help="With --device cpu: the memory vLLM "
@@ -262,21 +266,26 @@ def command(
     def run() -> int:
         import sys
 
+        from planner.emit import ALL_FORMS
         from planner.errors import PlannerError
 
         form = "vllm" if emit is None else emit
-        if form not in ("vllm", "docker", "compose", "k8s", "all"):
+        if form not in (*ALL_FORMS, "all"):
             from planner.errors import did_you_mean
 
             raise PlannerError(f"--emit: unknown form {emit!r}", code="emit_form",
-                               hint=did_you_mean(emit, ["vllm", "docker", "compose", "k8s", "all"])
-                               or "choose vllm, docker, compose, k8s or all")
+                               hint=did_you_mean(emit, [*ALL_FORMS, "all"])
+                               or "choose " + ", ".join(ALL_FORMS) + " or all")
         if form == "all" and not out:
             raise PlannerError("--emit all writes a folder: give --out DIR")
         load = parse_load(request_rate=request_rate, dataset_name=dataset_name, random_input_len=random_input_len,
                           random_output_len=random_output_len, peak_to_average=peak_to_average,
                           slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, slo_e2el_ms=slo_e2el_ms,
                           slo_percentile=slo_percentile)
+        if fallback is not None:
+            from planner.emit.ops import litellm_model
+
+            litellm_model(fallback)                      # bad input fails before the search
         result, loaded = build_plan(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                     quant=quant, objective=objective, context=context, concurrency=concurrency,
                                     num_gpus=num_gpus, max_gpus=max_gpus, vllm_version=vllm_version,
@@ -284,16 +293,21 @@ def command(
                                     load=load)
         texts: dict[str, str] = {}
         written: list[str] = []
+        targets = None
         if result.chosen is not None:
             from planner import emit as emitter
 
             d = deployment(result, loaded)
+            # plan-load: pass the capacity plan's figures here (planner.emit.Capacity); without them the
+            # operations forms take the defaults they state.
+            targets = emitter.ops_targets(d, fallback=fallback)
             if json_out:
                 texts = emitter.commands(d)
             elif form != "all":
-                texts = {form: emitter.emit(d, form) if form != "vllm" else emitter.vllm_serve(d, one_line=one_line)}
+                texts = {form: emitter.emit(d, form, targets) if form != "vllm"
+                         else emitter.vllm_serve(d, one_line=one_line)}
             if form == "all":
-                written = [str(p) for p in emitter.write_all(d, out)]
+                written = [str(p) for p in emitter.write_all(d, out, targets=targets)]
                 texts.setdefault("vllm", emitter.vllm_serve(d, one_line=one_line))
         if json_out:
             import json
@@ -301,13 +315,15 @@ def command(
             from planner.render_plan import plan_json
 
             doc = plan_json(result, loaded, texts)
+            if targets is not None:
+                doc["ops"] = targets.to_json()
             if written:
                 doc["written"] = written
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         else:
             from planner.render_plan import render_plan
 
-            # With a form to pipe (--emit vllm|docker|compose|k8s), stdout carries that form alone: the report
+            # With a form to pipe (--emit vllm|docker|compose|k8s|hpa|...), stdout carries that form alone: the report
             # goes to stderr, where a terminal still shows it and `> compose.yaml` or `| kubectl apply -f -`
             # do not read it.
             report_to_stderr = emit is not None and form != "all"

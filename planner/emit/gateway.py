@@ -77,7 +77,8 @@ def litellm_config(t: OpsTargets, *, api_base: str | None = None) -> str:
             f"stream_timeout {stream_timeout_s(t):g} s",
             f"(twice the TTFT target of {t.slo_ttft_ms:g} ms: vLLM queues under load rather than refusing). LiteLLM "
             "reads the",
-            "fallback's API key from the provider's usual variable (e.g. OPENAI_API_KEY for openai/).",
+            "fallback's API key from the provider's usual variable (OPENAI_API_KEY for openai/, ANTHROPIC_API_KEY "
+            "for anthropic/, ...).",
         ]
         lines += [f"Default: {n}." for n in t.notes if "TTFT" in n]
     else:

@@ -183,10 +183,10 @@ def litellm_model(fallback: str) -> str:
         raise PlannerError(f"--fallback {text}: served by several providers", code="emit_bad_fallback",
                            hint=f"name one as LiteLLM does: {options}")
     names = sorted({p.model for p in api_prices() if p.provider in _CATALOG_PROVIDER_PREFIX})
-    raise PlannerError(f"--fallback {text}: not a LiteLLM provider/model string nor a hosted model the catalog "
-                       "knows", code="emit_bad_fallback",
+    raise PlannerError(f"--fallback {text}: neither provider/model nor a hosted model of the price catalog",
+                       code="emit_bad_fallback",
                        hint=did_you_mean(text, names) or "give provider/model as LiteLLM names it, e.g. "
-                       "openai/gpt-4o-mini (providers: " + ", ".join(LITELLM_PROVIDERS) + ")")
+                       "openai/gpt-4o-mini")
 
 
 def _tenths_down(x: float) -> float:

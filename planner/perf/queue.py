@@ -19,11 +19,10 @@ breaks:
    request-seconds in WAITING over its duration (Little's law, L = lambda x W, exact on one sample
    path).
 
-The answer depends a little on N where the target breaks above X (a longer burst queues more at the same
-rate): for Qwen3-8B on one H100 at 1000 prompt and 200 output tokens (max_model_len 4096) and a 500 ms p95
-target, the queue found is 1.0 waiting requests with 200 prompts, 1.2 with 300 and 1.8 with 400. A few
-hundred prompts are enough; each predict() of them takes well under a second. Deterministic (the
-workload's seed).
+The answer depends on N where the target breaks above X (a longer burst queues more at the same rate): for
+Qwen3-8B on one H100 at 1000 prompt and 200 output tokens (max_model_len 4096) and a 500 ms p95 target, the
+queue found is 1.0 waiting requests with 200 prompts, 1.2 with 300 and 1.8 with 400. Use ~300 prompts;
+each predict() of them takes well under a second. Deterministic (the workload's seed).
 """
 
 from __future__ import annotations

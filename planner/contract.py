@@ -103,6 +103,33 @@ class PlanSectionDoc(_Strict):
         "peak_request_rate, shape, slo); each plan then carries `capacity`"))
 
 
+class OpsSloDoc(_Strict):
+    percentile: float
+    ttft_ms: float
+    itl_ms: float
+
+
+class OpsDoc(_Strict):
+    """The numbers of the operations forms (planner/emit/ops.py OpsTargets.to_json; docs/operations.md)."""
+
+    name: str
+    namespace: str
+    served_model_name: str
+    replicas: int | None
+    min_replicas: int
+    max_replicas: int
+    queue_depth_target: float
+    queue_metric: str
+    scale_down_stabilization_s: int
+    slo: OpsSloDoc
+    kv_usage_alert: float
+    fallback_model: str | None
+    request_rate: float | None
+    peak_to_average: float | None
+    per_replica_rate: float | None
+    notes: list[str]
+
+
 class PlanDoc(_Strict):
     """`planner plan --json`: the chosen plan's (or the closest miss's) estimate, plus the plans."""
 
@@ -121,6 +148,7 @@ class PlanDoc(_Strict):
     plan: PlanSectionDoc
     plans: list[dict[str, Any]]
     commands: dict[str, str]
+    ops: OpsDoc | None = None           # when a plan fits
     written: list[str] | None = None
 
 

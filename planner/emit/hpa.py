@@ -70,10 +70,11 @@ def hpa_comment(t: OpsTargets) -> str:
             "per replica).",
             f"minReplicas {t.min_replicas}: a warm pool for the average load (a cold GPU pod takes minutes to "
             "pull the model and start).",
-            f"averageValue {quantity(t.queue_depth)}: the queue at which the perf model's TTFT p{t.slo_percentile:g} "
-            f"reaches {t.slo_ttft_ms:g} ms.",
         ]
-    lines += [f"Default: {n}." for n in t.notes if "replicas" in n or "waiting" in n]
+        if not any("queue depth" in n for n in t.notes):
+            lines.append(f"averageValue {quantity(t.queue_depth)}: the waiting queue per pod at the highest load "
+                         f"the perf model keeps TTFT p{t.slo_percentile:g} within {t.slo_ttft_ms:g} ms.")
+    lines += [f"Default: {n}." for n in t.notes if "replicas" in n or "queue depth" in n]
     return comment_lines(lines)
 
 

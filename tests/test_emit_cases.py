@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gpu_catalog
 from gpu_catalog import Gpu
-from planner.emit import Capacity, Deployment, OpsTargets, emit, ops_targets
+from planner.emit import Deployment, OpsLoad, OpsTargets, emit, ops_targets
 from planner.engine_args import EngineArgs
 
 
@@ -68,11 +68,11 @@ def ops_cases() -> dict[str, OpsTargets]:
     target whose queue depth is left to the default (awq-env)."""
     c = cases()
     return {
-        "single-gpu": ops_targets(c["single-gpu"], fallback="gpt-4o-mini", capacity=Capacity(
+        "single-gpu": ops_targets(c["single-gpu"], fallback="gpt-4o-mini", load=OpsLoad(
             request_rate=40, peak_to_average=2, per_replica_rate=18.5, replicas=5, slo_ttft_ms=500,
             slo_tpot_ms=40, queue_depth=1.09)),
         "tp4-gated": ops_targets(c["tp4-gated"]),
-        "awq-env": ops_targets(c["awq-env"], fallback="anthropic/claude-haiku-4-5", capacity=Capacity(
+        "awq-env": ops_targets(c["awq-env"], fallback="anthropic/claude-haiku-4-5", load=OpsLoad(
             request_rate=3, peak_to_average=3, per_replica_rate=2.5, replicas=4, slo_tpot_ms=60,
             slo_percentile=99)),
     }

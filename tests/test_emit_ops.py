@@ -31,8 +31,8 @@ from planner.cli import app
 from planner.emit import (
     FILES,
     OPS_FORMS,
-    Capacity,
     Deployment,
+    OpsLoad,
     OpsTargets,
     alerts,
     dashboard,
@@ -102,7 +102,7 @@ def test_warm_pool_and_queue_rounding() -> None:
 
     def cap(**kw: Any) -> OpsTargets:
         base: dict[str, Any] = dict(request_rate=10, peak_to_average=2, per_replica_rate=10, replicas=2)
-        return ops_targets(d, capacity=Capacity(**{**base, **kw}))
+        return ops_targets(d, load=OpsLoad(**{**base, **kw}))
 
     assert cap().min_replicas == 1                                  # exactly one replica's rate: one warm
     assert cap(request_rate=10.5, replicas=3).min_replicas == 2
@@ -116,7 +116,8 @@ def test_warm_pool_and_queue_rounding() -> None:
     ({"min_replicas": 5, "max_replicas": 4}, "replicas"),
     ({"queue_depth": 0.0}, "queue"),
     ({"queue_depth": math.inf}, "queue"),
-    ({"slo_percentile": 100.0}, "percentile"),
+    ({"slo_percentile": 100.5}, "percentile"),
+    ({"slo_percentile": 0.0}, "percentile"),
     ({"slo_ttft_ms": -1.0}, "TTFT"),
     ({"slo_itl_ms": math.nan}, "inter-token"),
     ({"kv_usage_alert": 1.5}, "KV"),
@@ -198,7 +199,7 @@ def test_k8s_carries_the_same_hpa() -> None:
 
 def test_quantity() -> None:
     assert [quantity(x) for x in (5, 1.0, 1.5, 0.1, 2.3)] == ["5", "1", "1500m", "100m", "2300m"]
-    doc = yaml.safe_load(hpa(cases()["single-gpu"], ops_targets(cases()["single-gpu"], capacity=Capacity(
+    doc = yaml.safe_load(hpa(cases()["single-gpu"], ops_targets(cases()["single-gpu"], load=OpsLoad(
         request_rate=1, peak_to_average=2, per_replica_rate=1, replicas=2, queue_depth=1.57))))
     kubernetes_validate.validate(doc, K8S_VERSIONS[-1], strict=True)
     assert doc["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "1500m"
@@ -506,6 +507,34 @@ def test_cli_prints_each_form_alone(tmp_path: Path) -> None:
     code, _, _ = _cli("--emit", "all", "--out", str(tmp_path / "o"), "--fallback", "claude-haiku-4-5")
     assert code == 0 and sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(FILES)
     assert "anthropic/claude-haiku-4-5" in (tmp_path / "o" / "litellm-config.yaml").read_text()
+
+
+def test_a_capacity_plan_sets_the_targets() -> None:
+    """plan with a workload: replicas and rates from the capacity plan, the queue target from perf.queue on the
+    chosen plan's estimate, and the HPA, rules and gateway written from them."""
+    from planner.commands.plan import build_plan, deployment, ops_load, parse_load
+    from planner.perf.queue import queue_depth_target
+
+    load = parse_load(request_rate="40", dataset_name=None, random_input_len="1000", random_output_len="200",
+                      peak_to_average=None, slo_ttft_ms="500", slo_tpot_ms="40", slo_e2el_ms=None,
+                      slo_percentile=None)
+    r, m = build_plan([], model="qwen3-8b", gpu="H100", load=load)
+    assert r.chosen is not None and r.chosen.load is not None and r.chosen.load.met
+    fit = r.chosen.load
+    got = ops_load(r)
+    assert got is not None
+    assert (got.replicas, got.per_replica_rate, got.request_rate) == (fit.replicas, fit.rate, 40)
+    q = queue_depth_target(r.chosen.est, fit.load.shape.workload(fit.rate), ttft_ms=500)
+    assert got.queue_depth == q.waiting_per_pod and q.status in ("breaks", "holds")
+    d = deployment(r, m)
+    t = ops_targets(d, load=got, fallback="gpt-4o-mini")
+    assert t.max_replicas == fit.replicas and t.min_replicas == max(1, math.ceil(40 / fit.rate - 1e-9))
+    assert t.replicas is not None and t.replicas * fit.rate >= 80                 # the peak is covered
+    assert t.queue_depth == max(0.1, math.floor(q.waiting_per_pod * 10 + 1e-9) / 10)
+    assert (t.slo_ttft_ms, t.slo_itl_ms, t.notes) == (500, 40, ())
+    spec = yaml.safe_load(hpa(d, t))["spec"]
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (t.min_replicas, t.max_replicas)
+    assert "0.04" in alerts(t) and "stream_timeout: 1.0" in litellm(d, t)
 
 
 def test_cli_bad_fallback_and_form() -> None:

@@ -16,7 +16,7 @@ from planner.vllm_versions import LATEST
 
 if TYPE_CHECKING:
     from gpu_catalog import Gpu
-    from planner.emit import Deployment
+    from planner.emit import Deployment, OpsLoad
     from planner.recommend import PlanResult
     from planner.sizing import Load
     from planner.sources import LoadedModel
@@ -187,6 +187,34 @@ def parse_load(*, request_rate: str | None, dataset_name: str | None, random_inp
     return Load(rate=rate, rate_text=request_rate.strip(), peak_to_average=p2a, shape=shape, slo=slo)
 
 
+def ops_load(result: PlanResult) -> OpsLoad | None:
+    """The capacity plan's figures for the operations forms (planner.emit.ops_targets): None without a
+    workload, or when the chosen plan does not meet it.
+
+    The queue target is where the perf model's TTFT target breaks (planner.perf.queue), on the chosen plan's
+    estimate (its tuned batch limits) and the load's shape, with the capacity search's prompt count; without
+    a TTFT target, the time-averaged waiting queue at the per-replica rate (the highest with a bounded queue).
+    """
+    from planner.emit import OpsLoad
+    from planner.perf.predict import predict
+    from planner.perf.queue import mean_waiting, queue_depth_target
+
+    p = result.chosen
+    fit = p.load if p is not None else None
+    if p is None or fit is None or not fit.met:
+        return None
+    slo, shape = fit.load.slo, fit.load.shape
+    if slo is not None and slo.ttft_ms is not None:
+        q = queue_depth_target(p.est, shape.workload(fit.rate), ttft_ms=slo.ttft_ms, percentile_q=slo.percentile)
+        queue = q.waiting_per_pod
+    else:
+        queue = mean_waiting(predict(p.est, shape.workload(fit.rate)))
+    return OpsLoad(request_rate=fit.load.rate, peak_to_average=fit.load.peak_to_average, per_replica_rate=fit.rate,
+                   replicas=fit.replicas, slo_ttft_ms=slo.ttft_ms if slo else None,
+                   slo_tpot_ms=slo.tpot_ms if slo else None, slo_percentile=slo.percentile if slo else 95.0,
+                   queue_depth=queue)
+
+
 def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
     """The emitter's Deployment for the chosen plan (the user's --port / --served-model-name carried over)."""
     import model_catalog
@@ -298,9 +326,10 @@ def command(
             from planner import emit as emitter
 
             d = deployment(result, loaded)
-            # plan-load: pass the capacity plan's figures here (planner.emit.Capacity); without them the
-            # operations forms take the defaults they state.
-            targets = emitter.ops_targets(d, fallback=fallback)
+            # The operations forms' numbers: the capacity plan's where there is a workload, else the defaults
+            # they state. The queue target costs a few simulations: only where a form or --json shows it.
+            if json_out or form in (*emitter.OPS_FORMS, "k8s", "all"):
+                targets = emitter.ops_targets(d, load=ops_load(result), fallback=fallback)
             if json_out:
                 texts = emitter.commands(d)
             elif form != "all":

@@ -19,7 +19,7 @@ from planner.emit.folder import FILES, render_all, write_all
 from planner.emit.gateway import litellm
 from planner.emit.hpa import hpa
 from planner.emit.manifests import compose, k8s
-from planner.emit.ops import Capacity, OpsTargets, ops_targets
+from planner.emit.ops import OpsLoad, OpsTargets, ops_targets
 from planner.emit.shell import NOT_APPLICABLE, docker_run, serve_argv, vllm_serve
 from planner.errors import PlannerError, did_you_mean
 
@@ -82,10 +82,10 @@ __all__ = [
     "FILES",
     "FORMS",
     "OPS_FORMS",
-    "Capacity",
     "Deployment",
     "Form",
     "OpsForm",
+    "OpsLoad",
     "OpsTargets",
     "alerts",
     "app_name",

@@ -66,12 +66,17 @@ def hpa_comment(t: OpsTargets) -> str:
     if t.replicas is not None and t.per_replica_rate is not None and t.request_rate is not None:
         lines += [
             f"maxReplicas {t.max_replicas}: the planned replicas for the peak "
-            f"({t.request_rate:g} req/s x {t.peak_to_average:g} peak-to-average at {t.per_replica_rate:g} req/s "
+            f"({t.request_rate:.4g} req/s x {t.peak_to_average:g} peak-to-average at {t.per_replica_rate:.3g} req/s "
             "per replica).",
             f"minReplicas {t.min_replicas}: a warm pool for the average load (a cold GPU pod takes minutes to "
             "pull the model and start).",
         ]
-        if not any("queue depth" in n for n in t.notes):
+        if any("queue depth" in n for n in t.notes):
+            pass                                    # a default, stated below
+        elif any("no TTFT target" in n for n in t.notes):
+            lines.append(f"averageValue {quantity(t.queue_depth)}: the waiting queue per pod the perf model "
+                         "predicts at the per-replica rate.")
+        else:
             lines.append(f"averageValue {quantity(t.queue_depth)}: the waiting queue per pod at the highest load "
                          f"the perf model keeps TTFT p{t.slo_percentile:g} within {t.slo_ttft_ms:g} ms.")
     lines += [f"Default: {n}." for n in t.notes if "replicas" in n or "queue depth" in n]

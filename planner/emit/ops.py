@@ -1,9 +1,9 @@
 """The numbers operations need beside the deployment: autoscaling, alert thresholds, the gateway's fallback.
 
 `OpsTargets` holds them as plain inputs, so the emitters (hpa.py, alerts.py, dashboard.py, gateway.py) are
-pure text functions that take no model and run no simulation. `ops_targets(d, capacity=..., fallback=...)`
+pure text functions that take no model and run no simulation. `ops_targets(d, load=..., fallback=...)`
 builds them for a chosen plan: from the capacity plan's figures when `plan` was given a workload
-(`Capacity`), else from defaults, each recorded in `notes` and stated in the emitted files' comments.
+(`OpsLoad`), else from defaults, each recorded in `notes` and stated in the emitted files' comments.
 
 How each value is set:
 * max replicas: the planned replicas at the peak (load x peak-to-average over the per-replica rate).
@@ -61,8 +61,8 @@ _CATALOG_PROVIDER_PREFIX = {"OpenAI": "openai", "Anthropic": "anthropic", "Googl
 
 
 @dataclass(frozen=True, kw_only=True)
-class Capacity:
-    """A capacity plan's figures (`plan` with a workload), as plain numbers."""
+class OpsLoad:
+    """A capacity plan's figures (`plan` with a workload: planner.sizing.LoadFit), as plain numbers."""
 
     request_rate: float                 # average load, req/s
     peak_to_average: float
@@ -114,8 +114,8 @@ class OpsTargets:
             raise bad(f"replicas: need 1 <= min ({self.min_replicas}) <= max ({self.max_replicas})")
         if not (self.queue_depth > 0 and math.isfinite(self.queue_depth)):
             raise bad(f"the queue-depth target must be positive, got {self.queue_depth}")
-        if not 0 < self.slo_percentile < 100:
-            raise bad(f"the SLO percentile must be in (0, 100), got {self.slo_percentile}")
+        if not 0 < self.slo_percentile <= 100:
+            raise bad(f"the SLO percentile must be in (0, 100], got {self.slo_percentile}")
         for label, v in (("TTFT", self.slo_ttft_ms), ("inter-token latency", self.slo_itl_ms)):
             if not (v > 0 and math.isfinite(v)):
                 raise bad(f"the {label} target must be a positive number of ms, got {v}")
@@ -147,8 +147,10 @@ class OpsTargets:
                 "slo": {"percentile": self.slo_percentile, "ttft_ms": self.slo_ttft_ms,
                         "itl_ms": self.slo_itl_ms},
                 "kv_usage_alert": self.kv_usage_alert, "fallback_model": self.fallback_model,
-                "request_rate": self.request_rate, "peak_to_average": self.peak_to_average,
-                "per_replica_rate": self.per_replica_rate, "notes": list(self.notes)}
+                "request_rate": None if self.request_rate is None else round(self.request_rate, 6),
+                "peak_to_average": self.peak_to_average,
+                "per_replica_rate": None if self.per_replica_rate is None else round(self.per_replica_rate, 4),
+                "notes": list(self.notes)}
 
 
 def metric_model_name(d: Deployment) -> str:
@@ -193,9 +195,9 @@ def _tenths_down(x: float) -> float:
     return max(0.1, math.floor(x * 10 + 1e-9) / 10)
 
 
-def ops_targets(d: Deployment, *, capacity: Capacity | None = None, fallback: str | None = None,
+def ops_targets(d: Deployment, *, load: OpsLoad | None = None, fallback: str | None = None,
                 namespace: str = DEFAULT_NAMESPACE, kv_usage_alert: float = DEFAULT_KV_USAGE_ALERT) -> OpsTargets:
-    """The targets for deployment `d` (module docstring): from `capacity` where given, else the defaults."""
+    """The targets for deployment `d` (module docstring): from `load` where given, else the defaults."""
     notes: list[str] = []
     engine = rules_for(d.vllm_version, env=d.env).engine
     common: dict[str, Any] = dict(
@@ -203,15 +205,15 @@ def ops_targets(d: Deployment, *, capacity: Capacity | None = None, fallback: st
         engine=engine, namespace=namespace, kv_usage_alert=kv_usage_alert,
         fallback_model=None if fallback is None else litellm_model(fallback),
         api_key_env=API_KEY_ENV if api_key_required(d) else None)
-    if capacity is None:
+    if load is None:
         notes.append(f"no workload: min replicas 1, max replicas {d.max_replicas} and "
                      f"{d.waiting_per_pod} waiting requests per pod are starting points to tune")
         ttft, itl, pct = None, None, DEFAULT_SLO_PERCENTILE
         sized: dict[str, Any] = dict(min_replicas=1, max_replicas=d.max_replicas, queue_depth=float(d.waiting_per_pod))
     else:
-        c = capacity
+        c = load
         if not (c.per_replica_rate > 0 and c.request_rate > 0 and c.replicas >= 1):
-            raise PlannerError("capacity: the rates must be positive and the replicas at least 1",
+            raise PlannerError("ops load: the rates must be positive and the replicas at least 1",
                                code="emit_bad_ops")
         warm = max(1, math.ceil(c.request_rate / c.per_replica_rate - 1e-9))
         if c.queue_depth is None:

@@ -53,8 +53,9 @@ class Deployment:
     hf_token_required: bool = False     # gated repo: HF_TOKEN must be present at start
     port: int = 8000                    # where clients reach the server (host port / Service port)
     name: str = ""                      # DNS-1035 app name; derived from the model when empty
-    # Autoscaling policy for the k8s form. Starting points to tune, not derived facts: vLLM queues a
-    # request only when max_num_seqs are already running, so a few waiting per pod means saturation.
+    # The HPA's maximum and queue target when the plan has no workload (planner.emit.ops: a capacity plan
+    # replaces both). Starting points to tune, not derived facts: vLLM queues a request only when the
+    # batch is full, so a few waiting per pod means saturation.
     max_replicas: int = 4
     waiting_per_pod: int = 5
 

@@ -3,24 +3,21 @@
 Both formats draw the same layout (axes from 0 to round ticks, the points joined in sweep order, each point
 labelled with its sweep value). The SVG is written by hand and the PNG is rasterised by planner/png.py, so
 plotting needs no library. The file is written atomically: a temp file in the same folder, then a rename, so
-a failed or interrupted run leaves no half-written plot.
+a failed or interrupted run leaves no half-written plot (planner/plotfile.py, shared with the memory split).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from planner.errors import PlannerError
+from planner.plotfile import is_png, write_atomic
 from planner.png import Canvas, encode, text_width
 from planner.render_perf import nice_ticks, tick_label
 
-SUFFIXES = (".svg", ".png")
 W, H = 720, 450
 LEFT, RIGHT, TOP, BOTTOM = 84, 24, 44, 62
 INK, GRID, POINT, LINE = (32, 32, 32), (225, 225, 225), (31, 119, 180), (120, 170, 210)
@@ -36,36 +33,8 @@ class Chart:
     labels: tuple[str, ...]           # one per point (the sweep value)
 
 
-def check_path(path: Path) -> None:
-    """Refuse, before any work, a plot path that cannot be written: exit 2 with the reason."""
-    if path.is_dir():
-        raise PlannerError(f"--plot {str(path)!r} is a folder; give a file name ending in .svg or .png")
-    if path.suffix.lower() not in SUFFIXES:
-        raise PlannerError(f"--plot {str(path)!r}: the file must end in .svg or .png")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise PlannerError(f"--plot {str(path)!r}: the folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PlannerError(f"--plot {str(path)!r}: the folder {str(parent)!r} is not writable")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise PlannerError(f"--plot {str(path)!r}: cannot write it ({exc.strerror or exc})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_plot(path: Path, chart: Chart) -> None:
-    data = render_png(chart) if path.suffix.lower() == ".png" else render_svg(chart).encode()
+    data = render_png(chart) if is_png(path) else render_svg(chart).encode()
     write_atomic(path, data)
 
 

@@ -13,16 +13,29 @@ if TYPE_CHECKING:
     from planner.estimate import Estimate, PerGpu
 
 
-def _bar(parts: list[tuple[float, str]], total: float, width: int = 28) -> str:
-    """A stacked bar of the budget: one character per 1/width of the device memory."""
+# The memory split per GPU in vLLM's accounting order: (label, PerGpu field, bar letter, colour). The bar
+# draws each part with its own letter, so it reads without colour (NO_COLOR, a pipe, a log, greyscale);
+# planner/memory_plot.py draws the same parts. REST: outside the budget (1 - gpu_memory_utilization).
+PARTS = (
+    ("weights", "weights_gib", "W", "cyan"),
+    ("activation peak", "activation_gib", "A", "magenta"),
+    ("non-torch", "non_torch_gib", "N", "yellow"),
+    ("CUDA graphs (est.)", "cudagraph_gib", "G", "blue"),
+    ("KV cache", "kv_cache_gib", "K", "green"),
+)
+REST = "."
+
+
+def _bar(parts: list[tuple[float, str, str]], total: float, width: int = 28) -> str:
+    """A stacked bar of the budget: one character (the part's letter) per 1/width of the device memory."""
     out = ""
     used = 0
-    for value, style in parts:
+    for value, style, letter in parts:
         n = max(0, round(width * max(0.0, value) / total)) if total > 0 else 0
         n = min(n, width - used)
-        out += f"[{style}]" + "█" * n + f"[/{style}]"
+        out += f"[{style}]" + letter * n + f"[/{style}]"
         used += n
-    return out + "[dim]" + "·" * (width - used) + "[/dim]"
+    return out + "[dim]" + REST * (width - used) + "[/dim]"
 
 
 def memory_table(est: Estimate, stage: PerGpu, title: str) -> object:
@@ -33,19 +46,13 @@ def memory_table(est: Estimate, stage: PerGpu, title: str) -> object:
     t.add_column("GiB", justify="right")
     t.add_column("share", justify="right")
     total = stage.total_gib
-    rows = [
-        ("weights", stage.weights_gib, "cyan"),
-        ("activation peak", stage.activation_gib, "magenta"),
-        ("non-torch", stage.non_torch_gib, "yellow"),
-        ("CUDA graphs (est.)", stage.cudagraph_gib, "blue"),
-        ("KV cache", stage.kv_cache_gib, "green"),
-    ]
-    for label, value, style in rows:
+    rows = [(f"{letter} {label}", getattr(stage, attr), style, letter) for label, attr, letter, style in PARTS]
+    for label, value, style, _ in rows:
         t.add_row(f"[{style}]{label}[/{style}]", f"{value:.2f}", f"{100 * value / total:.1f}%" if total else "")
-    t.add_row("outside the budget", f"{total - stage.requested_gib:.2f}",
+    t.add_row(f"{REST} outside the budget", f"{total - stage.requested_gib:.2f}",
               f"{100 * (total - stage.requested_gib) / total:.1f}%" if total else "")
-    t.add_row("device total", f"{total:.2f}", "")
-    t.caption = _bar([(v, s) for _, v, s in rows], total)
+    t.add_row("  device total", f"{total:.2f}", "")
+    t.caption = _bar([(v, s, letter) for _, v, s, letter in rows], total)
     return t
 
 

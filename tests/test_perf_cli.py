@@ -326,7 +326,7 @@ def test_png_is_valid_and_has_ink_where_the_points_are(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path, monkeypatch: Any) -> None:
-    from planner import plot
+    from planner import plot, plotfile
 
     path = tmp_path / "sweep.svg"
     path.write_text("old")
@@ -334,7 +334,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path, mon
     def broken(src: str, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(plot.os, "replace", broken)
+    monkeypatch.setattr(plotfile.os, "replace", broken)
     with pytest.raises(PlannerError, match="cannot write"):
         plot.write_plot(path, _chart())
     assert path.read_text() == "old"
@@ -345,7 +345,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path, mon
                                           ("missing/plot.svg", "does not exist"),
                                           (".", "is a folder")])
 def test_plot_paths_that_cannot_be_written_are_refused(tmp_path: Path, name: str, needle: str) -> None:
-    from planner.plot import check_path
+    from planner.plotfile import check_path
 
     with pytest.raises(PlannerError, match=needle):
         check_path(tmp_path / name)

@@ -84,7 +84,7 @@ def command(
             sweep=sweep))
         plot_path = Path(plot) if plot is not None else None
         if plot_path is not None:
-            from planner.plot import check_path
+            from planner.plotfile import check_path
 
             if swept is None:
                 raise PlannerError("--plot draws a sweep; add --sweep max-concurrency=1,2,4 "

@@ -1,0 +1,50 @@
+"""The FILE of `--plot FILE` (perf's sweep chart, estimate's and plan's memory split): the checks made before
+any work, and the atomic write.
+
+A path is refused up front (exit 2, one line) when it is a folder, does not end in .svg or .png, or its
+folder is missing or not writable, so a long estimate or sweep never ends in a file that cannot be written.
+The file itself is written to a temp file in the same folder, then renamed over the target: a failed or
+interrupted run leaves the old file (or none), never a half-written plot.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from planner.errors import PlannerError
+
+SUFFIXES = (".svg", ".png")
+
+
+def is_png(path: Path) -> bool:
+    return path.suffix.lower() == ".png"
+
+
+def check_path(path: Path) -> None:
+    """Refuse, before any work, a plot path that cannot be written: exit 2 with the reason."""
+    if path.is_dir():
+        raise PlannerError(f"--plot {str(path)!r} is a folder; give a file name ending in .svg or .png")
+    if path.suffix.lower() not in SUFFIXES:
+        raise PlannerError(f"--plot {str(path)!r}: the file must end in .svg or .png")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise PlannerError(f"--plot {str(path)!r}: the folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PlannerError(f"--plot {str(path)!r}: the folder {str(parent)!r} is not writable")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise PlannerError(f"--plot {str(path)!r}: cannot write it ({exc.strerror or exc})") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,7 +1,7 @@
 """A minimal PNG writer and raster canvas (zlib + struct, no imaging library): enough to draw a chart's
 lines, points and labels.
 
-`Canvas` is an RGB bitmap with Bresenham lines, filled discs and text in a built-in 5x7 pixel font;
+`Canvas` is an RGB bitmap with Bresenham lines, filled rectangles and discs and text in a built-in 5x7 pixel font;
 `encode` writes it as an 8-bit truecolour PNG (signature, IHDR, one IDAT of unfiltered scanlines, IEND,
 each chunk with its CRC-32), which every viewer reads.
 """
@@ -64,6 +64,7 @@ _FONT_ROWS: dict[str, str] = {
     "_": ".....|.....|.....|.....|.....|.....|#####",
     "%": "##...|##..#|...#.|..#..|.#...|#..##|...##",
     "?": ".###.|#...#|....#|...#.|..#..|.....|..#..",
+    "·": ".....|.....|.....|..#..|.....|.....|.....",
 }
 FONT: dict[str, tuple[str, ...]] = {c: tuple(rows.split("|")) for c, rows in _FONT_ROWS.items()}
 GLYPH_W, GLYPH_H, ADVANCE = 5, 7, 6
@@ -103,6 +104,13 @@ class Canvas:
             if e2 <= dx:
                 err += dx
                 y0 += sy
+
+    def rect(self, x: int, y: int, w: int, h: int, c: Color) -> None:
+        """A filled rectangle, its top-left corner at (x, y)."""
+        for yy in range(max(0, y), min(self.height, y + h)):
+            i = 3 * (yy * self.width + max(0, x))
+            n = max(0, min(self.width, x + w) - max(0, x))
+            self.pixels[i:i + 3 * n] = bytes(c) * n
 
     def disc(self, cx: int, cy: int, radius: int, c: Color) -> None:
         for y in range(-radius, radius + 1):

@@ -10,6 +10,7 @@ interrupted run leaves the old file (or none), never a half-written plot.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,12 +36,23 @@ def check_path(path: Path) -> None:
         raise PlannerError(f"--plot {str(path)!r}: the folder {str(parent)!r} is not writable")
 
 
+def _mode(path: Path) -> int:
+    """The mode the file gets: the old file's, or what the umask leaves of 0o666 (mkstemp's 0o600 is private)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            os.fchmod(fh.fileno(), _mode(path))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

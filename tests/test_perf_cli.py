@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +22,7 @@ import pytest
 import typer.main
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pngread import read_png
 from typer.testing import CliRunner
 
 from planner.bench_flags import (
@@ -282,25 +281,6 @@ def test_svg_is_xml_with_one_point_and_label_per_value(tmp_path: Path) -> None:
     texts = {t.text for t in root.iter(f"{ns}text")}
     assert {"median TPOT (ms)", "output token throughput (tok/s)", "1", "2", "4", "8"} <= texts
     assert [p.find(f"{ns}title").text.split(":")[0] for p in points] == ["1", "2", "4", "8"]  # type: ignore[union-attr]
-
-
-def read_png(data: bytes) -> tuple[int, int, bytes]:
-    """(width, height, raw scanlines), checking the signature, each chunk's CRC and the IHDR fields."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-        (crc,) = struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])
-        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
-        chunks.append((kind, body))
-        pos += 12 + n
-    assert chunks[0][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
-    w, h, depth, ctype, comp, filt, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (depth, ctype, comp, filt, interlace) == (8, 2, 0, 0, 0)
-    raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
-    assert len(raw) == h * (1 + 3 * w)
-    return w, h, raw
 
 
 def test_png_is_valid_and_has_ink_where_the_points_are(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ spellings, so a pasted command line works unchanged after `--`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,10 @@ from planner.commands import _options as _o
 HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUDA graphs and KV cache per GPU, "
         "the KV cache size in tokens, the maximum concurrency, and any startup failure, as vLLM logs them. "
         "vLLM flags (--tensor-parallel-size/-tp, --max-model-len, ...) may follow, or a whole "
-        "`vllm serve ...` command after `--`. Exit 0 fits, 1 vLLM would refuse to start, 2 bad input.")
+        "`vllm serve ...` command after `--`. --plot FILE draws the memory split per GPU (.svg or .png). "
+        "Exit 0 fits, 1 vLLM would refuse to start, 2 bad input.")
+
+PLOT_HELP = "Write the memory split per GPU to FILE (.svg or .png): one bar per pipeline stage."
 
 # `planner --help` must not load the memory model: planner.resolve is imported when a command runs.
 def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
@@ -60,6 +63,7 @@ def command(
     revision: _o.Revision = None,
     offline: _o.Offline = False,
     hf_token: _o.HfToken = None,
+    plot: Annotated[str | None, typer.Option("--plot", help=PLOT_HELP, metavar="FILE")] = None,
     json_out: _o.JsonOut = False,
     debug: _o.Debug = False,
 ) -> None:
@@ -67,10 +71,20 @@ def command(
 
     def run() -> int:
         import sys
+        from pathlib import Path
 
+        from planner.plotfile import check_path
+
+        plot_path = Path(plot) if plot is not None else None
+        if plot_path is not None:
+            check_path(plot_path)                      # before any work
         est, loaded = build_estimate(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                      quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
                                      revision=revision, offline=offline, progress=not json_out, token=hf_token)
+        if plot_path is not None:                      # a layout that would fail is drawn too: it shows why
+            from planner.memory_plot import write_memory_plot
+
+            write_memory_plot(plot_path, est)
         if json_out:
             import json
 

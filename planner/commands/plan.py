@@ -15,6 +15,8 @@ from planner.commands import _options as _o
 from planner.vllm_versions import LATEST
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gpu_catalog import Gpu
     from planner.emit import Deployment, OpsLoad
     from planner.recommend import PlanResult
@@ -25,8 +27,8 @@ HELP = ("Recommend how to serve MODEL with vLLM: GPU type and count, tensor/pipe
         "quantization, KV cache dtype and the vllm serve flags, ranked by an objective, with the memory per "
         "GPU and why each flag has its value; ends with the command to run. vLLM flags given after MODEL are "
         "kept. With --request-rate (and the lengths and --slo-* targets), sizes replicas for that load from "
-        "the perf model. Exit 0 a plan fits (and meets the targets), 1 nothing fits or meets them (with why), "
-        "2 bad input.")
+        "the perf model. --plot FILE draws the chosen plan's memory split per GPU (.svg or .png). Exit 0 a plan "
+        "fits (and meets the targets), 1 nothing fits or meets them (with why), 2 bad input.")
 
 # Rows of the ranked table in the human output (--json lists every plan).
 TABLE_ROWS = 8
@@ -242,6 +244,20 @@ def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
                       port=int(port) if port and port.isdigit() else 8000)
 
 
+def _plot(path: Path, result: PlanResult) -> None:
+    """The chosen plan's memory split; when nothing fits the closest miss's (why it fails), else no file."""
+    from planner.memory_plot import write_memory_plot
+
+    if result.chosen is not None:
+        write_memory_plot(path, result.chosen.est, "plan 1")
+    elif result.closest is not None:
+        write_memory_plot(path, result.closest.est, "closest miss")
+    else:
+        import sys
+
+        sys.stderr.write(f"planner: no layout was estimated, so --plot wrote no {path}\n")
+
+
 def command(
     ctx: typer.Context,
     gpu: str = typer.Option(None, "--gpu", help="GPU type: a catalog name, a comma list, or any (the catalog)."),
@@ -264,6 +280,8 @@ def command(
     fallback: str = typer.Option(None, "--fallback", help="Hosted model the LiteLLM gateway config falls back to "
                                  "when the vLLM pool fails or lags, e.g. gpt-4o-mini or anthropic/claude-haiku-4-5."),
     one_line: bool = typer.Option(False, "--one-line", help="Print the command on one line."),
+    plot: str = typer.Option(None, "--plot", metavar="FILE", help="Write the chosen plan's memory split per GPU "
+                             "to FILE (.svg or .png); when nothing fits, the closest miss's."),
     device: str = typer.Option(None, "--device", help="cuda (default) or cpu (vLLM's CPU backend)."),
     gpu_memory_gib: float = typer.Option(None, "--gpu-memory-gib", help="With --device cpu: the memory vLLM "
                                          "budgets from, in GiB."),
@@ -306,6 +324,14 @@ def command(
                                or "choose " + ", ".join(ALL_FORMS) + " or all")
         if form == "all" and not out:
             raise PlannerError("--emit all writes a folder: give --out DIR")
+        plot_path = None
+        if plot is not None:
+            from pathlib import Path
+
+            from planner.plotfile import check_path
+
+            plot_path = Path(plot)
+            check_path(plot_path)                      # before any work
         load = parse_load(request_rate=request_rate, dataset_name=dataset_name, random_input_len=random_input_len,
                           random_output_len=random_output_len, peak_to_average=peak_to_average,
                           slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, slo_e2el_ms=slo_e2el_ms,
@@ -319,6 +345,8 @@ def command(
                                     num_gpus=num_gpus, max_gpus=max_gpus, vllm_version=vllm_version,
                                     revision=revision, offline=offline, progress=not json_out, token=hf_token,
                                     load=load)
+        if plot_path is not None:
+            _plot(plot_path, result)
         texts: dict[str, str] = {}
         written: list[str] = []
         targets = None

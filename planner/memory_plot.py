@@ -146,7 +146,8 @@ def figure(est: Estimate, heading: str = "") -> MemoryFigure:
                                + ranks) for i, s in enumerate(est.stages))
     else:
         bars = (stage_bar(est.per_gpu, "per GPU" + (f", the {tp} TP ranks alike" if tp > 1 else "")),)
-    note = (f"bar: the memory of one GPU ({est.per_gpu.total_gib:.2f} GiB) · dashed line: the budget, "
+    unit = "one NUMA node" if est.gpu.vendor == "cpu" else "one GPU"
+    note = (f"bar: the memory of {unit} ({est.per_gpu.total_gib:.2f} GiB) · dashed line: the budget, "
             "gpu_memory_utilization x device memory")
     if any(sum(s.drawn for s in b.segments) > b.total_gib + 1e-9 for b in bars):
         note = f"solid line: the device memory ({est.per_gpu.total_gib:.2f} GiB), overrun · dashed line: the budget"

@@ -298,3 +298,12 @@ def test_the_docs_picture_is_what_the_documented_command_draws(tmp_path: Path) -
     assert r.exit_code == 1
     if not UPDATE:
         assert out.read_text() == DOC_IMAGE.read_text(), "VLLM_PLANNER_UPDATE_GOLDEN=1 to update the docs picture"
+
+
+def test_the_cpu_backend_is_drawn_per_numa_node() -> None:
+    est, _ = build_estimate(["qwen3-8b", "--kv-cache-memory-bytes", "8G"], gpu=None, device="cpu",
+                            gpu_memory_gib=64.0, quant=None, vllm_version=None, vllm_engine=None, revision=None,
+                            offline=True, progress=False)
+    fig = figure(est)
+    assert "one NUMA node (64.00 GiB)" in fig.note and fig.lines[1].startswith("CPU KV cache size: ")
+    assert len(fig.bars) == 1 and abs(fig.bars[0].segments[4].gib - 8.0) < 0.01

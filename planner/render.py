@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from planner.term import pack
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -58,18 +60,26 @@ def memory_table(est: Estimate, stage: PerGpu, title: str) -> object:
 
 def render_estimate(est: Estimate, console: Console, warnings: Console | None = None) -> None:
     """The report on `console`; warnings on `warnings` (the CLI passes stderr: never in piped output)."""
+    from rich.markup import escape  # noqa: PLC0415 - rich only for human output
+
     r = est.resolved
     g = est.gpu
-    head = (f"[bold]{est.model.get('name')}[/bold] on {r.world_size} x {g.id} "
-            f"(TP {r.tensor_parallel_size}, PP {r.pipeline_parallel_size}) · vLLM {est.rules.version} "
-            f"({est.rules.engine.upper()})")
-    console.print(head)
+    name = str(est.model.get("name"))
+    head = pack([f"{name} on {r.world_size} x {g.id} (TP {r.tensor_parallel_size}, PP {r.pipeline_parallel_size})",
+                 f"vLLM {est.rules.version} ({est.rules.engine.upper()})"], console.width)
+    for i, line in enumerate(head):
+        bold = i == 0 and line.startswith(name)
+        console.print(f"[bold]{escape(name)}[/bold]{escape(line[len(name):])}" if bold else escape(line),
+                      soft_wrap=True)
     q = est.quant.name if est.quant.is_quantized else "none"
-    console.print(f"dtype {r.dtype} · quantization {q} · KV dtype {r.kv_cache_dtype} · weights from "
-                  f"{est.weights_source}")
-    console.print(f"max_model_len {r.max_model_len:,} · max_num_seqs {r.max_num_seqs} · "
-                  f"max_num_batched_tokens {r.max_num_batched_tokens:,} · gpu_memory_utilization "
-                  f"{r.gpu_memory_utilization} · block_size {r.block_size}")
+    for line in pack([f"dtype {r.dtype}", f"quantization {q}", f"KV dtype {r.kv_cache_dtype}",
+                      f"weights from {est.weights_source}"], console.width):
+        console.print(line, soft_wrap=True)
+    settings = [f"max_model_len {r.max_model_len:,}", f"max_num_seqs {r.max_num_seqs}",
+                f"max_num_batched_tokens {r.max_num_batched_tokens:,}",
+                f"gpu_memory_utilization {r.gpu_memory_utilization}", f"block_size {r.block_size}"]
+    for line in pack(settings, console.width):        # wrapped between settings, never inside one
+        console.print(line, soft_wrap=True)
     console.print()
     if len(est.stages) > 1:
         for i, s in enumerate(est.stages):
@@ -81,10 +91,12 @@ def render_estimate(est: Estimate, console: Console, warnings: Console | None = 
         console.print()
     kv = est.kv_cache
     label = "CPU" if g.vendor == "cpu" else "GPU"
-    console.print(f"Available KV cache memory: {round(est.per_gpu.kv_cache_gib, 2)} GiB")
+    # vLLM's own log lines, verbatim: never wrapped (soft_wrap), so `grep "GPU KV cache size"` finds them.
+    console.print(f"Available KV cache memory: {round(est.per_gpu.kv_cache_gib, 2)} GiB", soft_wrap=True)
     console.print(f"{label} KV cache size: {kv.tokens:,} tokens ({kv.num_blocks:,} blocks of {kv.block_size}, "
-                  f"{kv.bytes_per_token:,} bytes per token per GPU)")
-    console.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x")
+                  f"{kv.bytes_per_token:,} bytes per token per GPU)", soft_wrap=True)
+    console.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x",
+                  soft_wrap=True)
     console.print()
     for w in est.warnings:
         (warnings or console).print(f"[yellow]warning[/yellow] ({w.code}): {w.message}", soft_wrap=True)

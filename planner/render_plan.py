@@ -11,6 +11,7 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
+from planner import term
 from planner.errors import SCHEMA_VERSION
 from planner.recommend import decisions
 from planner.render import memory_table
@@ -180,11 +181,10 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
     """The human output. `command_text` (the emitted form) is written last, verbatim, to stdout; the report
     before it goes to stdout too, or to stderr with `report_to_stderr` (stdout is then the form alone).
     Warnings always go to stderr (`warnings`), so they never end up in a file or pipe the output feeds."""
-    from rich.console import Console  # noqa: PLC0415 - rich only for human output
     from rich.markup import escape  # noqa: PLC0415 - rich only for human output
 
-    out = console or Console(highlight=False, stderr=report_to_stderr)
-    warn = warnings or Console(highlight=False, stderr=True)
+    out = console or term.console(stderr=report_to_stderr)
+    warn = warnings or term.console(stderr=True)
     req = result.request
     for w in getattr(loaded, "warnings", ()):
         warn.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)
@@ -236,8 +236,10 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
         out.print(memory_table(chosen.est, chosen.est.per_gpu, "memory per GPU"))
     kv = chosen.est.kv_cache
     label = "CPU" if chosen.gpu.vendor == "cpu" else "GPU"
-    out.print(f"{label} KV cache size: {kv.tokens:,} tokens")
-    out.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x")
+    # vLLM's own log lines, verbatim: never wrapped, so grep finds them.
+    out.print(f"{label} KV cache size: {kv.tokens:,} tokens", soft_wrap=True)
+    out.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x",
+              soft_wrap=True)
     if chosen.load is not None:
         out.print()
         for line in capacity_lines(chosen):

@@ -471,22 +471,28 @@ def _run(cli: Any, *args: str, env: dict[str, str] | None = None) -> Any:
     return CliRunner().invoke(cli, ["models", *args], env=env)
 
 
+def _rows(stdout: str) -> list[str]:
+    """The entry rows of the table: at 80 columns the repo id takes an indented line under its row (and
+    the header a second line), so rows are the lines after the header that do not start with a space."""
+    return [line for line in stdout.splitlines()[1:] if line and not line.startswith(" ")]
+
+
 def test_cli_lists_every_entry(cli: Any) -> None:
     r = _run(cli)
     assert r.exit_code == 0, r.output
     header = r.stdout.splitlines()[0].split()
     assert header[:3] == ["alias", "params", "context"]
-    listed = {line.split()[0] for line in r.stdout.splitlines()[1:]}
+    listed = {line.split()[0] for line in _rows(r.stdout)}
     assert listed == {e.alias for e in ENTRIES}
 
 
 def test_cli_query_filters_case_insensitively(cli: Any) -> None:
     r = _run(cli, "QWEN3")
     assert r.exit_code == 0
-    listed = {line.split()[0] for line in r.stdout.splitlines()[1:]}
+    listed = {line.split()[0] for line in _rows(r.stdout)}
     assert listed == {e.alias for e in ENTRIES if e.family == "qwen3"}
     by_repo = _run(cli, "hugging-quants")   # matches variant repo ids too
-    assert {line.split()[0] for line in by_repo.stdout.splitlines()[1:]} == {
+    assert {line.split()[0] for line in _rows(by_repo.stdout)} == {
         "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b"}
     row = next(line for line in r.stdout.splitlines() if line.startswith("qwen3-30b-a3b "))
     assert "30.5B (3.4B active)" in row and "40K" in row and "fp8 gptq" in row and row.rstrip().endswith("no")
@@ -540,7 +546,7 @@ def test_cli_show_unknown_alias_exits_2_with_one_line(cli: Any) -> None:
 def test_cli_user_catalog_option_and_env(cli: Any, tmp_path: Path) -> None:
     path = _write(tmp_path, [_user_entry("acme-8b")])
     r = _run(cli, "acme", "--catalog", str(path))
-    assert r.exit_code == 0 and r.stdout.splitlines()[1].split()[0] == "acme-8b"
+    assert r.exit_code == 0 and _rows(r.stdout)[0].split()[0] == "acme-8b"
     r = _run(cli, "show", "acme-8b", env={model_catalog.ENV_VAR: str(path)})
     assert r.exit_code == 0 and "acme/Acme-8b" in r.stdout and f"from:          {path.resolve()}" in r.stdout
     bad = _write(tmp_path, "[1]", "bad.json")
@@ -551,9 +557,9 @@ def test_cli_user_catalog_option_and_env(cli: Any, tmp_path: Path) -> None:
 def test_cli_help_and_small_counts(cli: Any) -> None:
     r = _run(cli, "--help")
     assert r.exit_code == 0 and "show" in r.stdout and "list" in r.stdout
-    row = _run(cli, "gemma-3-1b").stdout.splitlines()[1]
+    row = _rows(_run(cli, "gemma-3-1b").stdout)[0]
     assert row.split()[:3] == ["gemma-3-1b", "1.0B", "32K"]   # 999,885,952 rounds to 1.0B, not "1000M"
-    row = _run(cli, "qwen2.5-0.5b").stdout.splitlines()[1]
+    row = _rows(_run(cli, "qwen2.5-0.5b").stdout)[0]
     assert row.split()[:3] == ["qwen2.5-0.5b", "494M", "32K"]
 
 
@@ -561,4 +567,6 @@ def test_cli_show_partial_user_entry(cli: Any, tmp_path: Path) -> None:
     path = _write(tmp_path, [{"alias": "tiny", "base_repo": "me/tiny", "config": {"model_type": "llama"}}])
     r = _run(cli, "show", "tiny", "--catalog", str(path))
     assert r.exit_code == 0, r.output
-    assert "llama (?): ? layers" in r.stdout and "parameters:    ?" in r.stdout and "None" not in r.stdout
+    # The architecture's kind on the label's line, its figures under it (wrapped between items).
+    assert "architecture:  llama (?)\n" in r.stdout and "? layers, hidden ?" in r.stdout
+    assert "parameters:    ?" in r.stdout and "None" not in r.stdout

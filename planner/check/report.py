@@ -8,6 +8,9 @@ from xml.etree import ElementTree as ET
 
 from planner.check.model import Finding, Report
 from planner.errors import SCHEMA_VERSION
+from planner.term import wrap
+
+FINDING_INDENT = 8      # continuation lines of a finding, and its fix, start under "fix:"
 
 FORMATS = ("human", "json", "github", "junit")
 
@@ -155,10 +158,18 @@ def render_human(report: Report, console: Any) -> None:
                       soft_wrap=True)
         for f in r.findings:
             sev = report.severity(f)
-            console.print(f"  {f.line:>4}  [{colour[sev]}]{sev:<7}[/{colour[sev]}] [cyan]{f.rule}[/cyan]  "
-                          f"{escape(f.message)}", soft_wrap=True)
+            # Wrapped at word boundaries to the console's width (80 when piped), under the message's
+            # column; the prefix (line, severity, rule) stays on the first line, so grep for a rule works.
+            lead = f"  {f.line:>4}  {sev:<7} {f.rule}  "
+            lines = wrap(f.message, console.width, indent=lead, subsequent=FINDING_INDENT)
+            styled = (f"  {f.line:>4}  [{colour[sev]}]{sev:<7}[/{colour[sev]}] [cyan]{escape(f.rule)}[/cyan]  "
+                      + escape(lines[0][len(lead):]))
+            console.print(styled, soft_wrap=True)
+            for more in lines[1:]:
+                console.print(escape(more), soft_wrap=True)
             if f.hint:
-                console.print(f"        [dim]fix: {escape(f.hint)}[/dim]", soft_wrap=True)
+                for more in wrap("fix: " + f.hint, console.width, indent=FINDING_INDENT):
+                    console.print(f"[dim]{escape(more)}[/dim]", soft_wrap=True)
     if not report.files:
         console.print("no vLLM deployment found (files that do not mention vLLM are not checked)")
     console.print(_summary_line(report))

@@ -62,13 +62,13 @@ def command(
         if fmt == "human":
             from io import StringIO
 
-            from rich.console import Console
+            from planner import term
 
             if output is None:
-                render_human(report, Console(highlight=False))
+                render_human(report, term.console())
                 return report.exit_code
             buf = StringIO()
-            render_human(report, Console(file=buf, width=120, no_color=True))
+            render_human(report, term.console(file=buf, cols=120))
             text = buf.getvalue()
         elif fmt == "json":
             import json

@@ -92,12 +92,11 @@ def command(
             out["warnings"] = [*({"code": "source", "message": w} for w in loaded.warnings), *out["warnings"]]
             sys.stdout.write(json.dumps(out, indent=2) + "\n")
         else:
-            from rich.console import Console
-
+            from planner import term
             from planner.render import render_estimate
 
-            console = Console(highlight=False)
-            warnings = Console(highlight=False, stderr=True)      # warnings never go into piped output
+            console = term.console()
+            warnings = term.console(stderr=True)      # warnings never go into piped output
             for w in loaded.warnings:
                 warnings.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)
             render_estimate(est, console, warnings)

@@ -33,18 +33,22 @@ def command(
                      "price_source": g.price_source} for g in gpus]
             sys.stdout.write(json.dumps(rows, indent=2) + "\n")
             return 0
-        from rich.console import Console
-        from rich.table import Table
+        from planner import term
 
-        t = Table(show_edge=False, box=None, pad_edge=False)
-        for col, just in (("id", "left"), ("GiB", "right"), ("cc", "right"), ("GB/s", "right"),
-                          ("$/h", "right"), ("aliases", "left")):
-            t.add_column(col, justify=just)  # type: ignore[arg-type]
-        for g in sorted(gpus, key=lambda g: (g.vendor, -g.total_gib, g.id)):
-            t.add_row(g.id, f"{g.total_gib:.2f}", g.compute_capability or "-",
-                      f"{g.memory_bandwidth_gbps:.0f}" if g.memory_bandwidth_gbps else "-",
-                      f"{g.price_per_hour_usd:.2f}" if g.price_per_hour_usd else "-", ", ".join(g.aliases[:3]))
-        Console(highlight=False).print(t)
+        # Laid out for the terminal (80 columns when piped): the aliases wrap at their commas.
+        columns = (term.Column("id"), term.Column("GiB", justify="right"), term.Column("cc", justify="right"),
+                   term.Column("GB/s", justify="right"), term.Column("$/h", justify="right"),
+                   term.Column("aliases", wrap=True))
+        rows = [(g.id, f"{g.total_gib:.2f}", g.compute_capability or "-",
+                 f"{g.memory_bandwidth_gbps:.0f}" if g.memory_bandwidth_gbps else "-",
+                 f"{g.price_per_hour_usd:.2f}" if g.price_per_hour_usd else "-", ", ".join(g.aliases[:3]))
+                for g in sorted(gpus, key=lambda g: (g.vendor, -g.total_gib, g.id))]
+        con = term.console()
+        header, body = term.table(columns, rows, con.width)
+        for line in header:
+            con.print(line, style="bold", markup=False, soft_wrap=True)
+        for line in body:
+            con.print(line, markup=False, soft_wrap=True)
         if not gpus:
             sys.stderr.write(f"no GPU matches {query!r}\n")
         return 0

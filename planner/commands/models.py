@@ -29,7 +29,7 @@ class _DefaultList(TyperGroup):
     (or the group's --help) is handed to `list`, so QUERY and `show` can share the command."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] != "--help"):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
             args = ["list", *args]
         return super().parse_args(ctx, args)
 
@@ -107,23 +107,26 @@ def list_models(
 
 
 def _print_table(entries: list[CatalogEntry]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from planner import term
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for col, kw in (("alias", {"no_wrap": True}), ("params", {"justify": "right", "no_wrap": True}),
-                    ("context", {"justify": "right", "no_wrap": True}),
-                    ("default repo", {"overflow": "fold"}),
-                    ("quantized", {}), ("gated", {})):
-        table.add_column(col, **kw)
+    # Laid out for the terminal (80 columns when piped): when a row is wider, the repo id moves to a line
+    # of its own under the alias and the quantized schemes wrap; no word is cut.
+    columns = (term.Column("alias"), term.Column("params", justify="right"),
+               term.Column("context", justify="right"), term.Column("default repo", spill=True),
+               term.Column("quantized", wrap=True), term.Column("gated"))
+    rows = []
     for e in entries:
         params = _count(e.params)
         if e.architecture()["experts"] and e.active_params:
             params += f" ({_count(e.active_params)} active)"
-        table.add_row(e.alias, params, _ctx(e.max_context), e.default_repo, " ".join(e.schemes) or "-",
-                      _gated(e.gated))
-    # Piped output (and tests) get full rows: rich would otherwise cut them at 80 columns.
-    Console(width=None if sys.stdout.isatty() else 1000).print(table)
+        rows.append((e.alias, params, _ctx(e.max_context), e.default_repo, " ".join(e.schemes) or "-",
+                     _gated(e.gated)))
+    con = term.console()
+    header, body = term.table(columns, rows, con.width)
+    for line in header:
+        con.print(line, style="bold", markup=False, soft_wrap=True)
+    for line in body:
+        con.print(line, markup=False, soft_wrap=True)
 
 
 @app.command("show", help="Print one catalog entry: repo ids, parameters, architecture, quantized repos.")
@@ -150,34 +153,47 @@ def show(
 
 
 def _print_entry(e: CatalogEntry) -> None:
-    from rich.console import Console
-    from rich.markup import escape
+    """The entry for a person: repo ids, the Hub page, size, context, license, architecture, dtype and the
+    quantized checkpoints. Where the catalog's figures came from (reference files, fit notes) is for
+    maintainers: it is in --json, not here. Lines wrap at word boundaries under their label; repo ids
+    and URLs are never cut."""
+    from rich.markup import escape  # noqa: PLC0415 - rich only for human output
 
-    con = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 1000)
-    line = con.print
-    line(f"[bold]{escape(e.alias)}[/bold]  {escape(e.name)}  (family {escape(e.family or '-')})")
+    from planner import term
+
+    con = term.console()
+    cols = con.width
+    pad = 17                                            # "  default repo:  " -> the values' column
+
+    def line(label: str, value: str, *, items: list[str] | None = None) -> None:
+        head = f"  {label}:".ljust(pad)
+        lines = term.wrap(value, cols, indent=head, subsequent=pad)
+        if items is not None:           # a list under its label, one item never split across lines
+            lines += term.pack(items, cols, sep=", ", first=" " * pad, indent=" " * pad)
+        for text in lines:
+            con.print(escape(text), soft_wrap=True)
+
+    con.print(f"[bold]{escape(e.alias)}[/bold]  {escape(e.name)}  (family {escape(e.family or '-')})",
+              soft_wrap=True)
     if e.origin != "bundled":
-        line(f"  from:          {escape(e.origin)}")
+        line("from", e.origin)
     if e.aliases:
-        line(f"  aliases:       {escape(', '.join(e.aliases))}")
-    line(f"  default repo:  {escape(e.default_repo)}")
+        line("aliases", ", ".join(e.aliases))
+    line("default repo", e.default_repo)
     for label, repo in (("instruct repo", e.instruct_repo), ("base repo", e.base_repo)):
         if repo and repo != e.default_repo:
-            line(f"  {label}:{' ' * (14 - len(label))}{escape(repo)}")
+            line(label, repo)
+    if "/" in e.default_repo:
+        line("Hub page", f"https://huggingface.co/{e.default_repo}")
     params = f"{e.params:,}" if e.params is not None else "?"
     if e.active_params and e.active_params != e.params:
         params += f" ({e.active_params:,} active)"
-    line(f"  parameters:    {params}")
-    if e.params_source:
-        line(f"    source: {escape(e.params_source)}")
+    line("parameters", params)
     ctx = f"{e.max_context:,} tokens" if e.max_context else "?"
-    line(f"  context:       {ctx}" + (f"  ({escape(e.context_note)})" if e.context_note else ""))
+    line("context", ctx + (f" ({e.context_note})" if e.context_note else ""))
     gate = {True: "gated", False: "not gated", None: "gating not verified"}[e.gated]
-    note = f" ({escape(e.license_note)})" if e.license_note else ""
-    line(f"  license:       {escape(e.license or '?')}, {gate}{note}")
-    src = e.config_source
-    where = src.get("reference") or src.get("url") or src.get("note") or "?"
-    line(f"  config from:   {escape(str(where))}")
+    note = f" ({e.license_note})" if e.license_note else ""
+    line("license", f"{e.license or '?'}, {gate}{note}")
     # A user entry may carry a partial config: unknown fields print as "?", not "None".
     a = {k: "?" if v is None else v for k, v in e.architecture().items()}
     arch = [f"{a['layers']} layers", f"hidden {a['hidden_size']}",
@@ -192,14 +208,15 @@ def _print_entry(e: CatalogEntry) -> None:
     if a["sliding_window"] != "?":
         arch.append(f"sliding window {a['sliding_window']}")
     arch.append(f"vocab {a['vocab_size']}")
-    line("  architecture:  " + escape(f"{a['model_type']} ({a['architecture']}): " + ", ".join(arch)))
+    line("architecture", f"{a['model_type']} ({a['architecture']})", items=arch)
     quant = f", quantization {a['quantization']}" if a["quantization"] != "?" else ""
     dtype = "not in config" if a["dtype"] == "?" else a["dtype"]
-    line("  dtype:         " + escape(f"{dtype}{quant}"))
+    line("dtype", f"{dtype}{quant}")
     if not e.variants:
-        line("  quantized:     none known (vLLM can quantize bf16 weights on the fly for fp8 / bitsandbytes)")
+        line("quantized", "none known (vLLM can quantize bf16 weights on the fly for fp8 / bitsandbytes)")
         return
-    line("  quantized checkpoints:")
+    con.print("  quantized checkpoints:")
     for v in e.variants:
         qm = v.quantization_config.get("quant_method", "?")
-        line("    " + escape(f"{v.scheme:<10} {v.repo_id}  [{qm}]" + ("  (native)" if v.native else "")))
+        con.print("    " + escape(f"{v.scheme:<10} {v.repo_id}  [{qm}]" + ("  (native)" if v.native else "")),
+                  soft_wrap=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from planner.cli_help import HelpMixin, PlannerCommand
 from planner.commands._run import run_command
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ HELP = ("List, search and show the bundled model catalog. `planner models [QUERY
         "filters by alias, repo id or family); `planner models show ALIAS` prints one.")
 
 
-class _DefaultList(TyperGroup):
+class _DefaultList(HelpMixin, TyperGroup):
     """`planner models llama` means `planner models list llama`: anything that is not a subcommand
     (or the group's --help) is handed to `list`, so QUERY and `show` can share the command."""
 
@@ -77,7 +78,7 @@ def _summary(e: CatalogEntry) -> dict[str, Any]:
     }
 
 
-@app.command("list", help="List catalog models whose alias, repo id or family contains QUERY (any case).")
+@app.command("list", cls=PlannerCommand, help="List catalog models whose alias, repo id or family contains QUERY (any case).")
 def list_models(
     query: Annotated[str | None, typer.Argument(help="Case-insensitive text to search for.")] = None,
     json_out: _JSON = False,
@@ -129,7 +130,7 @@ def _print_table(entries: list[CatalogEntry]) -> None:
         con.print(line, markup=False, soft_wrap=True)
 
 
-@app.command("show", help="Print one catalog entry: repo ids, parameters, architecture, quantized repos.")
+@app.command("show", cls=PlannerCommand, help="Print one catalog entry: repo ids, parameters, architecture, quantized repos.")
 def show(
     alias: Annotated[str, typer.Argument(help="A catalog alias or a repo id the catalog knows.")],
     json_out: _JSON = False,

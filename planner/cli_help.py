@@ -1,0 +1,289 @@
+"""What `--help` says, for every command: usage forms, one-line summaries, examples, option metavars.
+
+The commands keep their own HELP paragraph and option help; this module adds what a newcomer looks for
+first and that click does not derive: the usage line with MODEL and the pasted `-- vllm serve ...` form,
+a summary per command that `planner --help` prints whole (click would cut it at 45 characters), 1-3
+examples that run as written (catalog aliases from `planner models`), and metavars that say what an option
+takes (`--device [cuda|cpu]`, `--gpu GPU`) instead of the type (`<str>`). Options with a fixed set of
+values complete those values in the shell; `--gpu` completes catalog GPUs, `models show` catalog aliases.
+
+Everything here is data plus a mixin for typer's command classes: no import beyond typer and the
+standard library, so `planner --help` stays as light as typer itself (tests/test_imports.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from typer.core import TyperCommand, TyperGroup
+
+try:  # typer >= 0.26 vendors click as typer._click
+    from typer._click import Context, HelpFormatter
+    from typer._click.shell_completion import CompletionItem
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import Context, HelpFormatter  # type: ignore[assignment]
+    from click.shell_completion import CompletionItem  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class CommandHelp:
+    summary: str                                   # one line in the parent's command list
+    usage: tuple[str, ...] = ()                    # forms after the program name; () = click's own
+    examples: tuple[tuple[str, str], ...] = ()     # (command line, what it shows)
+    arguments: tuple[tuple[str, str], ...] = ()    # (NAME, help) for words the command reads itself
+
+
+MODEL_ARGS = (
+    ("MODEL", "A catalog alias (planner models), a Hugging Face repo id, or a local folder with config.json."),
+    ("VLLM FLAGS", "Any `vllm serve` flag of the release, spelt as vLLM spells it (planner flags lists "
+                   "them); after `--`, a whole pasted `vllm serve ...` command."),
+)
+
+# Keyed by the command path without the program name ("" is `planner` itself).
+COMMANDS: dict[str, CommandHelp] = {
+    "": CommandHelp(
+        summary="Plan, check and validate vLLM deployments.",
+        examples=(("planner plan llama-3.1-8b --gpu L4", "the GPUs, flags and `vllm serve` command"),
+                  ("planner estimate qwen3-32b --gpu H100 --max-model-len 32k", "memory and KV cache"),
+                  ("planner flags max-model-len", "what a vLLM flag does to memory and speed"))),
+    "estimate": CommandHelp(
+        summary="Memory, KV cache and startup of MODEL, as vLLM logs them.",
+        usage=("estimate [OPTIONS] MODEL [VLLM FLAGS]...",
+               "estimate [OPTIONS] -- vllm serve MODEL [VLLM FLAGS]..."),
+        arguments=MODEL_ARGS,
+        examples=(("planner estimate llama-3.1-8b --gpu H100", "one GPU, vLLM's defaults"),
+                  ("planner estimate qwen3-32b --gpu L40S -tp 2 --max-model-len 32k", "two GPUs, 32,000 tokens"),
+                  ("planner estimate --gpu A100 -- vllm serve Qwen/Qwen3-32B -tp 2", "a pasted command"))),
+    "plan": CommandHelp(
+        summary="Recommend GPUs, parallelism, quantization and vLLM flags.",
+        usage=("plan [OPTIONS] MODEL [VLLM FLAGS]...", "plan [OPTIONS] -- vllm serve MODEL [VLLM FLAGS]..."),
+        arguments=MODEL_ARGS,
+        examples=(("planner plan llama-3.1-70b --gpu H100", "fewest H100s, then the command"),
+                  ("planner plan qwen3-32b --gpu any --quant auto --objective cost", "cheapest GPU type"),
+                  ("planner plan llama-3.1-8b --gpu L4 --context 32k --emit k8s", "a Kubernetes manifest"))),
+    "perf": CommandHelp(
+        summary="Predict `vllm bench serve`: throughput and latency.",
+        usage=("perf [OPTIONS] MODEL [VLLM FLAGS]...", "perf [OPTIONS] -- vllm serve MODEL [VLLM FLAGS]..."),
+        arguments=MODEL_ARGS,
+        examples=(("planner perf llama-3.1-8b --gpu H100 --num-prompts 200", "vLLM's result block"),
+                  ("planner perf llama-3.1-8b --gpu H100 --sweep max-concurrency=1,8,64", "a curve"))),
+    "check": CommandHelp(
+        summary="Check deployment files for what vLLM would reject.",
+        usage=("check [OPTIONS] [PATH]...",),
+        examples=(("planner check k8s/ docker-compose.yaml", "manifests and compose files"),
+                  ("helm template ./chart | planner check -", "Helm output on stdin"),
+                  ("planner check . --format github", "annotations for a pull request"))),
+    "validate": CommandHelp(
+        summary="Run vLLM (or read its log) and compare with the prediction.",
+        usage=("validate [OPTIONS] MODEL [VLLM FLAGS]...",),
+        arguments=MODEL_ARGS[1:],
+        examples=(("planner validate llama-3.2-1b --gpu L4 --max-model-len 8k", "launches vLLM"),
+                  ("planner validate llama-3.1-8b --gpu H100 --from-log vllm.log", "a saved startup log"))),
+    "gpus": CommandHelp(
+        summary="List the GPUs --gpu accepts: memory, bandwidth, price.",
+        usage=("gpus [OPTIONS] [QUERY]",),
+        examples=(("planner gpus", "every GPU"), ("planner gpus h100", "the H100 variants"),
+                  ("planner gpus --json", "for scripts"))),
+    "models": CommandHelp(
+        summary="List, search and show the bundled model catalog.",
+        usage=("models [OPTIONS] [QUERY]", "models show [OPTIONS] ALIAS"),
+        examples=(("planner models", "every model"), ("planner models qwen3", "a family"),
+                  ("planner models show llama-3.1-8b", "one entry"))),
+    "models list": CommandHelp(
+        summary="List catalog models matching QUERY (alias, repo id or family).",
+        usage=("models [list] [OPTIONS] [QUERY]",),
+        examples=(("planner models llama", "aliases and repos with llama"),
+                  ("planner models --json", "for scripts"))),
+    "models show": CommandHelp(
+        summary="Print one catalog entry: repos, size, architecture.",
+        usage=("models show [OPTIONS] ALIAS",),
+        examples=(("planner models show llama-3.1-8b", "by alias"),
+                  ("planner models show Qwen/Qwen3-32B", "by repo id"))),
+    "flags": CommandHelp(
+        summary="List the vLLM flags of a release, or explain one.",
+        usage=("flags [OPTIONS] [NAME]", "estimate --help=all | --help=NAME"),
+        examples=(("planner flags", "every `vllm serve` flag of the default release"),
+                  ("planner flags max-model-len", "type, default, releases, memory and speed"),
+                  ("planner flags --vllm-version 0.10.1.1 swap-space", "a flag of an older release"))),
+}
+
+# What each option takes, instead of its type. `[a|b]` lists the values (and the shell completes them).
+METAVARS: dict[str, str] = {
+    "--gpu": "GPU", "--device": "[cuda|cpu]", "--gpu-memory-gib": "GIB", "--quant": "SCHEME",
+    "--vllm-version": "VERSION", "--vllm-engine": "[v0|v1]", "--revision": "REV", "--hf-token": "TOKEN",
+    "--num-gpus": "N", "--max-gpus": "N", "--objective": "[gpus|cost|kv]", "--context": "TOKENS",
+    "--concurrency": "N", "--emit": "[vllm|docker|compose|k8s|all]", "--out": "DIR",
+    "--format": "[human|json|github|junit]", "--output": "FILE", "--vllm-cmd": "CMD", "--vllm-env": "DIR",
+    "--from-log": "FILE", "--metrics": "FILE", "--requests": "N", "--max-tokens": "N", "--timeout": "SECONDS",
+    "--tolerance": "FRACTION", "--log-dir": "DIR", "--catalog": "FILE", "--dataset-name": "[random|sharegpt]",
+}
+# (command, option) -> metavar, where a command's option takes more than the shared one.
+COMMAND_METAVARS: dict[tuple[str, str], str] = {
+    ("plan", "--gpu"): "GPU[,GPU...]|any",
+    ("plan", "--quant"): "auto|SCHEME[,SCHEME...]",
+    ("validate", "--device"): "[auto|cuda|cpu]",
+}
+# A type-named metavar typer would print -> a plain one.
+_TYPE_METAVARS = {"<int>": "N", "<float>": "NUM", "<str>": "TEXT", "<path>": "PATH", "<bool>": "BOOL"}
+
+
+def help_for(ctx: Context) -> CommandHelp | None:
+    return COMMANDS.get(key_of(ctx))
+
+
+def key_of(ctx: Context) -> str:
+    return " ".join(ctx.command_path.split()[1:])
+
+
+def choices_of(metavar: str | None) -> tuple[str, ...]:
+    if metavar and metavar.startswith("[") and metavar.endswith("]") and "|" in metavar:
+        return tuple(metavar[1:-1].split("|"))
+    return ()
+
+
+def _complete_choices(choices: tuple[str, ...]) -> Callable[..., list[CompletionItem]]:
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+        return [CompletionItem(c) for c in choices if c.startswith(incomplete)]
+    return complete
+
+
+def _complete_gpu(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+    import gpu_catalog  # only when the shell asks for completions
+
+    names = sorted({n for g in gpu_catalog.all_gpus().values() for n in (g.id, *g.aliases)})
+    low = incomplete.lower()
+    return [CompletionItem(n) for n in names if n.lower().startswith(low)]
+
+
+def _complete_alias(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+    import model_catalog  # only when the shell asks for completions
+
+    low = incomplete.lower()
+    return [CompletionItem(e.alias) for e in model_catalog.all_entries(None) if e.alias.startswith(low)]
+
+
+def _complete_flag(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
+    from planner.vllm_flags import flags_of  # only when the shell asks for completions
+
+    word = incomplete.lstrip("-")
+    return [CompletionItem(f.name[2:]) for f in flags_of() if f.name[2:].startswith(word)]
+
+
+_COMPLETERS: dict[str, Callable[..., list[CompletionItem]]] = {
+    "--gpu": _complete_gpu, "alias": _complete_alias, "name": _complete_flag,
+}
+
+
+def dress_params(command_name: str, params: list[Any]) -> None:
+    """Metavars and shell completion for a command's parameters (called once, when click builds it)."""
+    for p in params:
+        opts = [o for o in getattr(p, "opts", ()) if o.startswith("--")]
+        if getattr(p, "param_type_name", "") == "option" and opts and not getattr(p, "is_flag", False):
+            opt = opts[0]
+            mv = COMMAND_METAVARS.get((command_name, opt)) or METAVARS.get(opt) or p.metavar
+            if mv is not None:
+                p.metavar = mv
+            choices = choices_of(mv)
+            if choices:
+                p._custom_shell_complete = _complete_choices(choices)
+            elif opt in _COMPLETERS:
+                p._custom_shell_complete = _COMPLETERS[opt]
+        elif getattr(p, "param_type_name", "") == "argument" and p.name in _COMPLETERS:
+            p._custom_shell_complete = _COMPLETERS[p.name]
+
+
+def _display_type(p: Any, ctx: Context) -> str:
+    try:
+        shown = p.display_type(ctx)
+    except (AttributeError, TypeError):
+        return ""
+    return _TYPE_METAVARS.get(shown, "")
+
+
+class HelpMixin:
+    """Usage forms, arguments without `<type>`, plain metavars, whole summaries and examples in the help
+    of a typer command or group (typer's plain, non-rich formatter: rich_markup_mode=None)."""
+
+    params: list[Any]
+
+    def format_usage(self, ctx: Context, formatter: HelpFormatter) -> None:
+        info = help_for(ctx)
+        if info is None or not info.usage:
+            super().format_usage(ctx, formatter)  # type: ignore[misc]
+            return
+        prog = ctx.find_root().info_name or "planner"
+        for i, form in enumerate(info.usage):
+            formatter.write(("Usage: " if i == 0 else "   or: ") + f"{prog} {form}\n")
+
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        info = help_for(ctx)
+        args: list[tuple[str, str]] = []
+        opts: list[tuple[str, str]] = []
+        for p in self.get_params(ctx):  # type: ignore[attr-defined]
+            if getattr(p, "hidden", False):
+                continue
+            if p.param_type_name == "argument":
+                name = (p.metavar or p.name or "").upper() + ("..." if p.nargs != 1 else "")
+                args.append((name, p.help or ""))
+                continue
+            rv = p.get_help_record(ctx)
+            if rv is None:
+                continue
+            name, text = rv
+            if p.metavar is None:           # typer's `<str>` -> TEXT, `<int>` -> N
+                for typed, plain in _TYPE_METAVARS.items():
+                    name = name.replace(" " + typed, " " + plain)
+            opts.append((name, text))
+        if info is not None:
+            args.extend(info.arguments)
+        if args:
+            with formatter.section("Arguments"):
+                formatter.write_dl(args)
+        if opts:
+            with formatter.section("Options"):
+                formatter.write_dl(opts)
+        if isinstance(self, TyperGroup):
+            self.format_commands(ctx, formatter)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """Each subcommand with its whole summary (click would cut it with '...')."""
+        rows = []
+        commands: dict[str, Any] = getattr(self, "commands", {})
+        prefix = key_of(ctx)
+        for name, cmd in commands.items():
+            if cmd.hidden:
+                continue
+            info = COMMANDS.get(f"{prefix} {name}".strip())
+            text = info.summary if info is not None else _first_sentence(cmd.short_help or cmd.help or "")
+            rows.append((name, text))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def format_epilog(self, ctx: Context, formatter: HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)  # type: ignore[misc]
+        info = help_for(ctx)
+        if info is None or not info.examples:
+            return
+        formatter.write_paragraph()
+        formatter.write_heading("Examples")
+        for line, what in info.examples:
+            # Verbatim: an example is a command to copy, never wrapped.
+            formatter.write(f"  $ {line}\n")
+            if what:
+                formatter.write(f"      {what}\n")
+
+
+def _first_sentence(text: str) -> str:
+    first = " ".join(text.split()).split(". ")[0]
+    return first.rstrip(".") + "."
+
+
+class PlannerCommand(HelpMixin, TyperCommand):
+    """A typer command with the planner's help (see HelpMixin) and dressed parameters."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        dress_params(self.name or "", self.params)

@@ -1,0 +1,140 @@
+"""`planner flags [--vllm-version V] [NAME]`: the `vllm serve` flags of a release, or what one of them is.
+
+The counterpart of vLLM's `vllm serve --help=all` / `--help=max-model-len` (which `planner estimate`,
+`plan`, `perf` and `validate` accept too, see planner/cli.py): the parse facts come from the flag table
+of the release, what a flag does to memory and performance from planner/flag_docs.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from planner.commands import _options as _o
+
+if TYPE_CHECKING:
+    from planner.flag_docs import FlagDoc
+
+HELP = ("List the `vllm serve` flags of a vLLM release (default: the newest modelled), marking those the "
+        "planner's memory and performance model reads; with NAME, explain one: what it takes, its default, "
+        "choices and spellings, the releases that have it, and what it does to memory and performance in "
+        "the planner's model. NAME is spelt as vLLM spells it, with or without the dashes (max-model-len, "
+        "--max_model_len, tp). Exit 0, or 2 for a flag no release has.")
+
+
+def command(
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="A flag to explain (max-model-len, -tp, ...).",
+                                               show_default=False)] = None,
+    vllm_version: _o.VllmVersion = None,
+    modelled: Annotated[bool, typer.Option("--modelled", help="List only the flags the planner's model reads.")]
+    = False,
+    json_out: _o.JsonOut = False,
+) -> None:
+    from planner.commands._run import run_command
+
+    def run() -> int:
+        from planner import flag_docs
+        from planner.vllm_versions import LATEST
+
+        version = vllm_version or LATEST
+        if name is not None and name.strip() and name.strip() != "all":
+            doc = flag_docs.lookup(name, version)
+            if json_out:
+                _dump({"schema_version": 1, "vllm_version": version, "flag": _doc_json(doc)})
+            else:
+                _explain(doc)
+            return 0
+        docs = flag_docs.listing(version)
+        if modelled:
+            docs = [d for d in docs if d.modelled]
+        if json_out:
+            _dump({"schema_version": 1, "vllm_version": version, "flags": [_doc_json(d, brief=True) for d in docs]})
+        else:
+            _list(docs, version, only_modelled=modelled)
+        return 0
+
+    run_command(run, json_mode=json_out)
+
+
+def _dump(obj: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+
+
+def _doc_json(doc: FlagDoc, *, brief: bool = False) -> dict[str, Any]:
+    from planner import flag_docs
+
+    info = doc.info
+    assert info is not None
+    out: dict[str, Any] = {
+        "name": doc.name, "spellings": list(info.spellings), "takes": flag_docs.takes(info),
+        "choices": list(info.choices) if info.choices else None, "modelled": doc.modelled,
+    }
+    if brief:
+        return out
+    memory, performance = flag_docs.effect_text(doc)
+    out.update({"status": doc.status, "message": doc.message or None, "hint": doc.hint,
+                "default": doc.default(), "releases": list(doc.releases), "deprecated": info.deprecated,
+                "memory": memory, "performance": performance})
+    return out
+
+
+def _list(docs: list[FlagDoc], version: str, *, only_modelled: bool) -> None:
+    from planner import flag_docs, term
+
+    con = term.console()
+    what = "flags the planner's model reads" if only_modelled else "`vllm serve` flags"
+    for line in term.wrap(f"vLLM {version}: {len(docs)} {what}; * = read by the planner's memory and "
+                          "performance model. `planner flags NAME` explains one.", con.width):
+        con.print(line, markup=False, soft_wrap=True)
+    con.print()
+    rows = []
+    for d in docs:
+        info = d.info
+        assert info is not None
+        short = [s for s in info.spellings if not s.startswith("--") and s not in info.negatives]
+        rows.append((("* " if d.modelled else "  ") + ", ".join([d.name, *short]), flag_docs.short_type(info)))
+    columns = (term.Column("  flag"), term.Column("takes", wrap=True))
+    header, body = term.table(columns, rows, con.width)
+    for line in header:
+        con.print(line, style="bold", markup=False, soft_wrap=True)
+    for line in body:
+        con.print(line, markup=False, soft_wrap=True)
+
+
+def _explain(doc: FlagDoc) -> None:
+    from planner import flag_docs, term
+
+    info = doc.info
+    assert info is not None
+    con = term.console()
+    pad = 16
+
+    def field(label: str, value: str | None) -> None:
+        if not value:
+            return
+        for line in term.wrap(value, con.width, indent=f"  {label}:".ljust(pad), subsequent=pad):
+            con.print(line, markup=False, soft_wrap=True)
+
+    con.print(f"{doc.name}  (vLLM {doc.version})", style="bold", markup=False, soft_wrap=True)
+    field("status", doc.message + (f"; {doc.hint}" if doc.hint else "") if doc.status != "ok" else None)
+    field("deprecated", info.deprecated)
+    others = [s for s in info.spellings if s != doc.name]
+    field("spellings", ", ".join([doc.name, *others]))
+    field("takes", flag_docs.takes(info))
+    field("choices", ", ".join(info.choices) if info.choices else None)
+    # A plain switch (store_true, no --no-x spelling) is off unless given; other defaults are not in the
+    # flag table, which records how vLLM parses a flag, not its default.
+    plain_switch = info.value_type == "bool" and not info.negatives
+    field("default", doc.default() or ("off" if plain_switch else None)
+          or "not in the flag table (see vLLM's `vllm serve --help=" + doc.name[2:] + "`)")
+    field("releases", flag_docs.releases_text(doc.releases)
+          + (f"; removed in {info.removed}" if info.removed else ""))
+    memory, performance = flag_docs.effect_text(doc)
+    field("planner", "modelled" if doc.modelled else flag_docs.NOT_MODELLED)
+    if doc.effect is not None:
+        field("memory", memory)
+        field("performance", performance)

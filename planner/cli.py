@@ -82,14 +82,18 @@ class _PlannerGroup(HelpMixin, TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         argv = help_redirect(argv) or argv
         json_mode = "--json" in argv
-        try:
+        try:      # the user's config file: bad input of its own (file and line), before any command runs
             extra.setdefault("default_map", _user_defaults(argv, list(self.commands)))
+        except PlannerError as err:
+            code = fail(err, json_mode=json_mode)
+            if standalone_mode:
+                sys.exit(code)
+            return code
+        try:
             rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
                               standalone_mode=False, **extra)
             # Commands end with typer.Exit(code); with standalone_mode off click hands that code back.
             code = rv if isinstance(rv, int) else 0
-        except PlannerError as err:          # the config file
-            code = fail(err, json_mode=json_mode)
         except cx.NoArgsIsHelpError as exc:
             sys.stdout.write((exc.ctx.get_help() if exc.ctx else "") + "\n")
             code = 0

@@ -180,7 +180,7 @@ def load(env: dict[str, str] | None = None) -> UserConfig:
     if not path.is_file():
         if named and not path.exists():
             raise PlannerError(f"${ENV_VAR} names {path}, which does not exist", code="config",
-                               hint=f"create it, or unset {ENV_VAR} (an empty value reads no file)")
+                               hint=f"create it, or unset {ENV_VAR}; an empty value reads no file")
         if named or path.exists():
             raise PlannerError(f"{path}: not a file", code="config")
         return EMPTY

@@ -19,6 +19,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from planner import __version__, user_config
 from planner.cli_help import HelpMixin, PlannerCommand
 from planner.commands import check as _check
 from planner.commands import cost as _cost
@@ -30,7 +31,6 @@ from planner.commands import perf as _perf
 from planner.commands import plan as _plan
 from planner.commands import validate as _validate
 from planner.commands._run import fail, usage_error
-from planner import __version__, user_config
 from planner.errors import PlannerError
 from planner.vllm_versions import LATEST, OLDEST
 
@@ -152,16 +152,15 @@ def _root(
 
 
 _CTX = {"allow_extra_args": True, "ignore_unknown_options": True}
-_CMD = {"cls": PlannerCommand}
-app.command("estimate", context_settings=_CTX, help=_estimate.HELP, **_CMD)(_estimate.command)
-app.command("plan", context_settings=_CTX, help=_plan.HELP, **_CMD)(_plan.command)
-app.command("perf", context_settings=_CTX, help=_perf.HELP, **_CMD)(_perf.command)
-app.command("cost", context_settings=_CTX, help=_cost.HELP, **_CMD)(_cost.command)
-app.command("check", help=_check.HELP, **_CMD)(_check.command)
-app.command("validate", context_settings=_CTX, help=_validate.HELP, **_CMD)(_validate.command)
+app.command("estimate", context_settings=_CTX, help=_estimate.HELP, cls=PlannerCommand)(_estimate.command)
+app.command("plan", context_settings=_CTX, help=_plan.HELP, cls=PlannerCommand)(_plan.command)
+app.command("perf", context_settings=_CTX, help=_perf.HELP, cls=PlannerCommand)(_perf.command)
+app.command("cost", context_settings=_CTX, help=_cost.HELP, cls=PlannerCommand)(_cost.command)
+app.command("check", help=_check.HELP, cls=PlannerCommand)(_check.command)
+app.command("validate", context_settings=_CTX, help=_validate.HELP, cls=PlannerCommand)(_validate.command)
 app.add_typer(_models.app, name="models", help=_models.HELP)
-app.command("gpus", help=_gpus.HELP, **_CMD)(_gpus.command)
-app.command("flags", help=_flags.HELP, **_CMD)(_flags.command)
+app.command("gpus", help=_gpus.HELP, cls=PlannerCommand)(_gpus.command)
+app.command("flags", context_settings=_CTX, help=_flags.HELP, cls=PlannerCommand)(_flags.command)
 
 
 def main() -> None:

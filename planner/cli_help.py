@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
+
+from planner.vllm_flags import flags_of
 
 try:  # typer >= 0.26 vendors click as typer._click
     from typer._click import Context, HelpFormatter
@@ -149,24 +152,21 @@ def _complete_choices(choices: tuple[str, ...]) -> Callable[..., list[Completion
     return complete
 
 
+# The catalogs load only when the shell asks for completions: `planner --help` must not read them.
 def _complete_gpu(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
-    import gpu_catalog  # only when the shell asks for completions
-
+    gpu_catalog = import_module("gpu_catalog")
     names = sorted({n for g in gpu_catalog.all_gpus().values() for n in (g.id, *g.aliases)})
     low = incomplete.lower()
     return [CompletionItem(n) for n in names if n.lower().startswith(low)]
 
 
 def _complete_alias(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
-    import model_catalog  # only when the shell asks for completions
-
+    model_catalog = import_module("model_catalog")
     low = incomplete.lower()
     return [CompletionItem(e.alias) for e in model_catalog.all_entries(None) if e.alias.startswith(low)]
 
 
 def _complete_flag(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
-    from planner.vllm_flags import flags_of  # only when the shell asks for completions
-
     word = incomplete.lstrip("-")
     return [CompletionItem(f.name[2:]) for f in flags_of() if f.name[2:].startswith(word)]
 

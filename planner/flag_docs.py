@@ -47,7 +47,7 @@ def _batch_default(field: str) -> Callable[[str], str]:
         if rules.engine == "v0":
             return ("256" if field == "max_num_seqs" else
                     f"{rules.v0_chunked_mnbt} with chunked prefill, else max(max_model_len, 2048)") + " (V0)"
-        tiers = []
+        tiers: list[tuple[int, str]] = []
         for gib, label in ((24.0, "under 70 GiB (and A100s)"), (80.0, "70 GiB and more"),
                            (192.0, "160 GiB and more")):
             bd = batch_defaults(rules, total_gib=gib, device_name="", cc=(9, 0), device="cuda")
@@ -304,6 +304,8 @@ def lookup(name: str, version: str = LATEST) -> FlagDoc:
         info = status.info if status.info is not None else flag_info(spelling, version)
         if status == "unknown" or info is None:
             continue
+        if not word.startswith("-") and not spelling.startswith("--") and spelling not in info.spellings:
+            continue       # `nosuch` is not `-n osuch` (argparse's glued value): a bare word names a flag
         return FlagDoc(name=info.name, version=version, info=info, status=str(status),
                        message="" if status == "ok" else status.message, hint=status.hint,
                        releases=releases_with(info.name), effect=EFFECTS.get(info.name))

@@ -91,18 +91,27 @@ def wrap(text: str, cols: int, *, indent: str | int = "", subsequent: str | int 
 
 def pack(items: Sequence[str], cols: int, *, sep: str = " · ", first: str = "", indent: str = "") -> list[str]:
     """Items joined by `sep` in lines of at most `cols` columns, a new line started before an item that
-    would pass the edge (an item is never split: 'max_num_seqs 256' stays whole). `first` starts the
-    first line, `indent` the others; the separator stays at the end of the line it closes."""
+    would pass the edge: an item that fits a line is never split ('max_num_seqs 256' stays whole), one
+    longer than a line is wrapped at its spaces. `first` starts the first line, `indent` the others; the
+    separator stays at the end of the line it closes (and counts towards its width)."""
+    tail = sep.rstrip()
     lines: list[str] = []
     line = ""
-    for item in items:
-        if not line:
-            line = (indent if lines else first) + item
-        elif len(line) + len(sep) + len(item) <= cols:
+    for n, item in enumerate(items):
+        last = n == len(items) - 1
+        room = cols - (0 if last else len(tail))
+        if line and len(line) + len(sep) + len(item) <= room:
             line += sep + item
+            continue
+        if line:
+            lines.append(line + tail)
+        lead = indent if lines else first
+        if len(lead) + len(item) > room:
+            parts = wrap(item, room, indent=lead, subsequent=indent)
+            lines.extend(parts[:-1])
+            line = parts[-1]
         else:
-            lines.append(line + sep.rstrip())
-            line = indent + item
+            line = lead + item
     if line:
         lines.append(line)
     return lines
@@ -127,7 +136,8 @@ def _cell(text: str, w: int, justify: str) -> str:
 
 def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], cols: int, *, gap: int = 2,
           spill_indent: int = 4) -> tuple[list[str], list[str]]:
-    """(header lines, body lines) of a plain-text table of at most `cols` columns per line (without colour; style the lines after).
+    """(header lines, body lines) of a plain-text table of at most `cols` columns per line (no colour:
+    style the lines after).
 
     Columns take the width of their longest cell. When the total is wider than `cols`: `spill` columns
     move below their row (indented by `spill_indent`), then `wrap` columns are narrowed to what is left

@@ -46,6 +46,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 MAKE_TINY_MODELS = Path(__file__).parent / "e2e" / "make_tiny_models.py"
 
 
+@pytest.fixture(scope="session")
+def _empty_config_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xdg-config")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(_empty_config_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's ~/.config/vllm-planner/config.toml (planner/user_config.py) never reaches a test: the
+    config home is an empty folder and $PLANNER_CONFIG is unset. Tests of the config file set their own."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_empty_config_home))
+    monkeypatch.delenv("PLANNER_CONFIG", raising=False)
+
+
 def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"vLLM CPU environment unavailable under CI: {reason}")

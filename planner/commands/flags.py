@@ -25,6 +25,7 @@ HELP = ("List the `vllm serve` flags of a vLLM release (default: the newest mode
 
 
 def command(
+    ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(metavar="NAME", help="A flag to explain (max-model-len, -tp, ...).",
                                                show_default=False)] = None,
     vllm_version: _o.VllmVersion = None,
@@ -39,8 +40,16 @@ def command(
         from planner.vllm_versions import LATEST
 
         version = vllm_version or LATEST
-        if name is not None and name.strip() and name.strip() != "all":
-            doc = flag_docs.lookup(name, version)
+        # `planner flags --max-model-len`: a flag name with its dashes is not one of this command's options.
+        extra = [w for w in ctx.args if w != "--"]
+        if len(extra) > 1 or (extra and name is not None):
+            from planner.errors import PlannerError
+
+            raise PlannerError(f"flags: one NAME at a time, got {len([*extra, *([name] if name else [])])}",
+                               hint="e.g. planner flags max-model-len")
+        name_ = name if name is not None else (extra[0] if extra else None)
+        if name_ is not None and name_.strip() and name_.strip() != "all":
+            doc = flag_docs.lookup(name_, version)
             if json_out:
                 _dump({"schema_version": 1, "vllm_version": version, "flag": _doc_json(doc)})
             else:

@@ -39,12 +39,12 @@ def command(
         columns = (term.Column("id"), term.Column("GiB", justify="right"), term.Column("cc", justify="right"),
                    term.Column("GB/s", justify="right"), term.Column("$/h", justify="right"),
                    term.Column("aliases", wrap=True))
-        rows = [(g.id, f"{g.total_gib:.2f}", g.compute_capability or "-",
+        table_rows = [(g.id, f"{g.total_gib:.2f}", g.compute_capability or "-",
                  f"{g.memory_bandwidth_gbps:.0f}" if g.memory_bandwidth_gbps else "-",
                  f"{g.price_per_hour_usd:.2f}" if g.price_per_hour_usd else "-", ", ".join(g.aliases[:3]))
                 for g in sorted(gpus, key=lambda g: (g.vendor, -g.total_gib, g.id))]
         con = term.console()
-        header, body = term.table(columns, rows, con.width)
+        header, body = term.table(columns, table_rows, con.width)
         for line in header:
             con.print(line, style="bold", markup=False, soft_wrap=True)
         for line in body:

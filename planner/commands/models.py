@@ -78,7 +78,8 @@ def _summary(e: CatalogEntry) -> dict[str, Any]:
     }
 
 
-@app.command("list", cls=PlannerCommand, help="List catalog models whose alias, repo id or family contains QUERY (any case).")
+@app.command("list", cls=PlannerCommand,
+             help="List catalog models whose alias, repo id or family contains QUERY (any case).")
 def list_models(
     query: Annotated[str | None, typer.Argument(help="Case-insensitive text to search for.")] = None,
     json_out: _JSON = False,
@@ -130,7 +131,8 @@ def _print_table(entries: list[CatalogEntry]) -> None:
         con.print(line, markup=False, soft_wrap=True)
 
 
-@app.command("show", cls=PlannerCommand, help="Print one catalog entry: repo ids, parameters, architecture, quantized repos.")
+@app.command("show", cls=PlannerCommand,
+             help="Print one catalog entry: repo ids, parameters, architecture, quantized repos.")
 def show(
     alias: Annotated[str, typer.Argument(help="A catalog alias or a repo id the catalog knows.")],
     json_out: _JSON = False,
@@ -158,7 +160,7 @@ def _print_entry(e: CatalogEntry) -> None:
     quantized checkpoints. Where the catalog's figures came from (reference files, fit notes) is for
     maintainers: it is in --json, not here. Lines wrap at word boundaries under their label; repo ids
     and URLs are never cut."""
-    from rich.markup import escape  # noqa: PLC0415 - rich only for human output
+    from rich.markup import escape
 
     from planner import term
 

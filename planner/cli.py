@@ -12,8 +12,6 @@ defaults from the config file (planner/user_config.py) as click's default_map, s
 from __future__ import annotations
 
 import sys
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import Any
 
 import typer
@@ -122,6 +120,11 @@ def _user_defaults(argv: list[str], commands: list[str]) -> dict[str, Any] | Non
 def _version(value: bool) -> None:
     if not value:
         return
+    # importlib.metadata pulls in email, zipfile and csv (a third of a second on a loaded machine): only
+    # for --version, never on the way to --help or a command.
+    from importlib.metadata import PackageNotFoundError  # noqa: PLC0415 - stdlib, but heavy: see above
+    from importlib.metadata import version as package_version  # noqa: PLC0415 - stdlib, but heavy
+
     try:
         ours = package_version("vllm-planner")
     except PackageNotFoundError:     # run from a source tree that was never installed

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +149,8 @@ def _keys(path: Path, text: str, data: dict[str, Any], table: str | None) -> dic
 
 def parse(text: str, path: Path) -> UserConfig:
     """The config in `text` (read from `path`, which errors name)."""
+    # Only when a file exists: the parser's regexes cost tens of milliseconds of every start otherwise.
+    import tomllib  # noqa: PLC0415 - stdlib, loaded only when there is a file to read
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

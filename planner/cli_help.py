@@ -72,6 +72,14 @@ COMMANDS: dict[str, CommandHelp] = {
         arguments=MODEL_ARGS,
         examples=(("planner perf llama-3.1-8b --gpu H100 --num-prompts 200", "vLLM's result block"),
                   ("planner perf llama-3.1-8b --gpu H100 --sweep max-concurrency=1,8,64", "a curve"))),
+    "cost": CommandHelp(
+        summary="Self-hosting on vLLM against a hosted API, per month and year.",
+        usage=("cost [OPTIONS] MODEL [VLLM FLAGS]...",),
+        arguments=MODEL_ARGS,
+        examples=(("planner cost mistral-7b --gpu A10 --requests-per-month 500k --input-len 700 --output-len 100 "
+                   "--api gpt-4o", "against a hosted model from the price catalog"),
+                  ("planner cost llama-3.1-8b --gpu H100 --requests-per-month 2m --input-len 500 --output-len 200 "
+                   "--api-price 0.15,0.60", "against prices of your own (USD per 1M tokens)"))),
     "check": CommandHelp(
         summary="Check deployment files for what vLLM would reject.",
         usage=("check [OPTIONS] [PATH]...",),
@@ -127,6 +135,7 @@ COMMAND_METAVARS: dict[tuple[str, str], str] = {
     ("plan", "--gpu"): "GPU[,GPU...]|any",
     ("plan", "--quant"): "auto|SCHEME[,SCHEME...]",
     ("validate", "--device"): "[auto|cuda|cpu]",
+    ("cost", "--price-kind"): "[on-demand|spot|reserved]",
 }
 # A type-named metavar typer would print -> a plain one.
 _TYPE_METAVARS = {"<int>": "N", "<float>": "NUM", "<str>": "TEXT", "<path>": "PATH", "<bool>": "BOOL"}
@@ -270,10 +279,36 @@ class HelpMixin:
         formatter.write_paragraph()
         formatter.write_heading("Examples")
         for line, what in info.examples:
-            # Verbatim: an example is a command to copy, never wrapped.
-            formatter.write(f"  $ {line}\n")
+            # What it shows as a shell comment, then the command to copy: never wrapped inside a word; a
+            # long one continues on the next line with the shell's ` \`, so it still pastes as one.
             if what:
-                formatter.write(f"      {what}\n")
+                formatter.write(f"  # {what}\n")
+            for text in example_lines(line):
+                formatter.write(text + "\n")
+
+
+EXAMPLE_WIDTH = 80
+
+
+def example_lines(line: str, width: int = EXAMPLE_WIDTH) -> list[str]:
+    """`  $ planner ...` in lines of at most `width` columns where it can: a long command continues on the
+    next line with the shell's ` \\`, broken before an option (an option and its value stay together)."""
+    units: list[str] = []
+    for word in line.split(" "):
+        if units and not word.startswith("-") and units[-1].startswith("-") and " " not in units[-1]:
+            units[-1] += " " + word            # `--gpu H100` is one unit
+        else:
+            units.append(word)
+    out: list[str] = []
+    current = "  $ " + units[0]
+    for unit in units[1:]:
+        if len(current) + 1 + len(unit) + 2 > width:
+            out.append(current + " \\")
+            current = "      " + unit
+        else:
+            current += " " + unit
+    out.append(current)
+    return out
 
 
 def _first_sentence(text: str) -> str:

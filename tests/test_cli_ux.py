@@ -126,6 +126,10 @@ def test_help_has_examples_fits_80_columns_and_shows_no_types(path: tuple[str, .
     commands = [line for line in examples if line.startswith("  $ ")]
     assert 1 <= len(commands) <= 3, out
     assert all("planner " in c for c in commands)
+    # A long example continues with the shell's ` \`: joined back, it is the example as written.
+    printed = "\n".join(examples).replace(" \\\n      ", " ")
+    for line, _ in cli_help.COMMANDS[" ".join(path)].examples:
+        assert f"  $ {line}\n" in printed + "\n", line
     assert [line for line in out.splitlines() if len(line) > 80] == []
     assert not re.search(r"<(str|int|float|path|bool|list\[[a-z]+\])>", out), out
     assert "{" not in out.splitlines()[0]          # typer's `{alias}` for a required argument
@@ -144,7 +148,7 @@ def test_root_summaries_are_whole() -> None:
     out = invoke("--help").stdout
     section = out[out.index("\nCommands:\n"):out.index("\nExamples:\n")]
     assert "..." not in section
-    for name in ("estimate", "plan", "perf", "check", "validate", "gpus", "models", "flags"):
+    for name in ("estimate", "plan", "perf", "cost", "check", "validate", "gpus", "models", "flags"):
         summary = cli_help.COMMANDS[name].summary
         assert f"  {name}" in section and summary in " ".join(section.split()), name
 

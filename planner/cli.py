@@ -17,7 +17,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from planner import __version__, user_config
+from planner import user_config
 from planner.cli_help import HelpMixin, PlannerCommand
 from planner.commands import check as _check
 from planner.commands import cost as _cost
@@ -128,7 +128,7 @@ def _version(value: bool) -> None:
     try:
         ours = package_version("vllm-planner")
     except PackageNotFoundError:     # run from a source tree that was never installed
-        ours = __version__
+        ours = getattr(sys.modules.get("planner"), "__version__", "unknown")
     sys.stdout.write(f"vllm-planner {ours}\nvLLM {LATEST} by default (releases {OLDEST} to {LATEST} modelled; "
                      "--vllm-version picks one)\n")
     raise typer.Exit(0)

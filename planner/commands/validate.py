@@ -101,10 +101,11 @@ def _fmt(v: Any) -> str:
 
 
 def _render(result: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    out = Console(highlight=False)
+    from planner import term
+
+    out = term.console()
     table = Table(title="predicted vs observed")
     table.add_column("figure", overflow="fold")
     for col in ("predicted", "observed", "error", "pass"):

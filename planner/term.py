@@ -64,13 +64,16 @@ def colour(stream: IO[str] | None = None) -> bool:
     return _isatty(sys.stdout if stream is None else stream)
 
 
-def console(*, stderr: bool = False, file: IO[str] | None = None, cols: int | None = None) -> Console:
+def console(*, stderr: bool = False, file: IO[str] | None = None, cols: int | None = None,
+            styled: bool | None = None) -> Console:
     """A rich Console that follows the rules above: the width of `width()`, and no ANSI code at all
-    without colour (rich alone would keep bold and underline under NO_COLOR)."""
+    without colour (rich alone would keep bold and underline under NO_COLOR). `styled=False` for text
+    that goes to a file (a report written with --output), whatever the environment says."""
     from rich.console import Console  # noqa: PLC0415 - rich only for human output
 
     stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
-    styled = colour(stream)
+    if styled is None:
+        styled = colour(stream)
     return Console(file=file, stderr=stderr, width=cols or width(stream), highlight=False, emoji=False,
                    color_system="auto" if styled else None, force_terminal=True if styled else None,
                    no_color=not styled)

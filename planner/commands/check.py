@@ -68,7 +68,7 @@ def command(
                 render_human(report, term.console())
                 return report.exit_code
             buf = StringIO()
-            render_human(report, term.console(file=buf, cols=120))
+            render_human(report, term.console(file=buf, cols=120, styled=False))
             text = buf.getvalue()
         elif fmt == "json":
             import json

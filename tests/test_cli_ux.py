@@ -339,7 +339,7 @@ def test_memory_bar_has_a_legend_without_colour() -> None:
     for letter, label in (("W", "weights"), ("A", "activation peak"), ("N", "non-torch"),
                           ("G", "CUDA graphs (est.)"), ("K", "KV cache"), (".", "outside the budget")):
         assert any(re.match(rf"{re.escape(letter)}\s+{re.escape(label)}\s", x) for x in lines), label
-    bar = next(x for x in lines if re.fullmatch(r"[WANGK.]{40}", x.strip()))
+    bar = next(x for x in lines if re.fullmatch(r"[WANGK.]{20,}", x.strip()))
     assert bar.count("W") > 0 and bar.count("K") > 0
     assert not ANSI.search(out)
 

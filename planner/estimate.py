@@ -1,9 +1,17 @@
 """estimate(): what vLLM will do with this model, device and flags, in the figures vLLM logs.
 
 Pure arithmetic over ModelSpec + Gpu + EngineArgs + the release's rules. Mirrors the V1 engine's
-startup (vllm-memory.md §1): requested = total x util; available KV = requested - weights - non-torch
-- activation peak - CUDA-graph estimate; blocks = available // bytes per block (minimum over PP
-stages; TP ranks are symmetric); then tokens, concurrency and the startup checks of the release.
+startup (vllm-memory.md §1) in five phases, each a function below:
+1. resolve the runtime (_resolve_runtime): the platform (planner/platforms.py: CUDA or CPU, as
+   vllm/platforms/), dtype, max_model_len, batch limits, block size, the memory request, and the
+   configuration checks vLLM makes while building its config (planner/startup_checks.py);
+2. the budget of each pipeline stage (_stage_budget): requested = total x util; available KV =
+   requested - weights - non-torch - activation peak - CUDA-graph estimate; blocks = available // bytes
+   per block (TP ranks are symmetric);
+3. the KV capacity (_kv_capacity): the minimum over stages, the block override, max_model_len auto-fit;
+4. the startup checks after the profile (_startup_checks): one request must fit, pinned KV sizes, weights;
+5. the logged figures (_logged_figures): "GPU KV cache size" tokens and the maximum concurrency, and the
+   warnings on what they assume (_advisories).
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ from typing import Any
 
 from gpu_catalog import Gpu
 from planner import kv as kvm
-from planner.cpu_backend import cpu_startup_footprint_bytes
+from planner import startup_checks as checks
+from planner.cpu_backend import CpuKvBudget
 from planner.engine_args import MODELLED_KV_CACHE_DTYPES, EngineArgs
 from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.findings import Finding
@@ -26,12 +35,13 @@ from planner.overhead import (
 from planner.platforms import Platform, platform_for
 from planner.quant import QuantScheme, resolve_scheme
 from planner.spec import ModelSpec, model_spec_from_config
+from planner.startup_checks import CONTEXT_GIB as CONTEXT_GIB  # re-exported: plan sizes the context with it
+from planner.startup_checks import NCCL_GIB as NCCL_GIB
 from planner.vllm_flags import flag_exists
 from planner.vllm_versions import (
     LATEST,
     BatchDefaults,
     VersionRules,
-    batch_defaults,
     cudagraph_max_capture,
     max_in_flight_tokens,
     rules_for,
@@ -39,10 +49,6 @@ from planner.vllm_versions import (
 from planner.weights import checkpoint_rank_bytes, pp_partition, rank_weights, stage_layers
 
 GiB = 2**30
-# CUDA context + cuBLAS handles created before vLLM's memory snapshot; they must fit in total - requested.
-# vllm-memory.md §1.2: ~0.4-0.6 GiB (unverified typical value); NCCL buffers add to it under TP/PP.
-CONTEXT_GIB = 0.5
-NCCL_GIB = 0.25
 
 
 @dataclass(frozen=True)
@@ -129,9 +135,7 @@ def _gib(b: float) -> float:
     return b / GiB
 
 
-def _fmt_gib(b: float) -> str:
-    # vLLM's format_gib: round(x / 2**30, 2)
-    return f"{round(b / GiB, 2)}"
+_fmt_gib = checks.fmt_gib
 
 
 # ModelSpec per config object: a plan search estimates the same model hundreds of times. Keyed by id() and
@@ -188,58 +192,6 @@ def _act_dtype(spec: ModelSpec, args: EngineArgs, gpu: Gpu, warnings: list[Findi
     return dt, 4 if dt == "float32" else 2
 
 
-def _parallel_errors(spec: ModelSpec, tp: int, pp: int, scheme: QuantScheme, ep: bool) -> list[Finding]:
-    out: list[Finding] = []
-    if spec.num_heads % tp:
-        out.append(Finding("heads_not_divisible", f"Total number of attention heads ({spec.num_heads}) must be "
-                           f"divisible by tensor parallel size ({tp})."))
-    kvh = spec.num_kv_heads
-    if not spec.is_mla and kvh % tp and tp % kvh:
-        out.append(Finding("kv_heads_not_divisible", f"Total number of key/value heads ({kvh}) and tensor "
-                           f"parallel size ({tp}) must divide one another (QKVParallelLinear)."))
-    if pp > spec.num_layers:
-        out.append(Finding("pp_too_large", f"Pipeline parallel size ({pp}) exceeds the number of hidden layers "
-                           f"({spec.num_layers})."))
-    if spec.intermediate_size and spec.intermediate_size % tp and not all(layer.moe for layer in spec.layers):
-        out.append(Finding("intermediate_not_divisible", f"intermediate_size ({spec.intermediate_size}) is not "
-                           f"divisible by tensor parallel size ({tp})."))
-    if spec.is_moe and not ep and spec.moe_intermediate_size % tp:
-        out.append(Finding("intermediate_not_divisible", f"moe_intermediate_size ({spec.moe_intermediate_size}) "
-                           f"is not divisible by tensor parallel size ({tp})."))
-    if scheme.kind == "packed_int" and scheme.group_size > 0:
-        g = scheme.group_size
-        row_inputs = {"o_proj": spec.num_heads * spec.v_head_dim // tp,
-                      "down_proj": spec.intermediate_size // tp if spec.intermediate_size else g}
-        if spec.is_moe and not ep:
-            row_inputs["experts.down_proj"] = spec.moe_intermediate_size // tp
-        for mod, k in row_inputs.items():
-            if k % g:
-                out.append(Finding("quant_group_not_divisible",
-                                   f"The input size of {mod} per GPU ({k}) is not divisible by the quantization "
-                                   f"group size ({g}) at tensor parallel size {tp}."))
-                break
-    return out
-
-
-def _quant_findings(spec: ModelSpec, scheme: QuantScheme, gpu: Gpu, platform: Platform, errors: list[Finding],
-                    warnings: list[Finding]) -> None:
-    """vLLM's capability check of the scheme (VllmConfig._get_quantization_config) and its fallbacks."""
-    if scheme.is_quantized and platform.checks_quantization_capability:
-        if gpu.vendor == "nvidia" and gpu.cc_int < scheme.min_capability:
-            errors.append(Finding("quantization_unsupported", f"The quantization method {scheme.vllm_method} is not "
-                                  f"supported for the current GPU. Minimum capability: {scheme.min_capability}. "
-                                  f"Current capability: {gpu.cc_int}."))
-        elif gpu.vendor == "nvidia" and gpu.cc_int < scheme.native_capability:
-            warnings.append(Finding("quantization_weight_only", f"{gpu.name} (compute capability "
-                                    f"{gpu.compute_capability}) has no native {scheme.name} compute; vLLM runs "
-                                    f"it as a weight-only Marlin kernel, which may be slower for compute-heavy "
-                                    f"work."))
-        if not spec.quantization_config and scheme.prequantized:
-            warnings.append(Finding("needs_prequantized_checkpoint", f"vLLM cannot quantize to {scheme.name} on "
-                                    f"the fly: serve a pre-quantized {scheme.name} checkpoint of this model (sized "
-                                    f"here as one)."))
-
-
 def _resolve_max_model_len(spec: ModelSpec, args: EngineArgs, rules: VersionRules, env: dict[str, str],
                            errors: list[Finding], warnings: list[Finding]) -> tuple[int, int, bool]:
     """(derived maximum, max_model_len, auto) as ModelConfig.get_and_verify_max_len resolves them."""
@@ -293,66 +245,59 @@ def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml
     return chunked, mns, mnbt
 
 
-def _pp_override(text: str | None, num_layers: int, pp: int, errors: list[Finding]) -> tuple[int, ...] | None:
-    """VLLM_PP_LAYER_PARTITION, checked the way get_pp_indices checks it (a failure is a startup error)."""
-    if not text:
-        return None
-    try:
-        parts = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        errors.append(Finding("pp_partition", f"Invalid partition string: {text}"))
-        return None
-    if len(parts) != pp:
-        errors.append(Finding("pp_partition", f"len(partitions)={len(parts)} does not match pp_size={pp}."))
-        return None
-    if sum(parts) != num_layers or min(parts) < 0:
-        errors.append(Finding("pp_partition", f"sum(partitions)={sum(parts)} does not match "
-                              f"num_hidden_layers={num_layers}."))
-        return None
-    return parts
+# --- phase 1: the runtime vLLM settles on before it profiles ---------------------------------------------
+@dataclass(frozen=True)
+class Runtime:
+    """What the engine config resolves to before the memory profile: the model, the platform, the release's
+    rules, the batch limits and the KV layout inputs (EngineArgs.create_engine_config and the platform's
+    check_and_update_config)."""
+
+    spec: ModelSpec
+    model_info: dict[str, Any]
+    gpu: Gpu
+    rules: VersionRules
+    platform: Platform
+    scheme: QuantScheme
+    args: EngineArgs                 # after the platform's scheduler overrides
+    env: dict[str, str]
+    act_dtype: str
+    act_bytes: int
+    tp: int
+    pp: int                          # the stages sized: at most the layer count
+    ep: bool
+    derived_max_model_len: int
+    max_model_len: int
+    auto_max_model_len: bool
+    chunked_prefill: bool
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    total: float                     # bytes of the device
+    util: float
+    requested: float                 # util x total, as the release rounds it
+    enforce_eager: bool
+    max_capture: int                 # largest CUDA-graph capture size (0 when eager)
+    block_size: int
+    kv_budget: CpuKvBudget | None    # the platform's own KV budget (CPU); None: what the profile leaves
+    hybrid: bool                     # the hybrid KV cache manager groups sliding/chunked layers apart
+    tensors: list[tuple[str, str, tuple[int, ...]]] | None
+    weights_source: str
+    moe_marlin: bool
+    partition: tuple[int, ...] | None
+    # VllmConfig.max_in_flight_tokens: max_concurrent_batches x max_num_batched_tokens (vllm/config/vllm.py).
+    max_in_flight_tokens: int
 
 
-def _pinned_kv_oom(args: EngineArgs, stages: list[PerGpu], kv_bytes: float, total: float, device: str,
-                   gpu: Gpu) -> list[Finding]:
-    """A KV size the user pins (--kv-cache-memory-bytes, --num-gpu-blocks-override) skips vLLM's fit
-    arithmetic: gpu_worker.determine_available_memory returns kv_cache_memory_bytes unchecked and
-    kv_cache_planning applies the override unchecked. The KV tensors are then allocated with
-    torch.zeros next to the weights and the non-torch memory, and the CUDA graphs are captured after
-    them, so a pin larger than what is left ends in torch.OutOfMemoryError."""
-    if device != "cuda" or gpu.unified_memory or (args.kv_cache_memory_bytes is None
-                                                  and args.num_gpu_blocks_override is None):
-        return []
-    s = max(stages, key=lambda st: st.weights_gib + st.non_torch_gib + st.cudagraph_gib)
-    rest = (s.weights_gib + s.non_torch_gib + s.cudagraph_gib) * GiB
-    free = total - CONTEXT_GIB * GiB - rest
-    if kv_bytes <= free:
-        return []
-    flag = "--num-gpu-blocks-override" if args.num_gpu_blocks_override is not None else "--kv-cache-memory-bytes"
-    return [Finding("kv_cache_oom", f"CUDA out of memory. Tried to allocate {_fmt_gib(kv_bytes)} GiB of KV cache "
-                    f"({flag} skips vLLM's memory check). GPU 0 has a total capacity of {_fmt_gib(total)} GiB of "
-                    f"which about {_fmt_gib(max(0.0, free))} GiB is free after the weights "
-                    f"({_fmt_gib(s.weights_gib * GiB)} GiB), the CUDA context and vLLM's other buffers.")]
-
-
-def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_version: str = LATEST,
-             vllm_engine: str | None = None, quant: str | None = None, env: dict[str, str] | None = None,
-             gpu_memory_gib: float | None = None, use_checkpoint_tensors: bool = True,
-             cpu_amx: bool = False) -> Estimate:
-    """Predict vLLM's startup for `model` (LoadedModel, ModelSpec or config dict) on `gpu`.
-
-    `gpu` may be `gpu_catalog.cpu_device(node_gib)` for vLLM's CPU backend; `cpu_amx` says whether that
-    CPU has AMX tiles (it picks the MLA kernel and so the block size; the caller reads the host).
-    """
-    args = args or EngineArgs()
-    env = env or {}
+def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: str, vllm_engine: str | None,
+                     quant: str | None, env: dict[str, str], gpu_memory_gib: float | None,
+                     use_checkpoint_tensors: bool, cpu_amx: bool, errors: list[Finding],
+                     warnings: list[Finding]) -> Runtime:
+    """Phase 1, with the configuration checks vLLM makes while it builds the engine config."""
     spec, model_info, loaded = _spec_of(model)
     # The engine is the release's, unless --vllm-engine or the process environment (VLLM_USE_V1) picks one.
     rules = rules_for(vllm_version, vllm_engine, env=env)
-    errors: list[Finding] = []
-    warnings: list[Finding] = []
     tp, pp = args.tensor_parallel_size, args.pipeline_parallel_size
     if pp > spec.num_layers:
-        # vLLM refuses this (recorded by _parallel_errors); size the stages it could have, not thousands.
+        # vLLM refuses this (recorded by parallel_errors); size the stages it could have, not thousands.
         pp = spec.num_layers
     ep = args.enable_expert_parallel and spec.is_moe
 
@@ -361,43 +306,29 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         errors.append(Finding("quantization_mismatch", conflict))
     attention_backend = next((v for k, v in args.passthrough if k == "--attention-backend"), None)
     platform = platform_for(gpu, cpu_amx=cpu_amx, attention_backend=attention_backend)
-    device = platform.name
-    _quant_findings(spec, scheme, gpu, platform, errors, warnings)
+    checks.quant_findings(spec, scheme, gpu, platform, errors, warnings)
     act_dtype, act_bytes = _act_dtype(spec, args, gpu, warnings, errors)
-    errors.extend(_parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
+    errors.extend(checks.parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
     errors.extend(platform.attention_findings(spec, args))
 
     derived, mml, auto_len = _resolve_max_model_len(spec, args, rules, env, errors, warnings)
 
-    # --- batch limits (get_batch_defaults and the adjustments after it) ---
+    # Batch limits: get_batch_defaults and the adjustments after it.
     total_gib = gpu_memory_gib if gpu_memory_gib is not None else gpu.total_gib
     if total_gib <= 0 or not math.isfinite(total_gib):
         raise PlannerError(f"--gpu-memory-gib must be positive, got {total_gib}")
-    bd = batch_defaults(rules, total_gib=total_gib, device_name=" ".join((gpu.name, *gpu.device_names)),
-                        cc=gpu.cc, device=device, world_size=1)
+    bd = platform.batch_defaults(rules, gpu, total_gib=total_gib)
     chunked, mns, mnbt = _resolve_batch(args, rules, bd, mml)
     chunked, mnbt, args = platform.scheduler_overrides(spec, args, chunked=chunked, mnbt=mnbt, max_model_len=mml)
-    if mnbt < mns:
-        errors.append(Finding("batch_limits", f"max_num_batched_tokens ({mnbt}) must be greater than or equal to "
-                              f"max_num_seqs ({mns})."))
-    if not chunked and mnbt < mml:
-        errors.append(Finding("batch_limits", f"max_num_batched_tokens ({mnbt}) is smaller than max_model_len "
-                              f"({mml}). This effectively limits the maximum sequence length to "
-                              "max_num_batched_tokens and makes vLLM reject longer sequences. Please increase "
-                              "max_num_batched_tokens or decrease max_model_len."))
+    errors.extend(checks.batch_limit_errors(max_num_seqs=mns, max_num_batched_tokens=mnbt, max_model_len=mml,
+                                            chunked_prefill=chunked))
 
-    # --- memory budget per GPU ---
+    # The memory request per GPU.
     total = total_gib * GiB
     util = args.gpu_memory_utilization if args.gpu_memory_utilization is not None else rules.default_util
     requested = math.ceil(total * util) if rules.ceil_requested else total * util
     if platform.checks_device_memory and not gpu.unified_memory and args.kv_cache_memory_bytes is None:
-        outside = (CONTEXT_GIB + (NCCL_GIB if tp * pp > 1 else 0)) * GiB
-        if requested > total - outside:
-            free = total - outside
-            errors.append(Finding("insufficient_free_memory", f"Free memory on device ({_fmt_gib(free)}/"
-                                  f"{_fmt_gib(total)} GiB) on startup is less than desired GPU memory utilization "
-                                  f"({util}, {_fmt_gib(requested)} GiB). Decrease GPU memory utilization or "
-                                  "reduce GPU memory used by other processes."))
+        errors.extend(checks.free_memory_errors(total=total, requested=requested, util=util, world=tp * pp))
 
     enforce_eager = platform.enforce_eager(args)
     max_capture = 0
@@ -406,9 +337,9 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                                             user_max=args.max_cudagraph_capture_size,
                                             performance_mode=args.performance_mode)
     block_size = platform.block_size(spec, args, gpu, rules)
-    cpu_budget = platform.kv_budget(args, util, env)
-    if cpu_budget is not None:
-        errors.extend(Finding(f.code, f.message) for f in cpu_budget.findings)
+    kv_budget = platform.kv_budget(args, util, env)
+    if kv_budget is not None:
+        errors.extend(Finding(f.code, f.message) for f in kv_budget.findings)
     # Hybrid allocator: V1 only; off for chunked local attention by default (Llama 4) and on request.
     chunked_local = any(layer.attention == "chunked" for layer in spec.layers)
     hybrid = (rules.engine == "v1" and not args.disable_hybrid_kv_cache_manager
@@ -426,174 +357,228 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     # MXFP4 MoE backend: Marlin below Hopper, and on Hopper before the Triton kernels (0.10.2);
     # get_mxfp4_backend in quantization/mxfp4.py.
     moe_marlin = scheme.kind == "mxfp4" and (gpu.cc < (9, 0) or not rules.mxfp4_triton_on_hopper)
-    partition = _pp_override(env.get("VLLM_PP_LAYER_PARTITION"), spec.num_layers, pp, errors)
-    stages: list[PerGpu] = []
-    stage_blocks: list[int] = []
-    layouts: list[kvm.KvLayout] = []
-    avail_by_stage: list[float] = []
-    for stage in range(pp):
-        if tensors is not None:
-            _, w_bytes = checkpoint_rank_bytes(tensors, spec, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
-                                               partition=partition)
-        else:
-            w_bytes = rank_weights(spec, scheme, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
-                                   moe_marlin=moe_marlin, partition=partition).allocated_bytes
-        layers = stage_layers(spec.num_layers, pp, stage, partition)
-        last = stage == pp - 1
-        act = activation_peak_bytes(spec, num_tokens=mnbt, num_reqs=min(mns, mnbt), tp=tp, act_bytes=act_bytes,
-                                    last_stage=last, regime=rules.overhead)
-        nt = non_torch_bytes(tp=tp, pp=pp, regime=rules.overhead)
-        cg = 0
-        cg_on = env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1") != "0"
-        if rules.cudagraph_estimate and not enforce_eager and cg_on:
-            cg = cudagraph_estimate_bytes(spec, layers_on_stage=len(layers), max_capture=max_capture, tp=tp)
-        if not platform.profiles_overheads:
-            act, nt, cg = 0, 0, 0
-        if cpu_budget is not None:
-            if cpu_budget.bytes is not None:
-                avail = float(cpu_budget.bytes)   # VLLM_CPU_KVCACHE_SPACE wins over the flag, "0" is 0
-            else:
-                # Auto mode: vLLM gives the KV cache requested - the worker's resident memory, known only
-                # at run time; approximated by the weights plus the measured startup footprint.
-                nt = cpu_startup_footprint_bytes(env)
-                avail = requested - w_bytes - nt
-        elif args.kv_cache_memory_bytes is not None:
-            avail = float(args.kv_cache_memory_bytes)
-        else:
-            avail = requested - w_bytes - act - nt - cg
-        layout = kvm.kv_layout(spec, layers, tp=tp, kv_cache_dtype=args.kv_cache_dtype, act_bytes=act_bytes,
-                               block_size=block_size, hybrid=hybrid)
-        layouts.append(layout)
-        bpb = layout.bytes_per_block
-        blocks = int(avail // bpb) if bpb > 0 and avail > 0 else (1 if bpb == 0 and avail > 0 else 0)
-        stage_blocks.append(blocks)
-        avail_by_stage.append(avail)
-        stages.append(PerGpu(total_gib=_gib(total), requested_gib=_gib(requested), weights_gib=_gib(w_bytes),
-                             activation_gib=_gib(act), non_torch_gib=_gib(nt), cudagraph_gib=_gib(cg),
-                             kv_cache_gib=_gib(avail)))
-    tight = min(range(pp), key=lambda s: (stage_blocks[s], avail_by_stage[s]))
-    num_blocks = stage_blocks[tight]
-    if args.num_gpu_blocks_override is not None:
-        num_blocks = args.num_gpu_blocks_override
-    layout = layouts[tight]
-    bpb = layout.bytes_per_block
-    # vLLM turns async scheduling off on CPU (platforms/cpu.py): one batch in flight per stage.
-    async_on = platform.async_scheduling(rules)
+    partition = checks.pp_partition_override(env.get("VLLM_PP_LAYER_PARTITION"), spec.num_layers, pp, errors)
+    # The platform says whether batches overlap (vLLM turns async scheduling off on CPU, platforms/cpu.py).
     in_flight = max_in_flight_tokens(rules, max_num_batched_tokens=mnbt, pipeline_parallel_size=pp,
-                                     async_scheduling=async_on)
+                                     async_scheduling=platform.async_scheduling(rules))
+    return Runtime(spec=spec, model_info=model_info, gpu=gpu, rules=rules, platform=platform, scheme=scheme,
+                   args=args, env=env, act_dtype=act_dtype, act_bytes=act_bytes, tp=tp, pp=pp, ep=ep,
+                   derived_max_model_len=derived, max_model_len=mml, auto_max_model_len=auto_len,
+                   chunked_prefill=chunked, max_num_seqs=mns, max_num_batched_tokens=mnbt, total=total, util=util,
+                   requested=requested, enforce_eager=enforce_eager, max_capture=max_capture,
+                   block_size=block_size, kv_budget=kv_budget, hybrid=hybrid, tensors=tensors,
+                   weights_source=weights_source, moe_marlin=moe_marlin, partition=partition,
+                   max_in_flight_tokens=in_flight)
 
-    def need_blocks(n: int) -> int:
-        return kvm.request_blocks(layout, n, in_flight_tokens=in_flight, legacy_swa=rules.legacy_swa, mnbt=mnbt)
 
-    # --- auto-fit max_model_len (0.14+) ---
-    if auto_len and bpb > 0:
-        fit = min(kvm.largest_fitting_len(layouts[s], int(avail_by_stage[s] - bpb), derived,
-                                          in_flight_tokens=in_flight, legacy_swa=rules.legacy_swa, mnbt=mnbt)
-                  for s in range(pp))
+# --- phase 2: the budget of each pipeline stage ----------------------------------------------------------
+@dataclass(frozen=True)
+class StageBudget:
+    """One PP stage's memory (what vLLM logs for its workers), KV layout and block count."""
+
+    memory: PerGpu
+    available: float                 # bytes for the KV cache (negative when it would fail)
+    layout: kvm.KvLayout
+    blocks: int
+
+
+def _stage_weights(rt: Runtime, stage: int) -> float:
+    spec = rt.spec
+    if rt.tensors is not None:
+        _, w_bytes = checkpoint_rank_bytes(rt.tensors, spec, tp=rt.tp, pp=rt.pp, stage=stage, ep=rt.ep,
+                                           act_bytes=rt.act_bytes, partition=rt.partition)
+        return w_bytes
+    return rank_weights(spec, rt.scheme, tp=rt.tp, pp=rt.pp, stage=stage, ep=rt.ep, act_bytes=rt.act_bytes,
+                        moe_marlin=rt.moe_marlin, partition=rt.partition).allocated_bytes
+
+
+def _stage_budget(rt: Runtime, stage: int) -> StageBudget:
+    """Phase 2: requested - weights - the profile's activation peak, non-torch memory and CUDA-graph
+    estimate (gpu_worker.determine_available_memory), as the platform measures them; then the blocks."""
+    spec, rules, pp = rt.spec, rt.rules, rt.pp
+    w_bytes = _stage_weights(rt, stage)
+    layers = stage_layers(spec.num_layers, pp, stage, rt.partition)
+    mnbt = rt.max_num_batched_tokens
+    act = activation_peak_bytes(spec, num_tokens=mnbt, num_reqs=min(rt.max_num_seqs, mnbt), tp=rt.tp,
+                                act_bytes=rt.act_bytes, last_stage=stage == pp - 1, regime=rules.overhead)
+    nt = non_torch_bytes(tp=rt.tp, pp=pp, regime=rules.overhead)
+    cg = 0
+    cg_on = rt.env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1") != "0"
+    if rules.cudagraph_estimate and not rt.enforce_eager and cg_on:
+        cg = cudagraph_estimate_bytes(spec, layers_on_stage=len(layers), max_capture=rt.max_capture, tp=rt.tp)
+    if not rt.platform.profiles_overheads:
+        act, nt, cg = 0, 0, 0
+    mem = rt.platform.kv_memory(requested=rt.requested, weights=w_bytes, activation=act, non_torch=nt,
+                                cudagraph=cg, args=rt.args, budget=rt.kv_budget, env=rt.env)
+    avail = mem.available
+    layout = kvm.kv_layout(spec, layers, tp=rt.tp, kv_cache_dtype=rt.args.kv_cache_dtype, act_bytes=rt.act_bytes,
+                           block_size=rt.block_size, hybrid=rt.hybrid)
+    bpb = layout.bytes_per_block
+    blocks = int(avail // bpb) if bpb > 0 and avail > 0 else (1 if bpb == 0 and avail > 0 else 0)
+    per_gpu = PerGpu(total_gib=_gib(rt.total), requested_gib=_gib(rt.requested), weights_gib=_gib(w_bytes),
+                     activation_gib=_gib(mem.activation), non_torch_gib=_gib(mem.non_torch),
+                     cudagraph_gib=_gib(mem.cudagraph), kv_cache_gib=_gib(avail))
+    return StageBudget(memory=per_gpu, available=avail, layout=layout, blocks=blocks)
+
+
+# --- phase 3: the KV capacity of the pool ----------------------------------------------------------------
+@dataclass(frozen=True)
+class KvCapacity:
+    """The pool every stage can hold (the minimum over stages), max_model_len after auto-fit, and the
+    blocks one request of that length needs."""
+
+    tight: int                       # the stage with the fewest blocks
+    num_blocks: int
+    layout: kvm.KvLayout
+    available: float
+    max_model_len: int
+    blocks_per_request: int
+
+
+def _request_blocks(rt: Runtime, layout: kvm.KvLayout, n: int) -> int:
+    return kvm.request_blocks(layout, n, in_flight_tokens=rt.max_in_flight_tokens, legacy_swa=rt.rules.legacy_swa,
+                              mnbt=rt.max_num_batched_tokens)
+
+
+def _kv_capacity(rt: Runtime, stages: list[StageBudget], errors: list[Finding],
+                 warnings: list[Finding]) -> KvCapacity:
+    """Phase 3: get_kv_cache_configs takes the minimum over workers; --num-gpu-blocks-override replaces it;
+    --max-model-len auto (0.14+) fits the longest request the smallest stage can hold (less one block)."""
+    tight = min(range(rt.pp), key=lambda s: (stages[s].blocks, stages[s].available))
+    num_blocks = stages[tight].blocks
+    if rt.args.num_gpu_blocks_override is not None:
+        num_blocks = rt.args.num_gpu_blocks_override
+    layout = stages[tight].layout
+    bpb = layout.bytes_per_block
+    mml, derived = rt.max_model_len, rt.derived_max_model_len
+    if rt.auto_max_model_len and bpb > 0:
+        fit = min(kvm.largest_fitting_len(st.layout, int(st.available - bpb), derived,
+                                          in_flight_tokens=rt.max_in_flight_tokens, legacy_swa=rt.rules.legacy_swa,
+                                          mnbt=rt.max_num_batched_tokens)
+                  for st in stages)
         if fit < 1:
             errors.append(Finding("kv_cache_too_small", "Cannot auto-fit max_model_len: not enough GPU memory "
                                   "available to serve even a single token. Try increasing `gpu_memory_utilization`."))
             fit = 1
         elif fit < derived:
             warnings.append(Finding("auto_fit", f"Auto-fit max_model_len: reduced from {derived} to {fit} to fit in "
-                                    f"available KV cache memory ({_fmt_gib(avail_by_stage[tight])} GiB)"))
+                                    f"available KV cache memory ({_fmt_gib(stages[tight].available)} GiB)"))
         mml = fit
+    bpr = _request_blocks(rt, layout, mml) if bpb > 0 else 0
+    return KvCapacity(tight=tight, num_blocks=num_blocks, layout=layout, available=stages[tight].available,
+                      max_model_len=mml, blocks_per_request=bpr)
 
-    # --- startup checks on the KV cache (_check_enough_kv_cache_memory) ---
-    bpr = need_blocks(mml) if bpb > 0 else 0
-    avail = avail_by_stage[tight]
-    if bpb > 0 and not auto_len:
-        if avail <= 0 or num_blocks <= 0:
-            errors.append(Finding("no_kv_memory", "No available memory for the cache blocks. Try increasing "
-                                  "`gpu_memory_utilization` when initializing the engine."))
-        else:
-            check = avail - bpb if rules.null_block_in_check else avail
-            needed = bpb * bpr
-            if rules.engine == "v0":
-                capacity = num_blocks * block_size
-                if mml > capacity:
-                    errors.append(Finding("kv_cache_too_small", f"The model's max seq len ({mml}) is larger than "
-                                          f"the maximum number of tokens that can be stored in KV cache "
-                                          f"({capacity}). Try increasing `gpu_memory_utilization` or decreasing "
-                                          "`max_model_len` when initializing the engine."))
-            elif needed > check:
-                est = kvm.largest_fitting_len(layout, int(check), mml, in_flight_tokens=in_flight,
-                                              legacy_swa=rules.legacy_swa, mnbt=mnbt)
-                est_msg = f"Based on the available memory, the estimated maximum model length is {est}. " \
-                    if est > 0 else ""
-                errors.append(Finding("kv_cache_too_small", f"To serve at least one request with the model's max "
-                                      f"seq len ({mml}), ({_fmt_gib(needed)} GiB KV cache is needed, which is larger "
-                                      f"than the available KV cache memory ({_fmt_gib(check)} GiB). {est_msg}Try "
-                                      "increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
-                                      "initializing the engine."))
-    errors.extend(_pinned_kv_oom(args, stages, num_blocks * bpb, total, device, gpu))
-    w_stage = max(s.weights_gib for s in stages)
-    if platform.checks_device_memory and w_stage * GiB > total - CONTEXT_GIB * GiB:
-        errors.append(Finding("weights_do_not_fit", f"The weights need {w_stage:.2f} GiB per GPU but the device has "
-                              f"{_gib(total):.2f} GiB: loading would run out of memory. Use more GPUs "
-                              "(tensor/pipeline parallelism), a quantized checkpoint or a larger GPU."))
 
-    # --- what vLLM logs ---
-    if bpb > 0 and bpr > 0:
-        if rules.engine == "v0":
-            tokens = num_blocks * block_size
-            concurrency = tokens / mml
-        else:
-            concurrency = num_blocks / bpr
-            if rules.group_aware_tokens:
-                tokens = int(concurrency * mml)
-            else:
-                tokens = num_blocks // max(1, len(layout.groups)) * block_size
+# --- phase 4: the startup checks after the profile --------------------------------------------------------
+def _startup_checks(rt: Runtime, stages: list[StageBudget], cap: KvCapacity) -> list[Finding]:
+    """The KV-cache check (skipped under auto-fit, which sized max_model_len to fit), a pinned KV size
+    that cannot be allocated, and weights that cannot load."""
+    out: list[Finding] = []
+    bpb = cap.layout.bytes_per_block
+    if bpb > 0 and not rt.auto_max_model_len:
+        out.extend(checks.kv_cache_errors(cap.layout, available=cap.available, num_blocks=cap.num_blocks,
+                                          blocks_per_request=cap.blocks_per_request,
+                                          max_model_len=cap.max_model_len, block_size=rt.block_size,
+                                          rules=rt.rules, max_in_flight_tokens=rt.max_in_flight_tokens,
+                                          max_num_batched_tokens=rt.max_num_batched_tokens))
+    mems = [st.memory for st in stages]
+    out.extend(checks.pinned_kv_oom(rt.args, [(m.weights_gib, m.non_torch_gib, m.cudagraph_gib) for m in mems],
+                                    cap.num_blocks * bpb, rt.total, rt.platform, rt.gpu))
+    out.extend(checks.weights_fit_errors(max(m.weights_gib for m in mems), rt.total, rt.platform))
+    return out
+
+
+# --- phase 5: what vLLM logs -----------------------------------------------------------------------------
+def _logged_figures(rt: Runtime, cap: KvCapacity) -> tuple[int, float]:
+    """("GPU KV cache size: N tokens", "Maximum concurrency for L tokens per request: Cx")."""
+    bpb, bpr, mml = cap.layout.bytes_per_block, cap.blocks_per_request, cap.max_model_len
+    if not (bpb > 0 and bpr > 0):
+        return 0, 0.0
+    if rt.rules.engine == "v0":
+        tokens = cap.num_blocks * rt.block_size
+        concurrency = tokens / mml
     else:
-        tokens, concurrency = 0, 0.0
-    tokens = max(0, tokens)
-    concurrency = max(0.0, concurrency)
-    if platform.checks_device_memory and util > 0.95 and args.kv_cache_memory_bytes is None:
-        warnings.append(Finding("high_utilization", f"--gpu-memory-utilization {util} leaves "
-                                f"{_gib(total - requested):.2f} GiB for the CUDA context, NCCL and other processes."))
-    if cpu_budget is not None and cpu_budget.bytes is None:
-        warnings.append(Finding("cpu_kv_approximate", "no KV size given: vLLM's CPU backend gives the KV cache "
-                                "what the worker's memory leaves of utilization x node memory, known only at run "
-                                "time; the figure here is approximate (pass --kv-cache-memory-bytes)"))
-    if args.kv_cache_memory_bytes is not None and not flag_exists("--kv-cache-memory-bytes", rules.version):
-        warnings.append(Finding("what_if_flag", f"vLLM {rules.version} has no --kv-cache-memory-bytes: the figures "
-                                "answer 'given this much KV memory', a what-if that release cannot be told"))
-    if args.kv_cache_dtype not in MODELLED_KV_CACHE_DTYPES:
-        warnings.append(Finding("kv_cache_dtype_not_modelled", f"--kv-cache-dtype {args.kv_cache_dtype}: its "
-                                "page layout is not modelled; the KV cache is sized at the model's dtype "
-                                "(fewer tokens than vLLM will hold)"))
-    if any(layer.attention == "linear" for layer in spec.layers):
-        warnings.append(Finding("linear_attention_not_modelled", "this model has Mamba/linear-attention layers; "
-                                "their recurrent state (MambaSpec pages and the block-size alignment vLLM "
-                                "applies to them) is not modelled, so the KV figures cover attention layers only"))
-    if layout.padding_layers:
-        warnings.append(Finding("hybrid_padding", f"Add {layout.padding_layers} padding layers, may waste at most "
-                                f"{100 * layout.padding_layers / max(1, sum(g.layers for g in layout.groups)):.2f}% "
-                                "KV cache memory"))
+        concurrency = cap.num_blocks / bpr
+        if rt.rules.group_aware_tokens:
+            tokens = int(concurrency * mml)
+        else:
+            tokens = cap.num_blocks // max(1, len(cap.layout.groups)) * rt.block_size
+    return max(0, tokens), max(0.0, concurrency)
 
-    resolved = replace(args, gpu_memory_utilization=util, max_model_len=mml, max_num_seqs=mns,
-                       max_num_batched_tokens=mnbt, block_size=block_size, dtype=act_dtype,
-                       enable_chunked_prefill=chunked,
+
+def _advisories(rt: Runtime, cap: KvCapacity) -> list[Finding]:
+    """Warnings on what the figures assume or leave out."""
+    out: list[Finding] = []
+    args, spec, layout = rt.args, rt.spec, cap.layout
+    if rt.platform.checks_device_memory and rt.util > 0.95 and args.kv_cache_memory_bytes is None:
+        out.append(Finding("high_utilization", f"--gpu-memory-utilization {rt.util} leaves "
+                           f"{_gib(rt.total - rt.requested):.2f} GiB for the CUDA context, NCCL and other "
+                           "processes."))
+    out.extend(rt.platform.kv_budget_warnings(rt.kv_budget))
+    if args.kv_cache_memory_bytes is not None and not flag_exists("--kv-cache-memory-bytes", rt.rules.version):
+        out.append(Finding("what_if_flag", f"vLLM {rt.rules.version} has no --kv-cache-memory-bytes: the figures "
+                           "answer 'given this much KV memory', a what-if that release cannot be told"))
+    if args.kv_cache_dtype not in MODELLED_KV_CACHE_DTYPES:
+        out.append(Finding("kv_cache_dtype_not_modelled", f"--kv-cache-dtype {args.kv_cache_dtype}: its "
+                           "page layout is not modelled; the KV cache is sized at the model's dtype "
+                           "(fewer tokens than vLLM will hold)"))
+    if any(layer.attention == "linear" for layer in spec.layers):
+        out.append(Finding("linear_attention_not_modelled", "this model has Mamba/linear-attention layers; "
+                           "their recurrent state (MambaSpec pages and the block-size alignment vLLM "
+                           "applies to them) is not modelled, so the KV figures cover attention layers only"))
+    if layout.padding_layers:
+        out.append(Finding("hybrid_padding", f"Add {layout.padding_layers} padding layers, may waste at most "
+                           f"{100 * layout.padding_layers / max(1, sum(g.layers for g in layout.groups)):.2f}% "
+                           "KV cache memory"))
+    return out
+
+
+def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_version: str = LATEST,
+             vllm_engine: str | None = None, quant: str | None = None, env: dict[str, str] | None = None,
+             gpu_memory_gib: float | None = None, use_checkpoint_tensors: bool = True,
+             cpu_amx: bool = False) -> Estimate:
+    """Predict vLLM's startup for `model` (LoadedModel, ModelSpec or config dict) on `gpu`.
+
+    `gpu` may be `gpu_catalog.cpu_device(node_gib)` for vLLM's CPU backend; `cpu_amx` says whether that
+    CPU has AMX tiles (it picks the MLA kernel and so the block size; the caller reads the host).
+    """
+    given = args or EngineArgs()
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
+    rt = _resolve_runtime(model, gpu, given, vllm_version=vllm_version, vllm_engine=vllm_engine, quant=quant,
+                          env=env or {}, gpu_memory_gib=gpu_memory_gib,
+                          use_checkpoint_tensors=use_checkpoint_tensors, cpu_amx=cpu_amx, errors=errors,
+                          warnings=warnings)
+    stages = [_stage_budget(rt, stage) for stage in range(rt.pp)]
+    cap = _kv_capacity(rt, stages, errors, warnings)
+    errors.extend(_startup_checks(rt, stages, cap))
+    tokens, concurrency = _logged_figures(rt, cap)
+    warnings.extend(_advisories(rt, cap))
+
+    args, spec, scheme = rt.args, rt.spec, rt.scheme
+    resolved = replace(args, gpu_memory_utilization=rt.util, max_model_len=cap.max_model_len,
+                       max_num_seqs=rt.max_num_seqs, max_num_batched_tokens=rt.max_num_batched_tokens,
+                       block_size=rt.block_size, dtype=rt.act_dtype, enable_chunked_prefill=rt.chunked_prefill,
                        enable_prefix_caching=args.enable_prefix_caching if args.enable_prefix_caching is not None
                        else True,
                        quantization=scheme.vllm_method or None)
-    model_info = {**model_info, "model_type": spec.model_type, "max_model_len": derived,
+    model_info = {**rt.model_info, "model_type": spec.model_type, "max_model_len": rt.derived_max_model_len,
                   "num_layers": spec.num_layers, "dtype": spec.dtype}
     return Estimate(
         fits=not errors,
         model=model_info,
         gpu=gpu,
-        rules=rules,
+        rules=rt.rules,
         args=args,
         resolved=resolved,
-        per_gpu=stages[tight],
-        kv_cache=kvm_cache(tokens, num_blocks, block_size, layout, concurrency, bpr),
+        per_gpu=stages[cap.tight].memory,
+        kv_cache=kvm_cache(tokens, cap.num_blocks, rt.block_size, cap.layout, concurrency, cap.blocks_per_request),
         quant=scheme,
         errors=tuple(errors),
         warnings=tuple(warnings),
-        weights_source=weights_source,
-        tightest_stage=tight,
-        stages=tuple(stages),
+        weights_source=rt.weights_source,
+        tightest_stage=cap.tight,
+        stages=tuple(st.memory for st in stages),
         spec=spec,
     )
 

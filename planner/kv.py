@@ -71,11 +71,9 @@ def bytes_per_token_layer(spec: ModelSpec, kind: str, *, tp: int, kv_cache_dtype
     return int(kv_heads * (hs_k + hs_v) * kv_element_bytes(kv_cache_dtype, act_bytes))
 
 
-def default_block_size(spec: ModelSpec, cc: tuple[int, int], *, device: str, engine: str,
-                       mla_sm100_block_32: bool) -> int:
-    """The block size vLLM picks when --block-size is not given (vllm-memory.md §2.5)."""
-    if device == "cpu":
-        return 128
+def default_block_size(spec: ModelSpec, cc: tuple[int, int], *, engine: str, mla_sm100_block_32: bool) -> int:
+    """The block size vLLM picks on CUDA when --block-size is not given (vllm-memory.md §2.5); the CPU
+    platform picks its own (planner/cpu_backend.py cpu_block_size)."""
     if spec.is_mla:
         # (V0 builds logged 16-token blocks for MLA on Hopper too: vllm-runs c065, 0.7.3 on H200.)
         if cc[0] >= 10 and mla_sm100_block_32:

@@ -9,6 +9,7 @@ vllm/platforms/cpu.py and vllm/v1/worker/cpu_worker.py (planner/cpu_backend.py h
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from gpu_catalog import Gpu
 from planner import cpu_backend
@@ -16,7 +17,16 @@ from planner import kv as kvm
 from planner.engine_args import EngineArgs
 from planner.findings import Finding
 from planner.spec import ModelSpec
-from planner.vllm_versions import VersionRules
+from planner.vllm_versions import BatchDefaults, VersionRules, batch_defaults
+
+
+class KvMemory(NamedTuple):
+    """One stage's KV budget and the overheads the platform's memory profile subtracted (bytes)."""
+
+    available: float
+    activation: float
+    non_torch: float
+    cudagraph: float
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,11 @@ class CudaPlatform:
     def attention_findings(self, spec: ModelSpec, args: EngineArgs) -> list[Finding]:
         return []
 
+    def batch_defaults(self, rules: VersionRules, gpu: Gpu, *, total_gib: float) -> BatchDefaults:
+        """get_batch_defaults for `vllm serve`, by device memory tier."""
+        return batch_defaults(rules, total_gib=total_gib, device_name=" ".join((gpu.name, *gpu.device_names)),
+                              cc=gpu.cc)
+
     def scheduler_overrides(self, spec: ModelSpec, args: EngineArgs, *, chunked: bool, mnbt: int,
                             max_model_len: int) -> tuple[bool, int, EngineArgs]:
         return chunked, mnbt, args
@@ -45,12 +60,24 @@ class CudaPlatform:
         return args.enforce_eager
 
     def block_size(self, spec: ModelSpec, args: EngineArgs, gpu: Gpu, rules: VersionRules) -> int:
-        return args.block_size or kvm.default_block_size(spec, gpu.cc, device=self.name, engine=rules.engine,
+        return args.block_size or kvm.default_block_size(spec, gpu.cc, engine=rules.engine,
                                                          mla_sm100_block_32=rules.mla_sm100_block_32)
 
     def kv_budget(self, args: EngineArgs, util: float, env: dict[str, str]) -> cpu_backend.CpuKvBudget | None:
         """None: the budget is what the memory profile leaves (requested - weights - overheads)."""
         return None
+
+    def kv_memory(self, *, requested: float, weights: float, activation: float, non_torch: float,
+                  cudagraph: float, args: EngineArgs, budget: cpu_backend.CpuKvBudget | None,
+                  env: dict[str, str]) -> KvMemory:
+        """gpu_worker.determine_available_memory: --kv-cache-memory-bytes as given, else what the profile
+        leaves of the request (requested - weights - activation peak - non-torch - CUDA-graph estimate)."""
+        if args.kv_cache_memory_bytes is not None:
+            return KvMemory(float(args.kv_cache_memory_bytes), activation, non_torch, cudagraph)
+        return KvMemory(requested - weights - activation - non_torch - cudagraph, activation, non_torch, cudagraph)
+
+    def kv_budget_warnings(self, budget: cpu_backend.CpuKvBudget | None) -> list[Finding]:
+        return []
 
     @property
     def profiles_overheads(self) -> bool:
@@ -91,6 +118,10 @@ class CpuPlatform(CudaPlatform):
             return chunked, mnbt, args
         return False, int(forced["max_num_batched_tokens"]), replace(args, enable_prefix_caching=False)  # type: ignore[call-overload]
 
+    def batch_defaults(self, rules: VersionRules, gpu: Gpu, *, total_gib: float) -> BatchDefaults:
+        """get_batch_defaults on CPU: 128 sequences and 2048 tokens per rank for `vllm serve`."""
+        return BatchDefaults(*cpu_backend.cpu_scheduler_defaults(1, api_server=True))
+
     def enforce_eager(self, args: EngineArgs) -> bool:
         return True
 
@@ -101,6 +132,25 @@ class CpuPlatform(CudaPlatform):
     def kv_budget(self, args: EngineArgs, util: float, env: dict[str, str]) -> cpu_backend.CpuKvBudget | None:
         return cpu_backend.cpu_kv_budget_bytes(kv_cache_memory_bytes=args.kv_cache_memory_bytes,
                                                gpu_memory_utilization=util, env=env)
+
+    def kv_memory(self, *, requested: float, weights: float, activation: float, non_torch: float,
+                  cudagraph: float, args: EngineArgs, budget: cpu_backend.CpuKvBudget | None,
+                  env: dict[str, str]) -> KvMemory:
+        """cpu_worker.determine_available_memory: no memory profile; VLLM_CPU_KVCACHE_SPACE (which wins over
+        the flag, "0" is 0) or --kv-cache-memory-bytes as given; in auto mode requested - the worker's
+        resident memory, known only at run time and approximated by the weights plus the measured startup
+        footprint."""
+        if budget is not None and budget.bytes is not None:
+            return KvMemory(float(budget.bytes), 0, 0, 0)
+        footprint = cpu_backend.cpu_startup_footprint_bytes(env)
+        return KvMemory(requested - weights - footprint, 0, footprint, 0)
+
+    def kv_budget_warnings(self, budget: cpu_backend.CpuKvBudget | None) -> list[Finding]:
+        if budget is None or budget.bytes is not None:
+            return []
+        return [Finding("cpu_kv_approximate", "no KV size given: vLLM's CPU backend gives the KV cache what the "
+                        "worker's memory leaves of utilization x node memory, known only at run time; the figure "
+                        "here is approximate (pass --kv-cache-memory-bytes)")]
 
     @property
     def profiles_overheads(self) -> bool:

@@ -262,11 +262,9 @@ class BatchDefaults:
     max_num_batched_tokens: int
 
 
-def batch_defaults(rules: VersionRules, *, total_gib: float, device_name: str, cc: tuple[int, int],
-                   device: str, world_size: int = 1) -> BatchDefaults:
-    """`vllm serve` (OPENAI_API_SERVER) defaults from get_batch_defaults, by device memory tier."""
-    if device == "cpu":
-        return BatchDefaults(128 * world_size, 2048 * world_size)
+def batch_defaults(rules: VersionRules, *, total_gib: float, device_name: str, cc: tuple[int, int]) -> BatchDefaults:
+    """`vllm serve` (OPENAI_API_SERVER) defaults from get_batch_defaults on CUDA, by device memory tier
+    (the CPU platform has its own: planner/platforms.py CpuPlatform.batch_defaults)."""
     if rules.engine == "v0":
         # V0: max_num_seqs 256; max_num_batched_tokens follows max_model_len (set by the caller).
         return BatchDefaults(256, 0)

@@ -26,3 +26,28 @@ def test_what_differs_on_cpu() -> None:
     assert cuda.kv_budget(args, 0.9, {}) is None
     budget = cpu.kv_budget(args, 0.9, {"VLLM_CPU_KVCACHE_SPACE": "4"})
     assert budget is not None and budget.bytes == 4 * 2**30
+
+
+def test_the_platform_gives_the_kv_budget_and_the_batch_defaults() -> None:
+    rules = rules_for("0.33.0")
+    h100 = gpu_catalog.resolve("H100")
+    cuda, cpu = CudaPlatform(), CpuPlatform()
+    args = EngineArgs()
+    # CUDA: what the profile leaves of the request; a pinned size as given.
+    mem = cuda.kv_memory(requested=100.0, weights=40.0, activation=5.0, non_torch=2.0, cudagraph=3.0, args=args,
+                         budget=None, env={})
+    assert tuple(mem) == (50.0, 5.0, 2.0, 3.0)
+    pinned = cuda.kv_memory(requested=100.0, weights=40.0, activation=5.0, non_torch=2.0, cudagraph=3.0,
+                            args=EngineArgs(kv_cache_memory_bytes=7), budget=None, env={})
+    assert pinned.available == 7.0
+    # CPU: VLLM_CPU_KVCACHE_SPACE as given, nothing profiled; in auto mode the startup footprint is taken.
+    budget = cpu.kv_budget(args, 0.9, {"VLLM_CPU_KVCACHE_SPACE": "4"})
+    mem = cpu.kv_memory(requested=100.0, weights=40.0, activation=5.0, non_torch=2.0, cudagraph=3.0, args=args,
+                        budget=budget, env={})
+    assert tuple(mem) == (4.0 * 2**30, 0, 0, 0) and cpu.kv_budget_warnings(budget) == []
+    auto = cpu.kv_budget(args, 0.9, {})
+    assert auto is not None and auto.bytes is None
+    assert [f.code for f in cpu.kv_budget_warnings(auto)] == ["cpu_kv_approximate"]
+    # get_batch_defaults: memory tiers on CUDA, 128 / 2048 on CPU.
+    assert (cuda.batch_defaults(rules, h100, total_gib=79.2).max_num_seqs,
+            cpu.batch_defaults(rules, h100, total_gib=79.2).max_num_batched_tokens) == (1024, 2048)

@@ -30,6 +30,7 @@ MODELLED_KV_CACHE_DTYPES = (
     "int4_per_token_head", "int8_per_token_head", "fp8_per_token_head", "nvfp4",
 )
 DTYPES = ("auto", "bfloat16", "float16", "half", "float", "float32")
+LORA_DTYPES = ("auto", "bfloat16", "float16")     # vllm/config/lora.py LoRADType
 PERFORMANCE_MODES = ("balanced", "interactivity", "throughput")
 
 
@@ -63,6 +64,26 @@ def parse_human_int(text: str | int, *, flag: str) -> int:
     return int(number) * scale
 
 
+def nullable_kvs(raw: str, written: str) -> dict[str, int]:
+    """vLLM's nullable_kvs (vllm/engine/arg_utils.py, 0.6-0.9): `image=5,video=1` -> {"image": 5, "video": 1}."""
+    out: dict[str, int] = {}
+    for item in raw.split(","):
+        parts = [part.lower().strip() for part in item.split("=")]
+        if len(parts) != 2:
+            raise PlannerError(f"{written}: invalid value {raw!r}: each item should be in the form KEY=VALUE",
+                               code="bad_flag_value")
+        key, value = parts
+        try:
+            number = int(value)
+        except ValueError:
+            raise PlannerError(f"{written}: failed to parse value of item {key}={value}",
+                               code="bad_flag_value") from None
+        if key in out and out[key] != number:
+            raise PlannerError(f"{written}: conflicting values specified for key: {key}", code="bad_flag_value")
+        out[key] = number
+    return out
+
+
 @dataclass(frozen=True)
 class EngineArgs:
     """Memory-relevant `vllm serve` arguments. Field names are vLLM's own (`EngineArgs` in arg_utils.py)."""
@@ -91,6 +112,20 @@ class EngineArgs:
     async_scheduling: bool | None = None
     max_cudagraph_capture_size: int | None = None
     cpu_offload_gb: float = 0.0
+    # LoRA (vllm/config/lora.py LoRAConfig; planner/lora.py sizes the adapter slots).
+    enable_lora: bool = False
+    max_loras: int = 1
+    max_lora_rank: int = 16
+    max_cpu_loras: int | None = None
+    lora_dtype: str = "auto"
+    fully_sharded_loras: bool = False
+    # --speculative-config as given (JSON text; planner/spec_decode.py reads it).
+    speculative_config: str | None = None
+    # Multimodal (vllm/config/multimodal.py; planner/multimodal.py): --limit-mm-per-prompt as given (JSON, or
+    # the key=value form older releases took), --mm-encoder-tp-mode, --skip-mm-profiling.
+    limit_mm_per_prompt: str | None = None
+    mm_encoder_tp_mode: str | None = None
+    skip_mm_profiling: bool = False
     # Flags that do not change memory but must survive a round trip (served name, host, port, ...).
     passthrough: tuple[tuple[str, str | None], ...] = field(default=())
 
@@ -126,6 +161,18 @@ class EngineArgs:
             )
         if not math.isfinite(self.cpu_offload_gb) or self.cpu_offload_gb < 0:
             raise PlannerError(f"--cpu-offload-gb must be >= 0, got {self.cpu_offload_gb}")
+        # LoRAConfig: max_loras Field(ge=1); lora_dtype LoRADType; the rank set is per release
+        # (planner.lora.check_lora_args, called with the release).
+        if self.max_loras < 1:
+            raise PlannerError(f"--max-loras must be >= 1, got {self.max_loras}", code="bad_flag_value")
+        if self.max_cpu_loras is not None and self.max_cpu_loras < 1:
+            raise PlannerError(f"--max-cpu-loras must be >= 1, got {self.max_cpu_loras}", code="bad_flag_value")
+        if self.lora_dtype not in LORA_DTYPES:
+            raise PlannerError(f"--lora-dtype: invalid choice {self.lora_dtype!r}", code="bad_flag_value",
+                               hint="choose from " + ", ".join(LORA_DTYPES))
+        if self.mm_encoder_tp_mode not in (None, "weights", "data"):
+            raise PlannerError(f"--mm-encoder-tp-mode: invalid choice {self.mm_encoder_tp_mode!r}",
+                               code="bad_flag_value", hint="choose from weights, data")
 
     @property
     def world_size(self) -> int:

@@ -22,21 +22,33 @@ from typing import Any
 
 from gpu_catalog import Gpu
 from planner import kv as kvm
+from planner import multimodal as mm
 from planner import startup_checks as checks
 from planner.cpu_backend import CpuKvBudget
 from planner.engine_args import MODELLED_KV_CACHE_DTYPES, EngineArgs
 from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.findings import Finding
+from planner.lora import (
+    LoraSettings,
+    lora_findings,
+    lora_profile_bytes,
+    lora_settings,
+    lora_slot_tensors,
+    punica_buffer_tensors,
+)
 from planner.overhead import (
     activation_peak_bytes,
     cudagraph_estimate_bytes,
+    forward_peak_bytes,
     non_torch_bytes,
 )
 from planner.platforms import Platform, platform_for
 from planner.quant import QuantScheme, resolve_scheme
 from planner.spec import ModelSpec, model_spec_from_config
+from planner.spec_decode import Drafter, drafter, parse_speculative
 from planner.startup_checks import CONTEXT_GIB as CONTEXT_GIB  # re-exported: plan sizes the context with it
 from planner.startup_checks import NCCL_GIB as NCCL_GIB
+from planner.vision import VisionTower, vision_tower
 from planner.vllm_flags import flag_exists
 from planner.vllm_versions import (
     LATEST,
@@ -46,7 +58,14 @@ from planner.vllm_versions import (
     max_in_flight_tokens,
     rules_for,
 )
-from planner.weights import checkpoint_rank_bytes, pp_partition, rank_weights, stage_layers
+from planner.weights import (
+    allocated_bytes,
+    checkpoint_rank_bytes,
+    pp_partition,
+    rank_tensor_sizes,
+    rank_weights,
+    stage_layers,
+)
 
 GiB = 2**30
 
@@ -245,6 +264,91 @@ def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml
     return chunked, mns, mnbt
 
 
+def _raw_config(model: Any, loaded: Any) -> dict[str, Any] | None:
+    cfg = getattr(loaded, "config", None) if loaded is not None else model
+    return cfg if isinstance(cfg, dict) else None
+
+
+def _one_layer_tensors(spec: ModelSpec, scheme: QuantScheme, *, tp: int, ep: bool, act_bytes: int) -> tuple[int, ...]:
+    """The tensors of one more decoder layer shaped like the model's last (an MTP module's block), as the
+    weights arithmetic sizes them: the tensors a second such layer adds to a one-layer model."""
+    layer = spec.layers[-1]
+    one = replace(spec, num_layers=1, layers=(layer,), vision_params=0, tie_word_embeddings=True)
+    two = replace(one, num_layers=2, layers=(layer, layer))
+    a, _ = rank_tensor_sizes(one, scheme, tp=tp, pp=1, stage=0, ep=ep, act_bytes=act_bytes)
+    b, _ = rank_tensor_sizes(two, scheme, tp=tp, pp=1, stage=0, ep=ep, act_bytes=act_bytes)
+    return tuple(b[len(a) - 1:len(b) - 1])
+
+
+def _resolve_drafter(spec: ModelSpec, args: EngineArgs, model_info: dict[str, Any], draft: Any, *, tp: int,
+                     act_bytes: int, scheme: QuantScheme, ep: bool, errors: list[Finding],
+                     warnings: list[Finding]) -> Drafter | None:
+    """--speculative-config -> the drafter on one rank (planner/spec_decode.py); `draft` is the draft
+    model's or EAGLE head's config when the caller could load it."""
+    settings = parse_speculative(args, spec, target_ref=model_info.get("repo_id"))
+    if settings is None:
+        return None
+    draft_spec: ModelSpec | None = None
+    draft_vocab: int | None = None
+    draft_tensors: tuple[int, ...] | None = None
+    if draft is not None and settings.method in ("draft_model", "eagle", "eagle3"):
+        draft_spec, _, draft_loaded = _spec_of(draft)
+        cfg = _raw_config(draft, draft_loaded)
+        dv = cfg.get("draft_vocab_size") if cfg else None
+        draft_vocab = dv if isinstance(dv, int) and not isinstance(dv, bool) and dv > 0 else None
+    if settings.draft_tp is not None and settings.draft_tp not in (1, tp):
+        errors.append(Finding("spec_decode_config", f"draft_tensor_parallel_size ({settings.draft_tp}) can only be "
+                              f"1 or the target's tensor parallel size ({tp})."))
+    if settings.method == "draft_model" and draft_spec is not None:
+        draft_scheme, _ = resolve_scheme(draft_spec.quantization_config, settings.quantization)
+        sizes, _ = rank_tensor_sizes(draft_spec, draft_scheme, tp=settings.draft_tp or tp, pp=1, stage=0, ep=False,
+                                     act_bytes=act_bytes)
+        draft_tensors = tuple(sizes)
+    layer: tuple[int, ...] = ()
+    if settings.method == "mtp" and spec.mtp_layers:
+        layer = _one_layer_tensors(spec, scheme, tp=tp, ep=ep, act_bytes=act_bytes)
+    result = drafter(settings, spec, tp=tp, act_bytes=act_bytes, draft=draft_spec, draft_vocab_size=draft_vocab,
+                     draft_weight_tensors=draft_tensors, target_layer_tensors=layer)
+    if result is not None and result.assumption:
+        warnings.append(Finding("spec_decode_assumption", result.assumption))
+    return result
+
+
+def _resolve_multimodal(model: Any, loaded: Any, spec: ModelSpec, args: EngineArgs, rules: VersionRules, *,
+                        tp: int, act_bytes: int, mnbt: int, mns: int, mml: int, chunked: bool,
+                        warnings: list[Finding]) -> tuple[VisionTower | None, bool, bool, mm.EncoderProfile | None]:
+    """(tower, built, data-parallel encoder, encoder profile) of a multimodal model (planner/multimodal.py)."""
+    limits = mm.parse_limits(args.limit_mm_per_prompt, rules)
+    cfg = _raw_config(model, loaded)
+    tower = vision_tower(cfg) if cfg is not None else None
+    if tower is None:
+        return None, True, False, None
+    text_only = mm.text_only(tower, limits)
+    built = not (text_only and rules.text_only_skips_tower)
+    dp = args.mm_encoder_tp_mode == "data" and tp > 1
+    if dp and not tower.supports_tp_data:
+        warnings.append(Finding("mm_encoder_tp_mode", "--mm-encoder-tp-mode data: this model's encoder does not "
+                                "support it; vLLM shards the encoder's weights instead"))
+        dp = False
+    encoder = None
+    if not text_only and not args.skip_mm_profiling:
+        if rules.engine != "v1":
+            warnings.append(Finding("mm_profile_not_modelled", "V0's profile run with multimodal dummy data is "
+                                    "not modelled: the activation figure leaves the vision encoder out"))
+        else:
+            encoder = mm.encoder_profile(tower, limit=mm.image_limit(limits, rules), max_num_batched_tokens=mnbt,
+                                         max_num_seqs=mns, max_model_len=mml, chunked_prefill=chunked, tp=tp,
+                                         data_parallel_encoder=dp, act_bytes=act_bytes,
+                                         text_hidden=spec.hidden_size)
+    if encoder is not None:
+        note = f"; {tower.assumption}" if tower.assumption else ""
+        warnings.append(Finding("mm_encoder_profile", f"the profile run encodes {encoder.items} dummy images of "
+                                f"{tower.tokens_per_item} tokens (encoder budget {encoder.budget} tokens): "
+                                f"{_fmt_gib(max(encoder.encoder_peak, encoder.cache_bytes))} GiB at its peak, "
+                                f"modelled from the encoder's shapes, not fitted on a log{note}"))
+    return tower, built, dp, encoder
+
+
 # --- phase 1: the runtime vLLM settles on before it profiles ---------------------------------------------
 @dataclass(frozen=True)
 class Runtime:
@@ -285,12 +389,18 @@ class Runtime:
     partition: tuple[int, ...] | None
     # VllmConfig.max_in_flight_tokens: max_concurrent_batches x max_num_batched_tokens (vllm/config/vllm.py).
     max_in_flight_tokens: int
+    lora: LoraSettings | None = None          # --enable-lora: the adapter slots (planner/lora.py)
+    drafter: Drafter | None = None            # --speculative-config (planner/spec_decode.py)
+    tower: VisionTower | None = None          # the vision encoder (planner/vision.py)
+    tower_built: bool = True                  # not in text-only mode on a release that skips it
+    data_parallel_encoder: bool = False       # --mm-encoder-tp-mode data on a model that supports it
+    encoder: mm.EncoderProfile | None = None  # the encoder part of the profile run (first stage)
 
 
 def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: str, vllm_engine: str | None,
                      quant: str | None, env: dict[str, str], gpu_memory_gib: float | None,
                      use_checkpoint_tensors: bool, cpu_amx: bool, errors: list[Finding],
-                     warnings: list[Finding]) -> Runtime:
+                     warnings: list[Finding], draft: Any = None) -> Runtime:
     """Phase 1, with the configuration checks vLLM makes while it builds the engine config."""
     spec, model_info, loaded = _spec_of(model)
     # The engine is the release's, unless --vllm-engine or the process environment (VLLM_USE_V1) picks one.
@@ -323,6 +433,21 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
     errors.extend(checks.batch_limit_errors(max_num_seqs=mns, max_num_batched_tokens=mnbt, max_model_len=mml,
                                             chunked_prefill=chunked))
 
+    lora = lora_settings(args, rules, act_bytes)
+    if lora is not None:
+        errors.extend(lora_findings(lora, spec, tp))
+    drafter_ = _resolve_drafter(spec, args, model_info, draft, tp=tp, act_bytes=act_bytes, scheme=scheme,
+                                ep=ep, errors=errors, warnings=warnings)
+    if drafter_ is not None and drafter_.settings.method not in ("ngram", "ngram_gpu", "suffix") \
+            and mnbt <= drafter_.settings.num_speculative_tokens:
+        # VllmConfig._set_max_num_scheduled_tokens: num_lookahead_tokens = num_speculative_tokens here.
+        errors.append(Finding("spec_decode_config", "VllmConfig does not have enough slots to schedule a token "
+                              "and support the speculative decoding settings. Got max_num_batched_tokens="
+                              f"{mnbt} and num_lookahead_tokens={drafter_.settings.num_speculative_tokens}."))
+    tower, tower_built, dp_encoder, encoder = _resolve_multimodal(
+        model, loaded, spec, args, rules, tp=tp, act_bytes=act_bytes, mnbt=mnbt, mns=mns, mml=mml,
+        chunked=chunked, warnings=warnings)
+
     # The memory request per GPU.
     total = total_gib * GiB
     util = args.gpu_memory_utilization if args.gpu_memory_utilization is not None else rules.default_util
@@ -335,7 +460,9 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
     if not enforce_eager:
         max_capture = cudagraph_max_capture(rules, max_num_seqs=mns, mnbt=mnbt, cc=gpu.cc,
                                             user_max=args.max_cudagraph_capture_size,
-                                            performance_mode=args.performance_mode)
+                                            performance_mode=args.performance_mode,
+                                            num_speculative_tokens=drafter_.settings.num_speculative_tokens
+                                            if drafter_ is not None else 0)
     block_size = platform.block_size(spec, args, gpu, rules)
     kv_budget = platform.kv_budget(args, util, env)
     if kv_budget is not None:
@@ -368,7 +495,8 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
                    requested=requested, enforce_eager=enforce_eager, max_capture=max_capture,
                    block_size=block_size, kv_budget=kv_budget, hybrid=hybrid, tensors=tensors,
                    weights_source=weights_source, moe_marlin=moe_marlin, partition=partition,
-                   max_in_flight_tokens=in_flight)
+                   max_in_flight_tokens=in_flight, lora=lora, drafter=drafter_, tower=tower,
+                   tower_built=tower_built, data_parallel_encoder=dp_encoder, encoder=encoder)
 
 
 # --- phase 2: the budget of each pipeline stage ----------------------------------------------------------
@@ -392,15 +520,72 @@ def _stage_weights(rt: Runtime, stage: int) -> float:
                         moe_marlin=rt.moe_marlin, partition=rt.partition).allocated_bytes
 
 
+def _added_weights(rt: Runtime, layers: range, *, first: bool, last: bool) -> int:
+    """What vLLM's model load adds to the checkpoint's weights on this stage ("Model loading took" counts
+    it): the LoRA slots and punica buffers, the drafter (last stage), the vision tower as built."""
+    spec, tp = rt.spec, rt.tp
+    tensors: list[int] = []
+    if rt.lora is not None:
+        tensors += punica_buffer_tensors(max_num_batched_tokens=rt.max_num_batched_tokens,
+                                         max_num_seqs=rt.max_num_seqs, max_loras=rt.lora.max_loras)
+        tensors += lora_slot_tensors(spec, layers, first=first, last=last, tp=tp, ep=rt.ep, lora=rt.lora)
+    if rt.drafter is not None and last:
+        tensors += rt.drafter.weight_tensors
+    added = allocated_bytes(tensors) if tensors else 0
+    if rt.tower is not None and first and spec.vision_params:
+        # The weights arithmetic holds the tower as vision_params / TP (planner/weights.py); vLLM shards
+        # only its parallel linears, keeps it whole under --mm-encoder-tp-mode data, and skips it in
+        # text-only mode (0.33).
+        built = mm.tower_rank_bytes(rt.tower, tp=tp, data_parallel_encoder=rt.data_parallel_encoder,
+                                    act_bytes=rt.act_bytes) if rt.tower_built else 0
+        added += built - spec.vision_params * rt.act_bytes // tp
+    return added
+
+
+def _profile_peak(rt: Runtime, act: int, *, first: bool, last: bool) -> int:
+    """The profile run's activation peak with what LoRA, the drafter and the encoder add to it."""
+    mnbt = rt.max_num_batched_tokens
+    if rt.lora is not None:
+        act += lora_profile_bytes(rt.spec, num_tokens=mnbt, tp=rt.tp, lora=rt.lora)
+    if rt.encoder is not None and first:
+        # The encoder's outputs stay cached through the language model's dummy forward.
+        act = max(act + rt.encoder.cache_bytes, rt.encoder.encoder_peak)
+    d = rt.drafter
+    if d is not None and d.forward_spec is not None and last:
+        # The drafter's propose runs on the same dummy batch with the target's hidden states alive.
+        fs = d.forward_spec
+        fwd = forward_peak_bytes(fs, mnbt, tp=d.kv_tp, act_bytes=rt.act_bytes,
+                                 moe_layer=d.settings.method == "mtp" and fs.is_moe)
+        act = max(act, fwd + mnbt * rt.spec.hidden_size * rt.act_bytes)
+    return act
+
+
+def _draft_kv_layers(rt: Runtime) -> tuple[tuple[str, int | None, int], ...]:
+    """The drafter's attention layers in the KV pool: (kind, window, bytes per token on one rank)."""
+    d = rt.drafter
+    if d is None or not d.kv_layers:
+        return ()
+    dtype = d.settings.kv_cache_dtype or rt.args.kv_cache_dtype
+    out = []
+    for dspec, layer in d.kv_layers:
+        kind = layer.attention
+        out.append((kind, layer.window, kvm.bytes_per_token_layer(dspec, kind, tp=d.kv_tp, kv_cache_dtype=dtype,
+                                                                  act_bytes=rt.act_bytes)))
+    return tuple(out)
+
+
 def _stage_budget(rt: Runtime, stage: int) -> StageBudget:
     """Phase 2: requested - weights - the profile's activation peak, non-torch memory and CUDA-graph
     estimate (gpu_worker.determine_available_memory), as the platform measures them; then the blocks."""
     spec, rules, pp = rt.spec, rt.rules, rt.pp
+    first, last = stage == 0, stage == pp - 1
     w_bytes = _stage_weights(rt, stage)
     layers = stage_layers(spec.num_layers, pp, stage, rt.partition)
     mnbt = rt.max_num_batched_tokens
+    w_bytes += _added_weights(rt, layers, first=first, last=last)
     act = activation_peak_bytes(spec, num_tokens=mnbt, num_reqs=min(rt.max_num_seqs, mnbt), tp=rt.tp,
-                                act_bytes=rt.act_bytes, last_stage=stage == pp - 1, regime=rules.overhead)
+                                act_bytes=rt.act_bytes, last_stage=last, regime=rules.overhead)
+    act = _profile_peak(rt, act, first=first, last=last)
     nt = non_torch_bytes(tp=rt.tp, pp=pp, regime=rules.overhead)
     cg = 0
     cg_on = rt.env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1") != "0"
@@ -412,7 +597,7 @@ def _stage_budget(rt: Runtime, stage: int) -> StageBudget:
                                 cudagraph=cg, args=rt.args, budget=rt.kv_budget, env=rt.env)
     avail = mem.available
     layout = kvm.kv_layout(spec, layers, tp=rt.tp, kv_cache_dtype=rt.args.kv_cache_dtype, act_bytes=rt.act_bytes,
-                           block_size=rt.block_size, hybrid=rt.hybrid)
+                           block_size=rt.block_size, hybrid=rt.hybrid, extra=_draft_kv_layers(rt) if last else ())
     bpb = layout.bytes_per_block
     blocks = int(avail // bpb) if bpb > 0 and avail > 0 else (1 if bpb == 0 and avail > 0 else 0)
     per_gpu = PerGpu(total_gib=_gib(rt.total), requested_gib=_gib(rt.requested), weights_gib=_gib(w_bytes),
@@ -536,11 +721,13 @@ def _advisories(rt: Runtime, cap: KvCapacity) -> list[Finding]:
 def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_version: str = LATEST,
              vllm_engine: str | None = None, quant: str | None = None, env: dict[str, str] | None = None,
              gpu_memory_gib: float | None = None, use_checkpoint_tensors: bool = True,
-             cpu_amx: bool = False) -> Estimate:
+             cpu_amx: bool = False, draft: Any = None) -> Estimate:
     """Predict vLLM's startup for `model` (LoadedModel, ModelSpec or config dict) on `gpu`.
 
     `gpu` may be `gpu_catalog.cpu_device(node_gib)` for vLLM's CPU backend; `cpu_amx` says whether that
     CPU has AMX tiles (it picks the MLA kernel and so the block size; the caller reads the host).
+    `draft`: the draft model or EAGLE head that --speculative-config names (LoadedModel, ModelSpec or
+    config dict), when the caller could load it.
     """
     given = args or EngineArgs()
     errors: list[Finding] = []
@@ -548,7 +735,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     rt = _resolve_runtime(model, gpu, given, vllm_version=vllm_version, vllm_engine=vllm_engine, quant=quant,
                           env=env or {}, gpu_memory_gib=gpu_memory_gib,
                           use_checkpoint_tensors=use_checkpoint_tensors, cpu_amx=cpu_amx, errors=errors,
-                          warnings=warnings)
+                          warnings=warnings, draft=draft)
     stages = [_stage_budget(rt, stage) for stage in range(rt.pp)]
     cap = _kv_capacity(rt, stages, errors, warnings)
     errors.extend(_startup_checks(rt, stages, cap))

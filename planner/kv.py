@@ -83,26 +83,41 @@ def default_block_size(spec: ModelSpec, cc: tuple[int, int], *, engine: str, mla
 
 @lru_cache(maxsize=4096)
 def kv_layout(spec: ModelSpec, layer_indices: range, *, tp: int, kv_cache_dtype: str, act_bytes: int,
-              block_size: int, hybrid: bool) -> KvLayout:
+              block_size: int, hybrid: bool,
+              extra: tuple[tuple[str, int | None, int], ...] = ()) -> KvLayout:
     """Group one PP stage's attention layers the way get_kv_cache_groups does.
 
     `hybrid` is the hybrid KV cache manager: when off (V0, --disable-hybrid-kv-cache-manager, Llama-4
     chunked attention by default), sliding/chunked layers are allocated as full attention.
+    `extra`: more attention layers in the same pool, as (kind, window, bytes per token): a speculative
+    drafter's (planner/spec_decode.py). Layers of one type whose pages differ (a draft model with other
+    heads) form one UniformTypeKVCacheSpecs group whose page is the sum of theirs
+    (kv_cache_planning.get_kv_cache_groups, 0.33); in a hybrid model they join their type's bucket at the
+    largest page (an approximation: vLLM unifies the page sizes).
     """
     kinds: list[tuple[str, int | None]] = []
+    pages: list[int] = []
     per_token = 0
     page_by_kind: dict[tuple[str, int | None], int] = {}
+
+    def add(kind: str, window: int | None, b: int) -> None:
+        nonlocal per_token
+        if not hybrid and kind in ("sliding", "chunked"):
+            kind, window = "full", None
+        per_token += b
+        kinds.append((kind, window))
+        pages.append(b * block_size)
+        page_by_kind[(kind, window)] = max(page_by_kind.get((kind, window), 0), b * block_size)
+
     for i in layer_indices:
         layer = spec.layers[i]
         if layer.attention in ("linear", "none"):
             continue
-        kind, window = layer.attention, layer.window
-        if not hybrid and kind in ("sliding", "chunked"):
-            kind, window = "full", None
-        b = bytes_per_token_layer(spec, kind, tp=tp, kv_cache_dtype=kv_cache_dtype, act_bytes=act_bytes)
-        per_token += b
-        kinds.append((kind, window))
-        page_by_kind[(kind, window)] = b * block_size
+        kind = layer.attention if hybrid or layer.attention not in ("sliding", "chunked") else "full"
+        add(layer.attention, layer.window,
+            bytes_per_token_layer(spec, kind, tp=tp, kv_cache_dtype=kv_cache_dtype, act_bytes=act_bytes))
+    for kind, window, b in extra:
+        add(kind, window, b)
     if not kinds:
         return KvLayout(groups=(), block_size=block_size, bytes_per_token=0)
     buckets: dict[tuple[str, int | None], int] = {}
@@ -110,6 +125,10 @@ def kv_layout(spec: ModelSpec, layer_indices: range, *, tp: int, kv_cache_dtype:
         buckets[k] = buckets.get(k, 0) + 1
     if len(buckets) == 1:
         (k, n), = buckets.items()
+        if len(set(pages)) > 1:
+            # One attention type, several page sizes: one group, every layer's page in each block.
+            return KvLayout(groups=(KvGroup(k[0], k[1], 1, sum(pages), block_size),), block_size=block_size,
+                            bytes_per_token=per_token)
         return KvLayout(groups=(KvGroup(k[0], k[1], n, page_by_kind[k], block_size),), block_size=block_size,
                         bytes_per_token=per_token)
     # Mixed specs with one page size: _get_kv_cache_groups_uniform_page_size.

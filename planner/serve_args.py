@@ -22,11 +22,11 @@ import shlex
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from planner.engine_args import EngineArgs, parse_human_int
+from planner.engine_args import EngineArgs, nullable_kvs, parse_human_int
 from planner.errors import PlannerError
 from planner.redact import SECRET_DESTS, is_secret_env, remember
 from planner.vllm_flags import FlagInfo, api_server_takes_positional_model, flag_info, flag_status, resolve
-from planner.vllm_versions import LATEST
+from planner.vllm_versions import LATEST, rules_for
 
 DEFAULT_VERSION = LATEST
 # Flags read as a what-if on releases that predate them ("given this much KV memory"): parsed as the newest
@@ -197,9 +197,14 @@ def _takes_value_word(word: str) -> bool:
     return not word.startswith("-") or bool(_NEGATIVE_NUMBER.match(word)) or word == "-"
 
 
-def _convert(info: FlagInfo, raw: str, written: str) -> object:
-    """Convert one value the way vLLM's `type=` does; reject what it would reject."""
+def _convert(info: FlagInfo, raw: str, written: str, *, key_value_json: bool = False) -> object:
+    """Convert one value the way vLLM's `type=` does; reject what it would reject.
+
+    `key_value_json`: the release's parse_type(json.loads) also takes `KEY=VALUE,...` (0.8-0.9,
+    VersionRules.json_flags_take_key_value)."""
     t = info.value_type
+    if key_value_json and t == "json" and raw and not re.match(r"(?s)^\s*{.*}\s*$", raw):
+        return nullable_kvs(raw, written)
     if len(raw) > MAX_VALUE_CHARS and t not in ("json", "json_or_str", "str"):
         # int() of a 5,000-digit word is slow and argparse would take it; nothing vLLM sizes is that big.
         raise PlannerError(f"{written}: a value of {len(raw)} characters is not a valid value",
@@ -241,7 +246,8 @@ def _convert(info: FlagInfo, raw: str, written: str) -> object:
                            hint=str(exc)[:120] if t == "json" else None) from None
 
 
-def _engine_value(name: str, info: FlagInfo, written: str, negative: bool, raw: str | None) -> object:
+def _engine_value(name: str, info: FlagInfo, written: str, negative: bool, raw: str | None, *,
+                  key_value_json: bool = False) -> object:
     """The EngineArgs field value of one flag occurrence, converted by the release's own flag facts."""
     if info.is_boolean:
         return not negative
@@ -249,7 +255,7 @@ def _engine_value(name: str, info: FlagInfo, written: str, negative: bool, raw: 
         if info.value_type == "store_boolean":
             return True                       # StoreBoolean's const="True": a bare switch
         raise PlannerError(f"{written}: expected one argument", code="bad_flag_value")
-    value = _convert(info, raw, written)
+    value = _convert(info, raw, written, key_value_json=key_value_json)
     if name == "quantization" and value in ("", "None"):
         return None                           # vLLM's optional_type maps "" / "None" to None
     return _as_field_type(name, value, written)
@@ -276,6 +282,10 @@ def _as_field_type(name: str, value: object, written: str) -> object:
             return value
         if int in kinds and value.is_integer() and math.isfinite(value):
             return int(value)
+    elif isinstance(value, dict | list):
+        if str in kinds:
+            # A JSON flag held as text (--speculative-config, --limit-mm-per-prompt): kept as JSON.
+            return json.dumps(value)
     elif isinstance(value, str):
         if str in kinds:
             return value
@@ -341,6 +351,10 @@ class _Parser:
         self.what_if = what_if
         self.words = words
         self.version = version
+        try:
+            self.key_value_json = rules_for(version).json_flags_take_key_value
+        except PlannerError:
+            self.key_value_json = False
         self.positional_model = positional_model
         self.values: dict[str, object] = {}
         self.passthrough: dict[str, tuple[str, str | None]] = {}
@@ -452,10 +466,11 @@ class _Parser:
         if info.dest == "model":
             self.model, self.model_index = raw, (i if inline is not None else i + 1)
         elif info.dest in _ENGINE_FIELDS:
-            self.values[info.dest] = _engine_value(info.dest, info, written, negative, raw)
+            self.values[info.dest] = _engine_value(info.dest, info, written, negative, raw,
+                                                   key_value_json=self.key_value_json)
         else:
             if raw is not None and info.nargs != "+":
-                _convert(info, raw, written)
+                _convert(info, raw, written, key_value_json=self.key_value_json)
             # Last occurrence wins (argparse); a switch and its negative share one dest.
             self.passthrough.pop(info.dest, None)
             self.passthrough[info.dest] = (_canonical(info, spelling, negative), raw)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.errors import PlannerError
+from planner.vision import vision_tower
 
 # Keys vLLM tries, in order, for the KV-head count (CONFIG_FIELD_ALIASES in
 # vllm/transformers_utils/config.py); absent all of them it uses num_attention_heads.
@@ -384,6 +385,9 @@ def _vision_params(config: dict[str, Any]) -> int:
     vc = config.get("vision_config")
     if not isinstance(vc, dict):
         return 0
+    tower = vision_tower(config)
+    if tower is not None:
+        return tower.params          # the towers vLLM builds, counted exactly (planner/vision.py)
     h = vc.get("hidden_size") or 0
     i = vc.get("intermediate_size") or 4 * h
     n = vc.get("num_hidden_layers") or vc.get("depth") or 0

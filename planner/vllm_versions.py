@@ -83,26 +83,41 @@ class _Facts:
     mxfp4_triton_on_hopper: bool   # MXFP4 MoE on Hopper uses the Triton kernels, not Marlin (0.10.2+)
     online_fp8_flag: str           # --quantization that quantizes a 16-bit checkpoint to fp8 at load
     bnb_in_tree: bool              # bitsandbytes is part of vLLM (moved to a plugin in 0.28)
+    json_flags_take_key_value: bool  # parse_type(json.loads) falls back to nullable_kvs (`image=5`), 0.8-0.9
+    lora_ranks: tuple[int, ...]    # the max_lora_rank values LoRAConfig accepts
+    mm_limit_format: str           # --limit-mm-per-prompt: "kv" (nullable_kvs, 0.6-0.7), "json_or_kv" (0.8-0.9),
+                                   # "json" (0.10+)
+    text_only_skips_tower: bool    # a tower whose modalities are all limited to 0 is not built (read in 0.33)
+    spec_decode_query_len: bool    # CUDA-graph sizes follow 1 + num_speculative_tokens (read in 0.33)
 
+
+_LORA_RANKS_OLD = (8, 16, 32, 64, 128, 256, 320, 512)
+_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 _BASE = _Facts(default_engine="v0", engines=("v0",), default_util=0.9, ceil_requested=False,
                v1_cudagraph_estimate=False, group_aware_tokens=False, legacy_swa=True, null_block_in_check=False,
                tier_160=False, auto_max_model_len=False, v1_async_scheduling=False, model_runner_v2=False,
                v0_chunked_mnbt=512, mla_sm100_block_32=False, mxfp4_triton_on_hopper=False, online_fp8_flag="fp8",
-               bnb_in_tree=True)
+               bnb_in_tree=True, json_flags_take_key_value=False, lora_ranks=_LORA_RANKS_OLD,
+               mm_limit_format="kv", text_only_skips_tower=False, spec_decode_query_len=False)
 
 # (first release, what changed there); each row holds from its release until the next row's.
+# LoRA ranks: LoRAConfig's possible_max_ranks check before the Literal type (0.6-0.11; not in the wheels read
+# here, recalled from the release sources: 8..512 without 1); MaxLoRARanks = Literal[1, 8, ..., 512] in the
+# 0.14, 0.19, 0.28, 0.32 and 0.33 flag snapshots (planner/vllm_flags.json choices) and vllm/config/lora.py 0.33.
 _CHANGES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("0.6.0", {}),
     ("0.7.0", {"v0_chunked_mnbt": 2048}),
     # 0.8-0.10 ran V1 by default and V0 on request (VLLM_USE_V1=0).
-    ("0.8.0", {"default_engine": "v1", "engines": ("v0", "v1")}),
-    ("0.10.0", {"mla_sm100_block_32": True}),
+    # 0.8-0.9: parse_type(json.loads) took `KEY=VALUE,...` too (nullable_kvs, deprecated, removed in 0.10).
+    ("0.8.0", {"default_engine": "v1", "engines": ("v0", "v1"), "json_flags_take_key_value": True,
+                "mm_limit_format": "json_or_kv"}),
+    ("0.10.0", {"mla_sm100_block_32": True, "json_flags_take_key_value": False, "mm_limit_format": "json"}),
     # get_mxfp4_backend in quantization/mxfp4.py: Triton kernels on Hopper from 0.10.2.
     ("0.10.2", {"mxfp4_triton_on_hopper": True}),
     # V0 was removed around 0.11.
     ("0.11.0", {"engines": ("v1",)}),
-    ("0.14.0", {"auto_max_model_len": True, "v1_async_scheduling": True}),
+    ("0.14.0", {"auto_max_model_len": True, "v1_async_scheduling": True, "lora_ranks": _LORA_RANKS}),
     ("0.19.0", {"ceil_requested": True}),
     ("0.21.0", {"default_util": 0.92, "v1_cudagraph_estimate": True, "group_aware_tokens": True,
                 "legacy_swa": False, "null_block_in_check": True, "tier_160": True}),
@@ -111,6 +126,10 @@ _CHANGES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("0.28.0", {"bnb_in_tree": False}),
     # The online fp8 shorthand became fp8_per_tensor.
     ("0.32.0", {"online_fp8_flag": "fp8_per_tensor"}),
+    # interfaces.py _mark_tower_model skips a tower whose modalities are all limited to 0 (0.33 read;
+    # earlier releases not read: the tower is assumed built).
+    # and _set_cudagraph_sizes scales the capture sizes by uniform_decode_query_len (0.33 read).
+    ("0.33.0", {"text_only_skips_tower": True, "spec_decode_query_len": True}),
 )
 
 
@@ -178,6 +197,11 @@ class VersionRules:
     mxfp4_triton_on_hopper: bool = True  # MXFP4 MoE on Hopper runs Triton kernels, not Marlin (0.10.2+)
     online_fp8_flag: str = "fp8_per_tensor"   # --quantization for load-time fp8 ("fp8" before 0.32)
     bnb_in_tree: bool = False            # bitsandbytes checkpoints servable without a plugin (< 0.28)
+    json_flags_take_key_value: bool = False   # JSON flags also take `KEY=VALUE,...` (0.8-0.9)
+    lora_ranks: tuple[int, ...] = (1, 8, 16, 32, 64, 128, 256, 320, 512)   # LoRAConfig max_lora_rank values
+    mm_limit_format: str = "json"        # --limit-mm-per-prompt: kv (0.6-0.7), json_or_kv (0.8-0.9), json
+    text_only_skips_tower: bool = True   # limit 0 for every modality: the tower is not built (0.33)
+    spec_decode_query_len: bool = True   # capture sizes scale with 1 + num_speculative_tokens (0.33)
 
 
 def engine_from_env(env: Mapping[str, str] | None, engines: tuple[str, ...]) -> str | None:
@@ -233,6 +257,11 @@ def rules_for(version: str, engine: str | None = None, *, env: Mapping[str, str]
         mxfp4_triton_on_hopper=facts.mxfp4_triton_on_hopper,
         online_fp8_flag=facts.online_fp8_flag,
         bnb_in_tree=facts.bnb_in_tree,
+        json_flags_take_key_value=facts.json_flags_take_key_value,
+        lora_ranks=facts.lora_ranks,
+        mm_limit_format=facts.mm_limit_format,
+        text_only_skips_tower=facts.text_only_skips_tower,
+        spec_decode_query_len=facts.spec_decode_query_len,
     )
 
 
@@ -277,12 +306,14 @@ def batch_defaults(rules: VersionRules, *, total_gib: float, device_name: str, c
 
 
 def cudagraph_max_capture(rules: VersionRules, *, max_num_seqs: int, mnbt: int, cc: tuple[int, int],
-                          user_max: int | None, performance_mode: str) -> int:
-    """Largest CUDA-graph capture size (VllmConfig._set_cudagraph_sizes)."""
+                          user_max: int | None, performance_mode: str, num_speculative_tokens: int = 0) -> int:
+    """Largest CUDA-graph capture size (VllmConfig._set_cudagraph_sizes): 0.33 scales max_num_seqs by
+    uniform_decode_query_len = 1 + num_speculative_tokens (VersionRules.spec_decode_query_len)."""
     if user_max is not None:
         return min(user_max, mnbt)
     default_max = 1024 if cc[0] == 10 else 512
-    cap = min(max_num_seqs * 2, default_max, mnbt)
+    query_len = 1 + num_speculative_tokens if rules.spec_decode_query_len else 1
+    cap = min(max_num_seqs * query_len * 2, default_max, mnbt)
     if performance_mode == "interactivity":
         cap = min(cap, 32)
     return cap

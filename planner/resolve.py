@@ -22,6 +22,8 @@ from planner.estimate import Estimate, estimate
 from planner.redact import remember
 from planner.serve_args import ServeCommand, find_launcher, parse_serve_argv, split_command
 from planner.sources import LoadedModel, load_model, prequantized_variant
+from planner.spec import model_spec_from_config
+from planner.spec_decode import draft_reference
 from planner.vllm_versions import LATEST, VersionRules, rules_for
 
 
@@ -101,6 +103,7 @@ class Inputs:
     quant: str | None = None                    # --quant: the scheme to size (None: the checkpoint's)
     gpu_memory_gib: float | None = None         # --gpu-memory-gib: the device total, overriding the catalog
     cpu_amx: bool = False                       # the CPU backend's host has AMX tiles (picks the MLA kernel)
+    draft: LoadedModel | None = None            # the draft model / EAGLE head --speculative-config names
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -111,16 +114,42 @@ class Inputs:
         return "cpu" if self.gpu.vendor == "cpu" else "cuda"
 
 
+def load_draft(model: LoadedModel, args: EngineArgs, *, offline: bool | None = True, token: str | None = None,
+               required: bool = False) -> LoadedModel | None:
+    """The draft model or EAGLE head --speculative-config names, loaded like a model (offline by default:
+    the catalog and the Hub cache). A draft model that cannot be loaded is an error when `required`; an
+    EAGLE head falls back to the estimate's stated assumption (a target-shaped layer)."""
+    if args.speculative_config is None and not any(k == "--speculative-model" for k, _ in args.passthrough):
+        return None
+    cfg = getattr(model, "config", None)
+    if not isinstance(cfg, dict):
+        return None
+    ref = draft_reference(args, model_spec_from_config(cfg, name=model.name), model.repo_id)
+    if ref is None:
+        return None
+    method, name = ref
+    try:
+        return load_model(name, offline=offline, token=token)
+    except PlannerError:
+        if required and method == "draft_model":
+            raise
+        return None
+
+
 def make_inputs(model: LoadedModel, gpu: Gpu, args: EngineArgs | None = None, *, vllm_version: str | None = None,
                 vllm_engine: str | None = None, env: Mapping[str, str] | None = None, quant: str | None = None,
-                gpu_memory_gib: float | None = None, cpu_amx: bool = False) -> Inputs:
-    """Inputs from parts already resolved (check and validate find the model and GPU their own way)."""
+                gpu_memory_gib: float | None = None, cpu_amx: bool = False,
+                draft: LoadedModel | None = None) -> Inputs:
+    """Inputs from parts already resolved (check and validate find the model and GPU their own way); a draft
+    model not given is looked up offline."""
     words = vllm_env(env or {})
     rules = rules_for(vllm_version or LATEST, vllm_engine, env=dict(words))
     args = args or EngineArgs()
     check_release(args, rules.version)
+    if draft is None:
+        draft = load_draft(model, args)
     return Inputs(model=model, gpu=gpu, args=args, rules=rules, env=words, quant=quant,
-                  gpu_memory_gib=gpu_memory_gib, cpu_amx=cpu_amx)
+                  gpu_memory_gib=gpu_memory_gib, cpu_amx=cpu_amx, draft=draft)
 
 
 def resolve_device(gpu: str | None, device: str | None, gpu_memory_gib: float | None,
@@ -158,12 +187,14 @@ def resolve_inputs(extra: list[str], *, gpu: str | None, device: str | None = No
     amx = False
     if device == "cpu":
         amx = read_host_cpu().amx   # picks the CPU MLA kernel, and so its block size
+    draft = load_draft(loaded, cmd.args, offline=offline or None, token=token, required=True)
     return make_inputs(loaded, dev, cmd.args, vllm_version=version, vllm_engine=vllm_engine, env=cmd.env,
-                       quant=quant, gpu_memory_gib=gpu_memory_gib if device != "cpu" else None, cpu_amx=amx)
+                       quant=quant, gpu_memory_gib=gpu_memory_gib if device != "cpu" else None, cpu_amx=amx,
+                       draft=draft)
 
 
 def estimate_from(inputs: Inputs) -> Estimate:
     """The memory model's answer for these inputs."""
     return estimate(inputs.model, inputs.gpu, inputs.args, vllm_version=inputs.rules.version,
                     vllm_engine=inputs.rules.engine, quant=inputs.quant, env=inputs.env_dict,
-                    gpu_memory_gib=inputs.gpu_memory_gib, cpu_amx=inputs.cpu_amx)
+                    gpu_memory_gib=inputs.gpu_memory_gib, cpu_amx=inputs.cpu_amx, draft=inputs.draft)

@@ -149,6 +149,14 @@ def needs_draft_config(settings: SpeculativeSettings | None) -> bool:
     return settings is not None and settings.method in ("draft_model", "eagle", "eagle3")
 
 
+def draft_reference(args: EngineArgs, target: ModelSpec, target_ref: str | None) -> tuple[str, str] | None:
+    """(method, repo id) of the draft model or EAGLE head the command names, for the caller to load."""
+    settings = parse_speculative(args, target, target_ref=target_ref)
+    if settings is None or not needs_draft_config(settings) or not settings.model:
+        return None
+    return settings.method, settings.model
+
+
 @dataclass(frozen=True)
 class Drafter:
     """What the drafter adds on one TP rank of the last PP stage."""
@@ -203,8 +211,8 @@ def drafter(settings: SpeculativeSettings | None, target: ModelSpec, *, tp: int,
         return Drafter(settings, tuple(per_layer * n), tuple((target, mtp_layer) for _ in range(n)), tp, target)
     if method == "draft_model":
         if draft is None:
-            raise PlannerError(f"--speculative-config: the draft model {settings.model!r} is not known here",
-                               code="unknown_model", hint="pass a model the catalog or the Hub cache holds")
+            return Drafter(settings, (), (), tp, None, f"the draft model {settings.model!r} was not loaded: its "
+                           "weights and KV layers are left out of the figures")
         dtp = settings.draft_tp or tp
         layers = tuple((draft, layer) for layer in draft.layers if layer.attention not in ("linear", "none"))
         return Drafter(settings, tuple(draft_weight_tensors or ()), layers, dtp, draft)

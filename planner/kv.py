@@ -95,39 +95,48 @@ def kv_layout(spec: ModelSpec, layer_indices: range, *, tp: int, kv_cache_dtype:
     (kv_cache_planning.get_kv_cache_groups, 0.33); in a hybrid model they join their type's bucket at the
     largest page (an approximation: vLLM unifies the page sizes).
     """
-    kinds: list[tuple[str, int | None]] = []
-    pages: list[int] = []
-    per_token = 0
+    buckets: dict[tuple[str, int | None], int] = {}      # layers per (kind, window), in first-seen order
     page_by_kind: dict[tuple[str, int | None], int] = {}
+    pages: set[int] = set()
+    per_token = 0
+    bytes_by_kind: dict[str, int] = {}
 
-    def add(kind: str, window: int | None, b: int) -> None:
+    def count(kind: str, window: int | None, b: int, n: int = 1) -> None:
         nonlocal per_token
-        if not hybrid and kind in ("sliding", "chunked"):
-            kind, window = "full", None
-        per_token += b
-        kinds.append((kind, window))
-        pages.append(b * block_size)
-        page_by_kind[(kind, window)] = max(page_by_kind.get((kind, window), 0), b * block_size)
+        key = (kind, window)
+        per_token += b * n
+        buckets[key] = buckets.get(key, 0) + n
+        pages.add(b * block_size)
+        if b * block_size > page_by_kind.get(key, 0):
+            page_by_kind[key] = b * block_size
 
+    run: dict[tuple[str, int | None], int] = {}
     for i in layer_indices:
         layer = spec.layers[i]
-        if layer.attention in ("linear", "none"):
+        kind = layer.attention
+        if kind in ("linear", "none"):
             continue
-        kind = layer.attention if hybrid or layer.attention not in ("sliding", "chunked") else "full"
-        add(layer.attention, layer.window,
-            bytes_per_token_layer(spec, kind, tp=tp, kv_cache_dtype=kv_cache_dtype, act_bytes=act_bytes))
+        window = layer.window
+        if not hybrid and kind in ("sliding", "chunked"):
+            kind, window = "full", None
+        run[(kind, window)] = run.get((kind, window), 0) + 1
+    for (kind, window), n in run.items():
+        b = bytes_by_kind.get(kind)
+        if b is None:
+            b = bytes_by_kind[kind] = bytes_per_token_layer(spec, kind, tp=tp, kv_cache_dtype=kv_cache_dtype,
+                                                            act_bytes=act_bytes)
+        count(kind, window, b, n)
     for kind, window, b in extra:
-        add(kind, window, b)
-    if not kinds:
+        if not hybrid and kind in ("sliding", "chunked"):
+            kind, window = "full", None
+        count(kind, window, b)
+    if not buckets:
         return KvLayout(groups=(), block_size=block_size, bytes_per_token=0)
-    buckets: dict[tuple[str, int | None], int] = {}
-    for k in kinds:
-        buckets[k] = buckets.get(k, 0) + 1
     if len(buckets) == 1:
         (k, n), = buckets.items()
-        if len(set(pages)) > 1:
+        if len(pages) > 1:
             # One attention type, several page sizes: one group, every layer's page in each block.
-            return KvLayout(groups=(KvGroup(k[0], k[1], 1, sum(pages), block_size),), block_size=block_size,
+            return KvLayout(groups=(KvGroup(k[0], k[1], 1, per_token * block_size, block_size),), block_size=block_size,
                             bytes_per_token=per_token)
         return KvLayout(groups=(KvGroup(k[0], k[1], n, page_by_kind[k], block_size),), block_size=block_size,
                         bytes_per_token=per_token)

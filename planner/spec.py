@@ -9,7 +9,7 @@ config relies on class defaults.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from planner.errors import PlannerError
@@ -111,6 +111,15 @@ class ModelSpec:
     quantization_config: dict[str, Any] | None = field(default=None, compare=False)
     model_max_length: int | None = None
     rope_cache_elements: int = 0      # cos/sin cache entries (positions x rotary_dim), all RoPEs
+
+    def __hash__(self) -> int:
+        # The memory model's caches (kv_layout, rank_weights) key on the spec hundreds of times per plan:
+        # hash the compared fields once (the spec is frozen).
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare))
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     @property
     def is_mla(self) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from planner.errors import PlannerError
@@ -29,6 +30,7 @@ OLDEST = "0.6.0"
 _T = TypeVar("_T")
 
 
+@lru_cache(maxsize=1024)
 def parse_version(version: str) -> tuple[int, ...]:
     """'0.10.1.1' -> (0, 10, 1, 1); 'v0.33.0', '0.29.1rc1.dev17+g...' -> the release numbers in front.
 

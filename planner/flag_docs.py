@@ -50,7 +50,7 @@ def _batch_default(field: str) -> Callable[[str], str]:
         tiers: list[tuple[int, str]] = []
         for gib, label in ((24.0, "under 70 GiB (and A100s)"), (80.0, "70 GiB and more"),
                            (192.0, "160 GiB and more")):
-            bd = batch_defaults(rules, total_gib=gib, device_name="", cc=(9, 0), device="cuda")
+            bd = batch_defaults(rules, total_gib=gib, device_name="", cc=(9, 0))
             value = getattr(bd, field)
             if not tiers or tiers[-1][0] != value:
                 tiers.append((value, label))
@@ -198,22 +198,54 @@ EFFECTS: dict[str, Effect] = {
         performance="Scheduling overlaps the GPU step: a smaller per-step CPU overhead."),
     "--speculative-config": Effect(
         default="unset",
-        memory="Not modelled: in vLLM the draft model's weights and KV cache (or the extra heads) come out "
-               "of the same budget, so the estimate overstates the KV cache.",
-        performance="Not modelled (speculative decoding changes tokens per step).", modelled=False),
+        memory="The drafter comes out of the same budget (planner/spec_decode.py): a draft model's weights, "
+               "an EAGLE head's layers and fc (and EAGLE3's own lm_head), or the target's MTP layers count in the "
+               "weights; their attention layers join every KV block, so the KV cache holds fewer tokens. ngram "
+               "adds nothing.",
+        performance="Not modelled (speculative decoding changes tokens per step)."),
     "--enable-lora": Effect(
         default="off",
-        memory="Not modelled: in vLLM the adapter slots (max_loras x max_lora_rank per layer) are allocated "
-               "on the GPU before the KV cache, so the estimate overstates the KV cache.",
-        performance="Not modelled (LoRA kernels add time per step).", modelled=False),
+        memory="Adapter slots on every LoRA-wrapped module, per TP rank (max_loras x max_lora_rank x (in + out), "
+               "planner/lora.py), counted in the weights as vLLM's model load counts them: the KV cache "
+               "shrinks by as much.",
+        performance="Not modelled (LoRA kernels add time per step)."),
     "--max-loras": Effect(
         default="1",
-        memory="Not modelled: adapter slots on the GPU (see --enable-lora).",
-        performance="Not modelled.", modelled=False),
+        memory="The number of adapter slots on the GPU (see --enable-lora).",
+        performance="Not modelled."),
     "--max-lora-rank": Effect(
         default="16",
-        memory="Not modelled: the size of each adapter slot (see --enable-lora).",
-        performance="Not modelled.", modelled=False),
+        memory="The size of each adapter slot (see --enable-lora); a rank outside the release's set is refused.",
+        performance="Not modelled."),
+    "--max-cpu-loras": Effect(
+        default="max_loras",
+        memory="Host memory only: the CPU cache of adapters takes no GPU memory. Below --max-loras vLLM refuses "
+               "to start.",
+        performance="Not modelled."),
+    "--lora-dtype": Effect(
+        default="auto (the model's dtype)",
+        memory="The element size of the adapter slots (see --enable-lora).",
+        performance="Not modelled."),
+    "--fully-sharded-loras": Effect(
+        default="off",
+        memory="Splits the column layers' lora_a rank and the row layers' lora_b output over the TP ranks "
+               "(smaller slots per GPU).",
+        performance="Not modelled."),
+    "--limit-mm-per-prompt": Effect(
+        default="999 per modality (V1)",
+        memory="Sizes the dummy images of the profile run (planner/multimodal.py): the encoder's peak, and its "
+               "cached outputs beside the language model's, count in the activation. 0 for every modality is "
+               "text-only mode: no encoder profile, and from 0.33 no vision tower at all.",
+        performance="Not modelled."),
+    "--mm-encoder-tp-mode": Effect(
+        default="weights",
+        memory="data: every TP rank holds the whole vision tower and encodes its share of the dummy images "
+               "(models that support it: Qwen2.5-VL, Llama 4).",
+        performance="Not modelled."),
+    "--skip-mm-profiling": Effect(
+        default="off",
+        memory="Skips the encoder part of the profile run: its activation is not reserved.",
+        performance="Not modelled."),
 }
 
 

@@ -23,6 +23,7 @@ from planner.overhead import (
     cudagraph_estimate_bytes,
     non_torch_bytes,
 )
+from planner.parallel import Layout, layout_of, moe_profile_tokens, startup_errors
 from planner.platforms import Platform, platform_for
 from planner.quant import QuantScheme, resolve_scheme
 from planner.spec import ModelSpec, model_spec_from_config
@@ -87,16 +88,18 @@ class Estimate:
     stages: tuple[PerGpu, ...] = field(default=())
     # The architecture the figures were computed for (planner.perf reads its shapes); not in to_json.
     spec: ModelSpec | None = field(default=None, compare=False, repr=False)
+    # Data / expert parallelism (planner.parallel): the figures above are one rank's, of one DP engine.
+    layout: Layout | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         g = self.gpu
         r = self.resolved
-        return {
+        doc = {
             "schema_version": SCHEMA_VERSION,
             "fits": self.fits,
             "model": self.model,
             "gpu": {"id": g.id, "name": g.name, "total_gib": round(self.per_gpu.total_gib, 4),
-                    "compute_capability": g.compute_capability, "count": r.world_size},
+                    "compute_capability": g.compute_capability, "count": r.world_size * r.data_parallel_size},
             "vllm": {"version": self.rules.version, "engine": self.rules.engine,
                      "args": _args_json(r), "given": sorted(self.args.given())},
             "quantization": {"scheme": self.quant.name, "method": self.quant.vllm_method or None,
@@ -118,6 +121,18 @@ class Estimate:
             "errors": [e.to_json() for e in self.errors],
             "warnings": [w.to_json() for w in self.warnings],
         }
+        if self.layout is not None and self.spec is not None:
+            doc["parallel"] = self.parallel_json()
+        return doc
+
+    def parallel_json(self) -> dict[str, Any]:
+        """The layout and what every DP engine logs (each logs its own KV cache size and concurrency)."""
+        assert self.layout is not None and self.spec is not None
+        out = self.layout.to_json(self.spec, self.gpu.gpus_per_node)
+        out["kv_tokens_per_engine"] = self.kv_cache.tokens
+        out["kv_tokens_total"] = self.kv_cache.tokens * self.layout.dp
+        out["max_concurrency_total"] = round(self.kv_cache.max_concurrency * self.layout.dp, 2)
+        return out
 
 
 def _args_json(a: EngineArgs) -> dict[str, Any]:
@@ -203,9 +218,6 @@ def _parallel_errors(spec: ModelSpec, tp: int, pp: int, scheme: QuantScheme, ep:
     if spec.intermediate_size and spec.intermediate_size % tp and not all(layer.moe for layer in spec.layers):
         out.append(Finding("intermediate_not_divisible", f"intermediate_size ({spec.intermediate_size}) is not "
                            f"divisible by tensor parallel size ({tp})."))
-    if spec.is_moe and not ep and spec.moe_intermediate_size % tp:
-        out.append(Finding("intermediate_not_divisible", f"moe_intermediate_size ({spec.moe_intermediate_size}) "
-                           f"is not divisible by tensor parallel size ({tp})."))
     if scheme.kind == "packed_int" and scheme.group_size > 0:
         g = scheme.group_size
         row_inputs = {"o_proj": spec.num_heads * spec.v_head_dim // tp,
@@ -355,6 +367,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         # vLLM refuses this (recorded by _parallel_errors); size the stages it could have, not thousands.
         pp = spec.num_layers
     ep = args.enable_expert_parallel and spec.is_moe
+    par = layout_of(args, spec)
 
     scheme, conflict = resolve_scheme(spec.quantization_config, quant or args.quantization)
     if conflict:
@@ -365,6 +378,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     _quant_findings(spec, scheme, gpu, platform, errors, warnings)
     act_dtype, act_bytes = _act_dtype(spec, args, gpu, warnings, errors)
     errors.extend(_parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
+    errors.extend(startup_errors(spec, scheme, par, args))
     errors.extend(platform.attention_findings(spec, args))
 
     derived, mml, auto_len = _resolve_max_model_len(spec, args, rules, env, errors, warnings)
@@ -391,7 +405,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     util = args.gpu_memory_utilization if args.gpu_memory_utilization is not None else rules.default_util
     requested = math.ceil(total * util) if rules.ceil_requested else total * util
     if platform.checks_device_memory and not gpu.unified_memory and args.kv_cache_memory_bytes is None:
-        outside = (CONTEXT_GIB + (NCCL_GIB if tp * pp > 1 else 0)) * GiB
+        outside = (CONTEXT_GIB + (NCCL_GIB if tp * pp > 1 or (par.dp > 1 and spec.is_moe) else 0)) * GiB
         if requested > total - outside:
             free = total - outside
             errors.append(Finding("insufficient_free_memory", f"Free memory on device ({_fmt_gib(free)}/"
@@ -434,15 +448,17 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
     for stage in range(pp):
         if tensors is not None:
             _, w_bytes = checkpoint_rank_bytes(tensors, spec, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
-                                               partition=partition)
+                                               partition=partition, layout=par)
         else:
             w_bytes = rank_weights(spec, scheme, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
-                                   moe_marlin=moe_marlin, partition=partition).allocated_bytes
+                                   moe_marlin=moe_marlin, partition=partition, layout=par).allocated_bytes
         layers = stage_layers(spec.num_layers, pp, stage, partition)
         last = stage == pp - 1
         act = activation_peak_bytes(spec, num_tokens=mnbt, num_reqs=min(mns, mnbt), tp=tp, act_bytes=act_bytes,
-                                    last_stage=last, regime=rules.overhead)
-        nt = non_torch_bytes(tp=tp, pp=pp, regime=rules.overhead)
+                                    last_stage=last, regime=rules.overhead, moe_tp=par.moe_tp,
+                                    moe_tokens=moe_profile_tokens(par, mnbt))
+        # A DP rank of a MoE model talks to the others (the EP / DP groups) even at TP x PP = 1.
+        nt = non_torch_bytes(tp=tp, pp=pp * (par.dp if spec.is_moe else 1), regime=rules.overhead)
         cg = 0
         cg_on = env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1") != "0"
         if rules.cudagraph_estimate and not enforce_eager and cg_on:
@@ -595,6 +611,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         tightest_stage=tight,
         stages=tuple(stages),
         spec=spec,
+        layout=par,
     )
 
 

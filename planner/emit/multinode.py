@@ -327,6 +327,9 @@ def lws(d: Deployment) -> str:
     """`--emit k8s` of a multi-node plan: the LeaderWorkerSet alone (one YAML document)."""
     import yaml  # noqa: PLC0415 - yaml only for the manifest forms
 
+    if d.gpu.vendor != "nvidia":
+        raise PlannerError(f"--emit k8s targets NVIDIA GPUs; {d.gpu.id} is a {d.gpu.vendor} device",
+                           code="emit_unsupported_gpu", hint="use --emit vllm (a command per node)")
     lay = node_layout(d)
     header = [
         f"# vLLM {d.vllm_version}: {_what(d, lay)}.",

@@ -1315,6 +1315,9 @@ def _why_tp(result: PlanResult, plan: Plan, required: int) -> str:
                 "more KV cache (bound it with --max-gpus or --num-gpus)")
     if plan.gpu.vendor == "cpu":
         return "the CPU backend runs one process per NUMA node"
+    if plan.dp > 1 and "data_parallel_size" not in req.given_fields():
+        return (f"{obj}: {plan.count} GPUs as {plan.dp} data-parallel engines of TP {plan.tp}, the layout of these "
+                "GPUs that holds the most KV cache")
     if plan.count == 1:
         return f"{obj}: one {plan.gpu.id} holds the weights ({plan.est.per_gpu.weights_gib:.1f} GiB) and the KV cache"
     pcie = not plan.gpu.nvlink and (not plan.gpu.interconnect or "pcie" in plan.gpu.interconnect.lower())

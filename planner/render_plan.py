@@ -95,7 +95,9 @@ def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict
     if chosen is None and result.closest is not None:
         m = result.closest
         doc["plan"]["closest_miss"] = {"gpu": m.gpu.id, "count": m.count, "tensor_parallel_size": m.tp,
-                                       "pipeline_parallel_size": m.pp, "quantization": m.candidate.scheme,
+                                       "pipeline_parallel_size": m.pp,
+                                       "data_parallel_size": m.est.resolved.data_parallel_size,
+                                       "quantization": m.candidate.scheme,
                                        "shortfall_gib_per_gpu": None if m.shortfall_gib == float("inf")
                                        else round(m.shortfall_gib, 4)}
     doc["plans"] = [plan_row(i + 1, p, required) for i, p in enumerate(result.plans)]
@@ -251,7 +253,8 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
     out.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x",
               soft_wrap=True)
     if chosen.dp > 1:
-        out.print(f"(each of the {chosen.dp} DP engines: {chosen.kv_tokens_total:,} tokens in all)")
+        out.print(f"(the lines above are each DP engine's: {chosen.dp} engines hold {chosen.kv_tokens_total:,} tokens "
+                  "in all)")
     if chosen.nodes > 1:
         out.print(f"Multi-node: {chosen.nodes} nodes x {chosen.count // chosen.nodes} GPUs; the node commands and a "
                   "LeaderWorkerSet come with --emit vllm / k8s / all")
@@ -289,7 +292,9 @@ def _render_miss(result: PlanResult, out: Console) -> None:
     want = f"{req.concurrency or 1} sequence(s) of " + (f"{ctx:,} tokens" if ctx else "the model's maximum context")
     out.print(f"[bold red]Nothing fits[/bold red]: no searched layout starts with {want}.")
     if m is not None:
-        par = f"TP {m.tp}" + (f" x PP {m.pp}" if m.pp > 1 else "")
+        dp = m.est.resolved.data_parallel_size
+        par = f"TP {m.tp}" + (f" x PP {m.pp}" if m.pp > 1 else "") + (f" x DP {dp}" if dp > 1 else "") + (
+            " with EP" if m.est.layout is not None and m.est.layout.use_ep else "")
         short = "" if m.shortfall_gib == float("inf") else f", {m.shortfall_gib:.2f} GiB per GPU short"
         out.print(f"Closest: {m.count} x {m.gpu.id} ({par}), {m.candidate.scheme}{short}")
         out.print(memory_table(m.est, m.est.per_gpu, "memory per GPU"))

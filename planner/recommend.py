@@ -806,9 +806,12 @@ class _Search:
 
     def search_nodes(self, gpu: Gpu, order: list[tuple[Candidate, bool]],
                      misses: list[Miss]) -> list[Plan]:
-        """Plans beyond one node: the fewest nodes with a plan."""
+        """Plans beyond one node: the fewest nodes with a plan. Stops early when one more node no longer brings
+        the closest layout nearer (what is short is not the weights' share: activation, graphs, context)."""
+        last = math.inf
         for count in self.node_counts(gpu):
             plans: list[Plan] = []
+            seen = len(misses)
             for group in self.node_layouts(gpu, count):
                 for tp, pp, dp, ep in group:
                     plan = self.evaluate_at(order, gpu, tp, pp, dp, ep, misses)
@@ -817,6 +820,10 @@ class _Search:
                         break
             if plans:
                 return plans
+            short = min((m.shortfall_gib for m in misses[seen:]), default=math.inf)
+            if short != math.inf and short >= last:
+                break
+            last = short if short != math.inf else last
         return []
 
     def search_gpu(self, gpu: Gpu) -> tuple[list[Plan], list[Miss]]:

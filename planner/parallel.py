@@ -278,7 +278,13 @@ def fp8_block_errors(spec: ModelSpec, scheme: QuantScheme, layout: Layout) -> li
     def q(module: str) -> bool:
         return not scheme.skips(module)
 
+    seen: set[tuple[str, bool]] = set()
     for layer in spec.layers:
+        # The checks depend on the kind of layer only: the first layer of each kind, in construction order.
+        kind = (layer.attention, layer.moe)
+        if kind in seen:
+            continue
+        seen.add(kind)
         if layer.attention == "mla":
             nope, rope, v = spec.qk_nope_head_dim, spec.qk_rope_head_dim, spec.v_head_dim
             heads = spec.num_heads

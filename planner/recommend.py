@@ -417,6 +417,9 @@ class _Search:
         # (dp, ep) of the layouts being evaluated: the request's, or an alternative the search tries (DP+EP
         # or TP+EP for a MoE model, data parallelism across nodes).
         self.par: tuple[int, bool] = (req.args.data_parallel_size, req.args.enable_expert_parallel)
+        # Candidates refused on a GPU for a reason that does not depend on the layout (best_at).
+        self.flag_msgs: dict[tuple[Any, ...], frozenset[str]] = {}
+        self.refused: set[tuple[Any, ...]] = set()
         self.experts = max((_num_experts(c) for c in req.candidates), default=0)
         self.moe = self.experts > 0
         self.fixed_kv = "kv_cache_dtype" in given
@@ -580,6 +583,10 @@ class _Search:
             args, est, bumped = self.fix_batch(cand, gpu, args, est)
             lev = levers + (("mnbt",) if bumped else ())
             first = first or est
+            if any(e.code not in _MEMORY_ERRORS for e in est.errors):
+                # Refused for what no lever (fp8 KV, eager mode) changes, e.g. a flag vLLM rejects: the other
+                # levers would be refused the same way.
+                return Miss(gpu=gpu, tp=tp, pp=pp, candidate=cand, est=est, shortfall_gib=math.inf)
             if self.ok(est):
                 return Plan(gpu=gpu, tp=tp, pp=pp, candidate=cand, args=stated(args, est), est=est,
                             context=self.target,
@@ -687,6 +694,9 @@ class _Search:
         attempts: list[tuple[int, Candidate, bool, list[tuple[tuple[str, ...], EngineArgs, Estimate]]]] = []
         for cand, native in order:
             ci = index[id(cand)]
+            refused_key = (ci, gpu.id, *self.par)
+            if refused_key in self.refused:
+                continue
             if not self.weights_bound_ok(ci, cand, gpu, self.weight_ranks(tp, pp)):
                 continue
             tried: list[tuple[tuple[str, ...], EngineArgs, Estimate]] = []
@@ -696,6 +706,13 @@ class _Search:
             if isinstance(r, Miss):
                 misses.append(r)
                 attempts.append((ci, cand, native, tried))
+                if r.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS for e in r.est.errors):
+                    # A refusal whose messages are the same at two layouts does not depend on the layout: the
+                    # candidate is refused on this GPU at every other one too.
+                    msgs = frozenset(e.message for e in r.est.errors)
+                    if self.flag_msgs.get(refused_key) == msgs:
+                        self.refused.add(refused_key)
+                    self.flag_msgs[refused_key] = msgs
         if self.context_fixed:
             return None
         for _ci, cand, native, tried in attempts:
@@ -806,24 +823,50 @@ class _Search:
 
     def search_nodes(self, gpu: Gpu, order: list[tuple[Candidate, bool]],
                      misses: list[Miss]) -> list[Plan]:
-        """Plans beyond one node: the fewest nodes with a plan. Stops early when one more node no longer brings
-        the closest layout nearer (what is short is not the weights' share: activation, graphs, context)."""
+        """Plans beyond one node: the fewest nodes with a plan.
+
+        From a miss, the next node count is the one its memory says it needs: weights and the KV cache the
+        request needs shrink with the GPUs they are spread over, vLLM's other terms (activation, CUDA graphs,
+        non-torch) stay per GPU. The search stops when that says no count can do, or one more node no longer
+        brings the closest layout nearer."""
+        counts = self.node_counts(gpu)
         last = math.inf
-        for count in self.node_counts(gpu):
+        i = 0
+        while i < len(counts):
+            count = counts[i]
             plans: list[Plan] = []
             seen = len(misses)
-            for group in self.node_layouts(gpu, count):
+            for gi, group in enumerate(self.node_layouts(gpu, count)):
                 for tp, pp, dp, ep in group:
+                    before = len(misses)
                     plan = self.evaluate_at(order, gpu, tp, pp, dp, ep, misses)
                     if plan is not None:
                         plans.append(plan)
                         break
+                    new = misses[before:]
+                    if gi == 0 and any(m.shortfall_gib != math.inf for m in new):
+                        break      # short of memory: a smaller TP with more stages holds about the same
+                    if not plans and any(m.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS
+                                                                                for e in m.est.errors)
+                                         for m in new):
+                        return []  # refused for what no node count changes (a flag vLLM rejects)
             if plans:
                 return plans
-            short = min((m.shortfall_gib for m in misses[seen:]), default=math.inf)
-            if short != math.inf and short >= last:
+            near = [m for m in misses[seen:] if m.shortfall_gib != math.inf]
+            if not near:
+                i += 1
+                continue
+            best = min(near, key=lambda m: m.shortfall_gib)
+            if best.shortfall_gib >= last:
                 break
-            last = short if short != math.inf else last
+            last = best.shortfall_gib
+            s = best.est.per_gpu
+            spread = s.weights_gib + max(0.0, s.kv_cache_gib) + best.shortfall_gib
+            room = s.requested_gib - s.activation_gib - s.non_torch_gib - s.cudagraph_gib
+            if room <= 0:
+                break
+            need = math.ceil(count * spread / room)
+            i = max(i + 1, next((j for j, c in enumerate(counts) if c >= need), len(counts)))
         return []
 
     def search_gpu(self, gpu: Gpu) -> tuple[list[Plan], list[Miss]]:
@@ -849,7 +892,11 @@ class _Search:
                 seen = len(misses)
                 plan = self.best_at(allowed, gpu, tp, pp, misses)
                 memory_miss = any(m.shortfall_gib != math.inf for m in misses[seen:])
-                if not pipeline and memory_miss:
+                # refused for a flag, not for the layout: PP over the same GPUs is refused the same way
+                flag_miss = any(m.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS
+                                                                        for e in m.est.errors)
+                                for m in misses[seen:])
+                if not pipeline and (memory_miss or flag_miss):
                     memory_misses.add(tp * pp)
                 found = [plan] if plan is not None else []
                 if not pipeline and ((plan is not None and plan.full) or (plan is None and not memory_miss)):
@@ -870,8 +917,11 @@ class _Search:
                     break
             if plans:
                 break          # PP only where TP alone cannot fit (even with a shorter context)
-        if not plans:
-            # Nothing on one node: TP inside each node, PP (or DP+EP for a MoE model) across nodes.
+        flag_refusals = bool(misses) and all(
+            m.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS for e in m.est.errors) for m in misses)
+        if not plans and not flag_refusals:
+            # Nothing on one node: TP inside each node, PP (or DP+EP for a MoE model) across nodes; not when
+            # every layout was refused for what no node count changes (a flag vLLM rejects).
             plans = self.search_nodes(gpu, order, misses)
         return plans, misses
 

@@ -177,7 +177,7 @@ def _what(d: Deployment, lay: NodeLayout) -> str:
         f" x DP {a.data_parallel_size}" if a.data_parallel_size > 1 else "") + (
         " with expert parallelism" if a.enable_expert_parallel else "")
     how = {"dp": f"{lay.engines_per_node} data-parallel engine(s) per node",
-           "native": "vLLM's multiprocessing executor across nodes (--nnodes)",
+           "native": "the multiprocessing executor of vLLM across nodes (--nnodes)",
            "ray": "a Ray cluster (--distributed-executor-backend ray)"}[lay.mode]
     return f"{d.num_gpus} x {d.gpu.id} on {lay.nodes} nodes of {lay.gpus_per_node} ({par}); {how}"
 
@@ -186,10 +186,10 @@ def vllm_nodes(d: Deployment, *, one_line: bool = False) -> str:
     """`--emit vllm` of a multi-node plan: every node's command under a comment naming the node."""
     lay = node_layout(d)
     parts = [f"# {_what(d, lay)}. vLLM {d.vllm_version}.",
-             f"# On every node set {HEAD_VAR} to node 0's address (reachable from the others); the API is "
+             f"# On every node set {HEAD_VAR} to the address of node 0 (reachable from the others); the API is "
              f"served by node 0 on port {d.port}.",
-             "# Multi-node NCCL/Gloo may need NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME set to the nodes' "
-             "interface."]
+             "# Multi-node NCCL/Gloo may need NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME set to the network "
+             "interface of the nodes."]
     for nc in node_commands(d, one_line=one_line):
         parts += ["", f"# node {nc.rank} ({'head' if nc.role == 'head' else 'worker'})", nc.text]
     return "\n".join(parts)

@@ -34,9 +34,9 @@ def vllm_serve(d: Deployment, *, one_line: bool = False) -> str:
     return vllm_nodes(d, one_line=one_line) if is_multinode(d) else _vllm_single(d, one_line=one_line)
 
 
-def k8s(d: Deployment) -> str:
+def k8s(d: Deployment, targets: OpsTargets | None = None) -> str:
     """Deployment + Service + HPA; for a replica over several nodes, a LeaderWorkerSet alone."""
-    return lws(d) if is_multinode(d) else _k8s_single(d)
+    return lws(d) if is_multinode(d) else _k8s_single(d, targets)
 
 
 FORMS: tuple[str, ...] = get_args(Form)

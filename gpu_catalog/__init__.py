@@ -53,6 +53,8 @@ class Gpu:
     interconnect: str = ""                   # e.g. "NVLink 4 (900 GB/s)", "PCIe 4.0 x16"
     nvlink: bool = False                     # all GPUs of a node on NVLink/NVSwitch (bridged pairs: False)
     gpus_per_node: int = 8                   # GPUs in a typical node/instance of this type
+    internode_gbps: float | None = None      # network between nodes, Gb/s per GPU (one NIC per GPU in the
+                                             # reference node); None = not known, multi-node perf not modelled
     unified_memory: bool = False             # CPU and GPU share memory (GH200 over C2C, GB10). On devices
                                              # that report themselves integrated, vLLM takes free memory
                                              # from psutil.
@@ -85,7 +87,7 @@ class Gpu:
 _TUPLE_FIELDS = ("aliases", "device_names", "gfd_labels", "sources")
 _REQUIRED_NEW = ("name", "vendor", "total_gib", "memory_gb", "compute_capability")
 # Fields a user file may set to null: "no figure" is a real value for these.
-_NULLABLE = {"memory_bandwidth_gbps", "tflops_bf16", "tflops_fp16", "tflops_fp8", "tflops_int8",
+_NULLABLE = {"internode_gbps", "memory_bandwidth_gbps", "tflops_bf16", "tflops_fp16", "tflops_fp8", "tflops_int8",
              "price_per_hour_usd", "price_date", "price_source"}
 
 # Vendor words that some spellings carry and others do not ("NVIDIA GeForce RTX 4090" vs "RTX 4090",
@@ -224,6 +226,7 @@ def _user_entry_model() -> type[BaseModel]:
         interconnect: str | None = None
         nvlink: bool | None = None
         gpus_per_node: int | None = Field(default=None, ge=1)
+        internode_gbps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
         unified_memory: bool | None = None
         price_per_hour_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
         price_date: str | None = None

@@ -34,7 +34,8 @@ class GpuDoc(_Strict):
     name: str
     total_gib: float
     compute_capability: str = Field(description='"9.0"; "" for the CPU backend')
-    count: int = Field(description="GPUs of one replica: tensor x pipeline parallel size")
+    count: int = Field(description="GPUs of one replica (one vllm serve, across all its nodes): tensor x pipeline "
+                       "x data parallel size")
 
 
 class VllmDoc(_Strict):
@@ -72,6 +73,25 @@ class KvCacheDoc(_Strict):
     padding_layers: int
 
 
+class ParallelDoc(_Strict):
+    """Data / expert parallelism of the serve: the figures of per_gpu and kv_cache are one DP engine's."""
+
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    data_parallel_size: int
+    data_parallel_size_local: int = Field(description="DP engines on one node")
+    expert_parallel: bool = Field(description="MoE experts divided over the TP x DP ranks")
+    expert_parallel_size: int
+    experts_per_rank: int = Field(description="routed experts on the fullest GPU (0: not a MoE model)")
+    moe_tensor_parallel_size: int | None = Field(description="the split of every expert (1 under EP)")
+    engines: int = Field(description="DP engines, each logging its own KV cache size and concurrency")
+    gpus: int = Field(description="tensor x pipeline x data parallel size")
+    nodes: int
+    kv_tokens_per_engine: int
+    kv_tokens_total: int
+    max_concurrency_total: float
+
+
 class EstimateDoc(_Strict):
     """`planner estimate --json`: what vLLM would do at startup, in the figures it logs."""
 
@@ -87,6 +107,7 @@ class EstimateDoc(_Strict):
     tightest_stage: int
     errors: list[FindingDoc]
     warnings: list[FindingDoc]
+    parallel: ParallelDoc | None = None
 
 
 class PlanSectionDoc(_Strict):
@@ -145,6 +166,7 @@ class PlanDoc(_Strict):
     tightest_stage: int | None = None
     errors: list[FindingDoc] | None = None
     warnings: list[FindingDoc]
+    parallel: ParallelDoc | None = None
     plan: PlanSectionDoc
     plans: list[dict[str, Any]]
     commands: dict[str, str]

@@ -91,6 +91,9 @@ class EngineArgs:
     tensor_parallel_size: int = 1
     pipeline_parallel_size: int = 1
     data_parallel_size: int = 1
+    # --data-parallel-size-local: DP engines on this node (None: all of them, vLLM's default). vLLM's
+    # Field(ge=0); 0 is its own sentinel for "DP given externally".
+    data_parallel_size_local: int | None = None
     gpu_memory_utilization: float | None = None
     # -1 is vLLM's "auto": fit the largest length the KV cache holds (v0.14+).
     max_model_len: int | None = None
@@ -134,6 +137,9 @@ class EngineArgs:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise PlannerError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        dpl = self.data_parallel_size_local
+        if dpl is not None and (not isinstance(dpl, int) or isinstance(dpl, bool) or dpl < 0):
+            raise PlannerError(f"--data-parallel-size-local must be a non-negative integer, got {dpl!r}")
         u = self.gpu_memory_utilization
         if u is not None and not (0 < u <= 1):
             # vLLM: CacheConfig.gpu_memory_utilization is Field(gt=0, le=1).

@@ -42,6 +42,7 @@ from planner.overhead import (
     forward_peak_bytes,
     non_torch_bytes,
 )
+from planner.parallel import Layout, layout_of, moe_profile_tokens, startup_errors
 from planner.platforms import Platform, platform_for
 from planner.quant import QuantScheme, resolve_scheme
 from planner.spec import ModelSpec, model_spec_from_config
@@ -112,16 +113,18 @@ class Estimate:
     stages: tuple[PerGpu, ...] = field(default=())
     # The architecture the figures were computed for (planner.perf reads its shapes); not in to_json.
     spec: ModelSpec | None = field(default=None, compare=False, repr=False)
+    # Data / expert parallelism (planner.parallel): the figures above are one rank's, of one DP engine.
+    layout: Layout | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         g = self.gpu
         r = self.resolved
-        return {
+        doc = {
             "schema_version": SCHEMA_VERSION,
             "fits": self.fits,
             "model": self.model,
             "gpu": {"id": g.id, "name": g.name, "total_gib": round(self.per_gpu.total_gib, 4),
-                    "compute_capability": g.compute_capability, "count": r.world_size},
+                    "compute_capability": g.compute_capability, "count": r.world_size * r.data_parallel_size},
             "vllm": {"version": self.rules.version, "engine": self.rules.engine,
                      "args": _args_json(r), "given": sorted(self.args.given())},
             "quantization": {"scheme": self.quant.name, "method": self.quant.vllm_method or None,
@@ -143,6 +146,18 @@ class Estimate:
             "errors": [e.to_json() for e in self.errors],
             "warnings": [w.to_json() for w in self.warnings],
         }
+        if self.layout is not None and self.spec is not None:
+            doc["parallel"] = self.parallel_json()
+        return doc
+
+    def parallel_json(self) -> dict[str, Any]:
+        """The layout and what every DP engine logs (each logs its own KV cache size and concurrency)."""
+        assert self.layout is not None and self.spec is not None
+        out = self.layout.to_json(self.spec, self.gpu.gpus_per_node)
+        out["kv_tokens_per_engine"] = self.kv_cache.tokens
+        out["kv_tokens_total"] = self.kv_cache.tokens * self.layout.dp
+        out["max_concurrency_total"] = round(self.kv_cache.max_concurrency * self.layout.dp, 2)
+        return out
 
 
 def _args_json(a: EngineArgs) -> dict[str, Any]:
@@ -369,6 +384,7 @@ class Runtime:
     tp: int
     pp: int                          # the stages sized: at most the layer count
     ep: bool
+    par: Layout                      # data / expert parallel layout (planner.parallel)
     derived_max_model_len: int
     max_model_len: int
     auto_max_model_len: bool
@@ -410,6 +426,7 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
         # vLLM refuses this (recorded by parallel_errors); size the stages it could have, not thousands.
         pp = spec.num_layers
     ep = args.enable_expert_parallel and spec.is_moe
+    par = layout_of(args, spec)
 
     scheme, conflict = resolve_scheme(spec.quantization_config, quant or args.quantization)
     if conflict:
@@ -419,6 +436,7 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
     checks.quant_findings(spec, scheme, gpu, platform, errors, warnings)
     act_dtype, act_bytes = _act_dtype(spec, args, gpu, warnings, errors)
     errors.extend(checks.parallel_errors(spec, tp, args.pipeline_parallel_size, scheme, ep))
+    errors.extend(startup_errors(spec, scheme, par, args))
     errors.extend(platform.attention_findings(spec, args))
 
     derived, mml, auto_len = _resolve_max_model_len(spec, args, rules, env, errors, warnings)
@@ -453,7 +471,9 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
     util = args.gpu_memory_utilization if args.gpu_memory_utilization is not None else rules.default_util
     requested = math.ceil(total * util) if rules.ceil_requested else total * util
     if platform.checks_device_memory and not gpu.unified_memory and args.kv_cache_memory_bytes is None:
-        errors.extend(checks.free_memory_errors(total=total, requested=requested, util=util, world=tp * pp))
+        # A DP rank of a MoE model talks to the other ranks (NCCL) even at TP x PP = 1.
+        errors.extend(checks.free_memory_errors(total=total, requested=requested, util=util,
+                                                world=tp * pp * (par.dp if spec.is_moe else 1)))
 
     enforce_eager = platform.enforce_eager(args)
     max_capture = 0
@@ -489,7 +509,7 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
     in_flight = max_in_flight_tokens(rules, max_num_batched_tokens=mnbt, pipeline_parallel_size=pp,
                                      async_scheduling=platform.async_scheduling(rules))
     return Runtime(spec=spec, model_info=model_info, gpu=gpu, rules=rules, platform=platform, scheme=scheme,
-                   args=args, env=env, act_dtype=act_dtype, act_bytes=act_bytes, tp=tp, pp=pp, ep=ep,
+                   args=args, env=env, act_dtype=act_dtype, act_bytes=act_bytes, tp=tp, pp=pp, ep=ep, par=par,
                    derived_max_model_len=derived, max_model_len=mml, auto_max_model_len=auto_len,
                    chunked_prefill=chunked, max_num_seqs=mns, max_num_batched_tokens=mnbt, total=total, util=util,
                    requested=requested, enforce_eager=enforce_eager, max_capture=max_capture,
@@ -514,10 +534,10 @@ def _stage_weights(rt: Runtime, stage: int) -> float:
     spec = rt.spec
     if rt.tensors is not None:
         _, w_bytes = checkpoint_rank_bytes(rt.tensors, spec, tp=rt.tp, pp=rt.pp, stage=stage, ep=rt.ep,
-                                           act_bytes=rt.act_bytes, partition=rt.partition)
+                                           act_bytes=rt.act_bytes, partition=rt.partition, layout=rt.par)
         return w_bytes
     return rank_weights(spec, rt.scheme, tp=rt.tp, pp=rt.pp, stage=stage, ep=rt.ep, act_bytes=rt.act_bytes,
-                        moe_marlin=rt.moe_marlin, partition=rt.partition).allocated_bytes
+                        moe_marlin=rt.moe_marlin, partition=rt.partition, layout=rt.par).allocated_bytes
 
 
 def _added_weights(rt: Runtime, layers: range, *, first: bool, last: bool) -> int:
@@ -584,9 +604,11 @@ def _stage_budget(rt: Runtime, stage: int) -> StageBudget:
     mnbt = rt.max_num_batched_tokens
     w_bytes += _added_weights(rt, layers, first=first, last=last)
     act = activation_peak_bytes(spec, num_tokens=mnbt, num_reqs=min(rt.max_num_seqs, mnbt), tp=rt.tp,
-                                act_bytes=rt.act_bytes, last_stage=last, regime=rules.overhead)
+                                act_bytes=rt.act_bytes, last_stage=last, regime=rules.overhead,
+                                moe_tp=rt.par.moe_tp, moe_tokens=moe_profile_tokens(rt.par, mnbt))
     act = _profile_peak(rt, act, first=first, last=last)
-    nt = non_torch_bytes(tp=rt.tp, pp=pp, regime=rules.overhead)
+    # A DP rank of a MoE model talks to the others (the EP / DP groups) even at TP x PP = 1.
+    nt = non_torch_bytes(tp=rt.tp, pp=pp * (rt.par.dp if spec.is_moe else 1), regime=rules.overhead)
     cg = 0
     cg_on = rt.env.get("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS", "1") != "0"
     if rules.cudagraph_estimate and not rt.enforce_eager and cg_on:
@@ -767,6 +789,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
         tightest_stage=cap.tight,
         stages=tuple(st.memory for st in stages),
         spec=spec,
+        layout=rt.par,
     )
 
 

@@ -42,19 +42,23 @@ def sampler_peak_bytes(spec: ModelSpec, num_reqs: int, regime: OverheadRegime) -
     return int(num_reqs * spec.vocab_size * regime.sampler_bytes_per_logit)
 
 
-def forward_peak_bytes(spec: ModelSpec, num_tokens: int, *, tp: int, act_bytes: int, moe_layer: bool) -> int:
+def forward_peak_bytes(spec: ModelSpec, num_tokens: int, *, tp: int, act_bytes: int, moe_layer: bool,
+                       moe_tp: int | None = None, moe_tokens: int | None = None) -> int:
     """Largest live activation set inside one decoder layer of the dummy forward at num_tokens.
 
     Dense MLP: the layer input and residual (2 x T x H), the gate_up output (T x 2I/tp) and the
     activation output (T x I/tp). MoE (fused_moe): its intermediate caches are T x top_k x
-    (2I/tp + I/tp + H) plus the router logits.
+    (2I/tp + I/tp + H) plus the router logits, where the MoE's TP (`moe_tp`: 1 under expert parallelism,
+    TP x DP without) splits I and `moe_tokens` are the tokens it sees (every DP rank's, gathered by the
+    naive dispatch; planner.parallel).
     """
     h = spec.hidden_size
     t = num_tokens
     if moe_layer and spec.is_moe:
-        inter = spec.moe_intermediate_size // tp
+        inter = spec.moe_intermediate_size // (moe_tp or tp)
         k = spec.num_experts_per_tok
-        moe = t * k * (3 * inter + h) + t * spec.num_experts * 2
+        tm = moe_tokens or t
+        moe = tm * k * (3 * inter + h) + tm * spec.num_experts * 2
         shared = t * 3 * (spec.shared_expert_intermediate_size // tp)
         return (2 * t * h + moe + shared) * act_bytes
     inter = spec.intermediate_size // tp
@@ -62,10 +66,12 @@ def forward_peak_bytes(spec: ModelSpec, num_tokens: int, *, tp: int, act_bytes: 
 
 
 def activation_peak_bytes(spec: ModelSpec, *, num_tokens: int, num_reqs: int, tp: int, act_bytes: int,
-                          last_stage: bool, regime: OverheadRegime) -> int:
+                          last_stage: bool, regime: OverheadRegime, moe_tp: int | None = None,
+                          moe_tokens: int | None = None) -> int:
     """vLLM's "peak activation" (torch peak minus what stays allocated) of the profile run."""
     moe = any(layer.moe for layer in spec.layers)
-    fwd = forward_peak_bytes(spec, num_tokens, tp=tp, act_bytes=act_bytes, moe_layer=moe)
+    fwd = forward_peak_bytes(spec, num_tokens, tp=tp, act_bytes=act_bytes, moe_layer=moe, moe_tp=moe_tp,
+                             moe_tokens=moe_tokens)
     if not last_stage:
         return fwd
     # The sampler runs after the forward with the final hidden states still alive.

@@ -31,6 +31,7 @@ from planner.estimate import CONTEXT_GIB, NCCL_GIB, Estimate, estimate, pp_layer
 from planner.overhead import cudagraph_estimate_bytes
 from planner.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, scheme_for_name
 from planner.redact import MASK, is_secret_flag, secret_flag_env
+from planner.spec import ModelSpec, model_spec_from_config
 from planner.vllm_versions import LATEST, cudagraph_max_capture, rules_for
 
 Objective = Literal["gpus", "cost", "kv"]
@@ -87,11 +88,16 @@ _SMALL_CONTEXT_STEP = 16
 _MEMORY_ERRORS = frozenset({"kv_cache_too_small", "no_kv_memory", "weights_do_not_fit"})
 # Divisibility findings of the estimate: a TP size vLLM refuses for this model whatever the GPU.
 _LAYOUT_ERRORS = frozenset({"heads_not_divisible", "kv_heads_not_divisible", "intermediate_not_divisible",
-                            "quant_group_not_divisible", "pp_too_large"})
+                            "quant_group_not_divisible", "pp_too_large", "fp8_block_not_divisible",
+                            "experts_not_divisible", "data_parallel_local", "nnodes_not_divisible",
+                            "eplb_needs_ep"})
 
 
 # More GPUs per replica than any vLLM deployment uses (the largest wide-EP recipes use a few hundred).
 MAX_GPUS_PER_REPLICA = 65536
+# Nodes one replica may span when the search goes beyond one node (its own bound, not vLLM's: the
+# published multi-node recipes use 2-4 nodes per replica, wide expert parallelism a few more).
+MAX_NODES = 16
 
 
 @dataclass(frozen=True)
@@ -166,10 +172,26 @@ class Plan:
         return self.args.data_parallel_size
 
     @property
+    def ep(self) -> bool:
+        """Expert parallelism on (a MoE model with --enable-expert-parallel over more than one rank)."""
+        lay = self.est.layout
+        return lay is not None and lay.use_ep
+
+    @property
     def count(self) -> int:
-        # -dp N: N replicas of the TP x PP layout inside one `vllm serve`, each holding the whole model; the
-        # memory per GPU (est) is that of one replica's rank.
+        # -dp N: N engines of the TP x PP layout inside one `vllm serve` (each holding the whole model, or its
+        # share of the experts under EP), on one node or several: the memory per GPU (est) is one rank's.
         return self.tp * self.pp * self.dp
+
+    @property
+    def nodes(self) -> int:
+        """Nodes of `gpu.gpus_per_node` GPUs the replica spans (1 on the CPU backend)."""
+        return nodes_for(self.gpu, self.count)
+
+    @property
+    def kv_tokens_total(self) -> int:
+        """KV tokens the whole serve holds: every DP engine holds its own cache of `kv_tokens`."""
+        return self.kv_tokens * self.dp
 
     @property
     def cost_per_hour(self) -> float | None:
@@ -188,6 +210,13 @@ class Plan:
         """Share of the KV cache left free when `required` sequences of the full context are resident."""
         conc = self.concurrency
         return max(0.0, 1.0 - required / conc) if conc > 0 else 0.0
+
+
+def nodes_for(gpu: Gpu, count: int) -> int:
+    """Nodes of `gpu.gpus_per_node` GPUs that `count` GPUs of one replica need."""
+    if gpu.vendor == "cpu":
+        return 1
+    return max(1, -(-count // max(1, gpu.gpus_per_node)))
 
 
 @dataclass(frozen=True)
@@ -376,12 +405,23 @@ class _Search:
     def __init__(self, loaded_max: int, req: PlanRequest) -> None:
         self.req = req
         self.evaluated = 0
-        self.layout_ok: dict[tuple[int, int, int], bool] = {}     # (candidate idx, tp, pp) -> vLLM accepts
+        # (candidate idx, tp, pp, dp, ep) -> vLLM accepts
+        self.layout_ok: dict[tuple[int, int, int, int, bool], bool] = {}
         self.weights_tp1: dict[tuple[int, tuple[int, int]], float] = {}   # (candidate, cc) -> GiB at TP 1
         self.token_budget: dict[str, int] = {}     # GPU id -> max_num_batched_tokens raised to max_num_seqs
         given = req.given_fields()
         self.fixed_tp = "tensor_parallel_size" in given
         self.fixed_pp = "pipeline_parallel_size" in given
+        self.fixed_dp = "data_parallel_size" in given
+        self.fixed_ep = "enable_expert_parallel" in given
+        # (dp, ep) of the layouts being evaluated: the request's, or an alternative the search tries (DP+EP
+        # or TP+EP for a MoE model, data parallelism across nodes).
+        self.par: tuple[int, bool] = (req.args.data_parallel_size, req.args.enable_expert_parallel)
+        # Candidates refused on a GPU for a reason that does not depend on the layout (best_at).
+        self.flag_msgs: dict[tuple[Any, ...], frozenset[str]] = {}
+        self.refused: set[tuple[Any, ...]] = set()
+        self.experts = max((_num_experts(c) for c in req.candidates), default=0)
+        self.moe = self.experts > 0
         self.fixed_kv = "kv_cache_dtype" in given
         self.fixed_eager = "enforce_eager" in given
         self.fixed_util = "gpu_memory_utilization" in given
@@ -399,10 +439,12 @@ class _Search:
 
     def base_args(self, cand: Candidate, gpu: Gpu, tp: int, pp: int) -> EngineArgs:
         a = self.req.args
+        dp, ep = self.par
         changes: dict[str, Any] = {"tensor_parallel_size": tp, "pipeline_parallel_size": pp,
+                                   "data_parallel_size": dp, "enable_expert_parallel": ep,
                                    "max_model_len": self.target}
         if not self.fixed_util:
-            changes["gpu_memory_utilization"] = utilization(gpu, tp * pp, self.req.vllm_version)
+            changes["gpu_memory_utilization"] = utilization(gpu, tp * pp * dp, self.req.vllm_version)
         if a.max_num_seqs is None and self.req.concurrency is not None:
             changes["max_num_seqs"] = self.req.concurrency
         if a.quantization is None:
@@ -447,7 +489,7 @@ class _Search:
 
     def layout_valid(self, ci: int, tp: int, pp: int, est: Estimate | None) -> bool:
         """Whether vLLM accepts TP x PP for this candidate (learnt from the first estimate of it)."""
-        key = (ci, tp, pp)
+        key = (ci, tp, pp, *self.par)
         if key not in self.layout_ok and est is not None:
             self.layout_ok[key] = not any(e.code in _LAYOUT_ERRORS for e in est.errors)
         return self.layout_ok.get(key, True)
@@ -541,6 +583,10 @@ class _Search:
             args, est, bumped = self.fix_batch(cand, gpu, args, est)
             lev = levers + (("mnbt",) if bumped else ())
             first = first or est
+            if any(e.code not in _MEMORY_ERRORS for e in est.errors):
+                # Refused for what no lever (fp8 KV, eager mode) changes, e.g. a flag vLLM rejects: the other
+                # levers would be refused the same way.
+                return Miss(gpu=gpu, tp=tp, pp=pp, candidate=cand, est=est, shortfall_gib=math.inf)
             if self.ok(est):
                 return Plan(gpu=gpu, tp=tp, pp=pp, candidate=cand, args=stated(args, est), est=est,
                             context=self.target,
@@ -605,13 +651,13 @@ class _Search:
 
     # -- one GPU type -------------------------------------------------------------------------------------
     def counts(self, gpu: Gpu) -> list[int]:
-        """TP x PP sizes to try. --num-gpus / --max-gpus count every GPU of the `vllm serve`, which runs
-        --data-parallel-size replicas of TP x PP each."""
+        """TP x PP sizes to try inside one node. --num-gpus / --max-gpus count every GPU of the `vllm serve`,
+        which runs --data-parallel-size engines of TP x PP each; layouts beyond one node are `node_layouts`."""
         dp = self.req.args.data_parallel_size
-        # One node, as without DP (the emitted container forms run on one node).
         limit = gpu.gpus_per_node // dp if gpu.vendor != "cpu" else 1
         if self.req.num_gpus is not None:
-            return [self.req.num_gpus // dp]
+            one_node = gpu.vendor == "cpu" or self.req.num_gpus <= gpu.gpus_per_node
+            return [self.req.num_gpus // dp] if one_node else []
         if self.req.max_gpus is not None:
             limit = min(limit, self.req.max_gpus // dp)
         return list(range(1, max(1, limit) + 1))
@@ -648,7 +694,10 @@ class _Search:
         attempts: list[tuple[int, Candidate, bool, list[tuple[tuple[str, ...], EngineArgs, Estimate]]]] = []
         for cand, native in order:
             ci = index[id(cand)]
-            if not self.weights_bound_ok(ci, cand, gpu, tp * pp):
+            refused_key = (ci, gpu.id, *self.par)
+            if refused_key in self.refused:
+                continue
+            if not self.weights_bound_ok(ci, cand, gpu, self.weight_ranks(tp, pp)):
                 continue
             tried: list[tuple[tuple[str, ...], EngineArgs, Estimate]] = []
             r = self.evaluate(ci, cand, native, gpu, tp, pp, tried)
@@ -657,6 +706,13 @@ class _Search:
             if isinstance(r, Miss):
                 misses.append(r)
                 attempts.append((ci, cand, native, tried))
+                if r.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS for e in r.est.errors):
+                    # A refusal whose messages are the same at two layouts does not depend on the layout: the
+                    # candidate is refused on this GPU at every other one too.
+                    msgs = frozenset(e.message for e in r.est.errors)
+                    if self.flag_msgs.get(refused_key) == msgs:
+                        self.refused.add(refused_key)
+                    self.flag_msgs[refused_key] = msgs
         if self.context_fixed:
             return None
         for _ci, cand, native, tried in attempts:
@@ -685,6 +741,134 @@ class _Search:
                     break
         return out
 
+    # -- data / expert parallelism and several nodes --------------------------------------------------------
+    def weight_ranks(self, tp: int, pp: int) -> int:
+        """GPUs the weights are spread over at this layout: a MoE model's experts over TP x PP x DP, a dense
+        model's DP engines each hold it all over TP x PP (a lower bound on one rank's share either way)."""
+        dp, _ep = self.par
+        return tp * pp * dp if self.moe else tp * pp
+
+    def evaluate_at(self, order: list[tuple[Candidate, bool]], gpu: Gpu, tp: int, pp: int, dp: int, ep: bool,
+                    misses: list[Miss]) -> Plan | None:
+        """best_at for a layout with its own data / expert parallelism."""
+        saved = self.par
+        self.par = (dp, ep)
+        try:
+            return self.best_at(order, gpu, tp, pp, misses)
+        finally:
+            self.par = saved
+
+    def ep_allowed(self, ep_size: int) -> bool:
+        """The search may turn expert parallelism on over `ep_size` GPUs: a MoE model whose experts they divide
+        evenly (the placement EPLB requires; uneven ones leave the first ranks fuller), and the user did not
+        turn it off."""
+        return self.moe and ep_size > 1 and self.experts % ep_size == 0 and \
+            not (self.fixed_ep and not self.req.args.enable_expert_parallel)
+
+    def moe_alternatives(self, gpu: Gpu, count: int, refused: bool) -> list[tuple[int, int, bool]]:
+        """(tp, dp, ep) layouts of `count` GPUs beside TP alone for a MoE model, as vLLM's MoE recipes run
+        them: data parallel attention with the experts over every GPU (DP+EP), and, where vLLM refuses the
+        TP split of the experts (fp8 blocks, intermediate sizes), TP with expert parallelism (TP+EP)."""
+        if gpu.vendor == "cpu" or not self.ep_allowed(count) or (self.fixed_pp and \
+                self.req.args.pipeline_parallel_size != 1):
+            return []
+        tp_given = self.req.args.tensor_parallel_size if self.fixed_tp else None
+        out: list[tuple[int, int, bool]] = []
+        if not self.fixed_dp and tp_given in (None, 1):
+            out.append((1, count, True))
+        if refused and not self.req.args.enable_expert_parallel and tp_given in (None, count) and \
+                self.req.args.data_parallel_size == 1:
+            out.append((count, 1, True))
+        return out
+
+    def node_layouts(self, gpu: Gpu, count: int) -> list[list[tuple[int, int, int, bool]]]:
+        """Groups of (tp, pp, dp, ep) layouts of `count` GPUs over several nodes, in the order tried; the
+        search stops in a group at its first plan. TP stays inside a node (NVLink or the node's PCIe), PP
+        (or, for a MoE model, data parallelism with the experts spread over every GPU) crosses the nodes."""
+        nodes = nodes_for(gpu, count)
+        if count % nodes:
+            return []
+        per_node = count // nodes
+        args = self.req.args
+        dp0, ep0 = args.data_parallel_size, args.enable_expert_parallel
+        if self.fixed_dp and dp0 > 1:
+            return []        # DP engines of their own spanning nodes: not searched (see the notes)
+        groups: list[list[tuple[int, int, int, bool]]] = []
+        tps = [t for t in range(per_node, 0, -1) if per_node % t == 0]
+        if self.fixed_tp:
+            tps = [t for t in tps if t == args.tensor_parallel_size]
+        pp_layouts = [(t, count // t, 1, ep0) for t in tps
+                      if not self.fixed_pp or count // t == args.pipeline_parallel_size]
+        groups.append(pp_layouts)
+        if self.ep_allowed(count) and not (self.fixed_pp and args.pipeline_parallel_size != 1):
+            moe: list[tuple[int, int, int, bool]] = []
+            if not self.fixed_tp or args.tensor_parallel_size == 1:
+                moe.append((1, 1, count, True))
+            if not self.fixed_tp or args.tensor_parallel_size == per_node:
+                moe.append((per_node, 1, nodes, True))
+            groups.append(moe)
+        return groups
+
+    def node_counts(self, gpu: Gpu) -> list[int]:
+        """GPUs per replica to try beyond one node: whole nodes, 2 .. MAX_NODES (or --num-gpus / --max-gpus)."""
+        g = gpu.gpus_per_node
+        if gpu.vendor == "cpu":
+            return []
+        if self.req.num_gpus is not None:
+            return [self.req.num_gpus] if self.req.num_gpus > g else []
+        top = MAX_NODES * g
+        if self.req.max_gpus is not None:
+            top = min(top, self.req.max_gpus)
+        return [n * g for n in range(2, top // g + 1)]
+
+    def search_nodes(self, gpu: Gpu, order: list[tuple[Candidate, bool]],
+                     misses: list[Miss]) -> list[Plan]:
+        """Plans beyond one node: the fewest nodes with a plan.
+
+        From a miss, the next node count is the one its memory says it needs: weights and the KV cache the
+        request needs shrink with the GPUs they are spread over, vLLM's other terms (activation, CUDA graphs,
+        non-torch) stay per GPU. The search stops when that says no count can do, or one more node no longer
+        brings the closest layout nearer."""
+        counts = self.node_counts(gpu)
+        last = math.inf
+        i = 0
+        while i < len(counts):
+            count = counts[i]
+            plans: list[Plan] = []
+            seen = len(misses)
+            for gi, group in enumerate(self.node_layouts(gpu, count)):
+                for tp, pp, dp, ep in group:
+                    before = len(misses)
+                    plan = self.evaluate_at(order, gpu, tp, pp, dp, ep, misses)
+                    if plan is not None:
+                        plans.append(plan)
+                        break
+                    new = misses[before:]
+                    if gi == 0 and any(m.shortfall_gib != math.inf for m in new):
+                        break      # short of memory: a smaller TP with more stages holds about the same
+                    if not plans and any(m.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS
+                                                                                for e in m.est.errors)
+                                         for m in new):
+                        return []  # refused for what no node count changes (a flag vLLM rejects)
+            if plans:
+                return plans
+            near = [m for m in misses[seen:] if m.shortfall_gib != math.inf]
+            if not near:
+                i += 1
+                continue
+            best = min(near, key=lambda m: m.shortfall_gib)
+            if best.shortfall_gib >= last:
+                break
+            last = best.shortfall_gib
+            s = best.est.per_gpu
+            spread = s.weights_gib + max(0.0, s.kv_cache_gib) + best.shortfall_gib
+            room = s.requested_gib - s.activation_gib - s.non_torch_gib - s.cudagraph_gib
+            if room <= 0:
+                break
+            need = math.ceil(count * spread / room)
+            i = max(i + 1, next((j for j, c in enumerate(counts) if c >= need), len(counts)))
+        return []
+
     def search_gpu(self, gpu: Gpu) -> tuple[list[Plan], list[Miss]]:
         order = scheme_order(self.req.candidates, gpu)
         least = min(c.tier for c in self.req.candidates)
@@ -707,29 +891,52 @@ class _Search:
                     break
                 seen = len(misses)
                 plan = self.best_at(allowed, gpu, tp, pp, misses)
-                if not pipeline and any(m.shortfall_gib != math.inf for m in misses[seen:]):
+                memory_miss = any(m.shortfall_gib != math.inf for m in misses[seen:])
+                # refused for a flag, not for the layout: PP over the same GPUs is refused the same way
+                flag_miss = any(m.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS
+                                                                        for e in m.est.errors)
+                                for m in misses[seen:])
+                if not pipeline and (memory_miss or flag_miss):
                     memory_misses.add(tp * pp)
-                if plan is None:
+                found = [plan] if plan is not None else []
+                if not pipeline and ((plan is not None and plan.full) or (plan is None and not memory_miss)):
+                    # A MoE model: the same GPUs with expert parallelism (where TP alone fits, or where vLLM
+                    # refuses its TP split); a memory miss at TP alone is one for them too.
+                    for atp, adp, aep in self.moe_alternatives(gpu, tp * pp, refused=plan is None):
+                        alt = self.evaluate_at(allowed, gpu, atp, 1, adp, aep, misses)
+                        if alt is not None:
+                            found.append(alt)
+                if not found:
                     continue
-                plans.append(plan)
-                if plan.full:
-                    key = (plan.candidate.tier, bool({"kv_fp8", "eager"} & set(plan.levers)))
-                    best = key if best is None else min(best, key)
-                    if best == (least, False) and self.req.objective != "kv" and not self.req.explore:
-                        break
+                plans += found
+                for p in found:
+                    if p.full:
+                        key = (p.candidate.tier, bool({"kv_fp8", "eager"} & set(p.levers)))
+                        best = key if best is None else min(best, key)
+                if best == (least, False) and self.req.objective != "kv" and not self.req.explore:
+                    break
             if plans:
                 break          # PP only where TP alone cannot fit (even with a shorter context)
+        flag_refusals = bool(misses) and all(
+            m.shortfall_gib == math.inf and not any(e.code in _LAYOUT_ERRORS for e in m.est.errors) for m in misses)
+        if not plans and not flag_refusals:
+            # Nothing on one node: TP inside each node, PP (or DP+EP for a MoE model) across nodes; not when
+            # every layout was refused for what no node count changes (a flag vLLM rejects).
+            plans = self.search_nodes(gpu, order, misses)
         return plans, misses
 
 
 def _objective_key(p: Plan, objective: str) -> tuple[Any, ...]:
     cost = p.cost_per_hour if p.cost_per_hour is not None else math.inf
-    moving = (p.pp > 1, p.candidate.tier, not p.native, "kv_fp8" in p.levers, "eager" in p.levers)
+    moving = (p.nodes, p.candidate.tier, not p.native, "kv_fp8" in p.levers, "eager" in p.levers)
+    # Between layouts of the same GPUs (TP x PP, DP+EP, TP+EP) the one holding the most KV cache wins (every
+    # DP engine holds its own: the serve holds kv_tokens x DP); then the one without PP or DP.
+    structure = (p.pp > 1, p.dp > 1 or p.ep)
     if objective == "cost":
-        return (cost, moving, p.count, -p.kv_tokens)
+        return (cost, moving, p.count, -p.kv_tokens_total, structure)
     if objective == "kv":
-        return (-p.kv_tokens, moving, p.count, cost)
-    return (p.count, moving, cost, -p.kv_tokens)
+        return (-p.kv_tokens_total, moving, p.count, cost, structure)
+    return (p.count, moving, cost, -p.kv_tokens_total, structure)
 
 
 def rank_key(p: Plan, objective: str, enough: bool | None = None) -> tuple[Any, ...]:
@@ -812,9 +1019,11 @@ def _first(req: PlanRequest, model_max_len: int, **changes: Any) -> Plan | None:
 
 
 def _where(p: Plan) -> str:
-    par = f"TP {p.tp}" + (f" x PP {p.pp}" if p.pp > 1 else "") + (f" x DP {p.dp}" if p.dp > 1 else "")
+    par = f"TP {p.tp}" + (f" x PP {p.pp}" if p.pp > 1 else "") + (f" x DP {p.dp}" if p.dp > 1 else "") + (
+        " with EP" if p.ep else "")
     q = "" if p.candidate.scheme == "none" else f", {p.candidate.scheme}"
-    return f"{p.count} x {p.gpu.id} ({par}{q}, context {p.context:,})"
+    nodes = f" on {p.nodes} nodes" if p.nodes > 1 else ""
+    return f"{p.count} x {p.gpu.id}{nodes} ({par}{q}, context {p.context:,})"
 
 
 def suggestions(req: PlanRequest, model_max_len: int, closest: Miss | None,
@@ -832,8 +1041,8 @@ def suggestions(req: PlanRequest, model_max_len: int, closest: Miss | None,
             out.append(f"more GPUs: {_where(p)}")
     elif closest is not None:
         out.append(f"more GPUs: the closest, {closest.count} x {closest.gpu.id}, is {closest.shortfall_gib:.1f} GiB "
-                   f"per GPU short; more than {closest.gpu.gpus_per_node} GPUs per replica span nodes, which plan "
-                   "does not search")
+                   f"per GPU short; plan searched up to {MAX_NODES} nodes of {closest.gpu.gpus_per_node} per "
+                   "replica")
     if req.context is not None or req.args.max_model_len not in (None, -1):
         p = _first(req, model_max_len, context=None, args=req.args.with_(max_model_len=None),
                    given=given - {"max_model_len"})
@@ -877,6 +1086,20 @@ def suggestions(req: PlanRequest, model_max_len: int, closest: Miss | None,
 
 # bitsandbytes moved out of vLLM into a plugin in v0.28.0 (vllm-memory.md §7, "Removed or renamed flags"):
 # its catalog checkpoints are not offered to releases from then on (VersionRules.bnb_in_tree).
+
+
+def _num_experts(c: Candidate) -> int:
+    """Routed experts of the candidate's model (0: dense)."""
+    m = c.model
+    if isinstance(m, ModelSpec):
+        return m.num_experts
+    cfg = getattr(m, "config", m)
+    if not isinstance(cfg, dict):
+        return 0
+    try:
+        return model_spec_from_config(cfg).num_experts
+    except PlannerError:
+        return 0
 
 
 def available_candidates(loaded: Any, spec: Any, version: str) -> list[Candidate]:
@@ -969,10 +1192,29 @@ def decisions(result: PlanResult, plan: Plan) -> list[Decision]:
     else:
         out.append(Decision(flag_tp, str(plan.tp), _why_tp(result, plan, required)))
     if plan.pp > 1:
-        why = "kept as given" if kept("pipeline_parallel_size") else (
-            f"tensor parallelism alone does not fit on {plan.gpu.id} within {plan.gpu.gpus_per_node} GPUs; "
-            f"{plan.pp} pipeline stages split the {est.model.get('num_layers')} layers")
+        if kept("pipeline_parallel_size"):
+            why = "kept as given"
+        elif plan.nodes > 1:
+            why = (f"one node of {plan.gpu.gpus_per_node} x {plan.gpu.id} does not hold the model; {plan.pp} "
+                   f"pipeline stages over {plan.nodes} nodes split the {est.model.get('num_layers')} layers, "
+                   f"tensor parallelism stays inside each node ({plan.gpu.interconnect or 'its local links'})")
+        else:
+            why = (f"tensor parallelism alone does not fit on {plan.gpu.id} within {plan.gpu.gpus_per_node} GPUs; "
+                   f"{plan.pp} pipeline stages split the {est.model.get('num_layers')} layers")
         out.append(Decision("--pipeline-parallel-size", str(plan.pp), why))
+    if plan.dp > 1 and not kept("data_parallel_size"):
+        lay = est.layout
+        experts = (f"; the {lay.physical_experts(est.spec)} experts are divided over all {lay.ep_size} GPUs "
+                   f"({lay.max_experts_per_rank(est.spec)} each)" if lay is not None and lay.use_ep
+                   and est.spec is not None else "")
+        across = f" on {plan.nodes} nodes" if plan.nodes > 1 else ""
+        out.append(Decision("--data-parallel-size", str(plan.dp),
+                            f"{plan.dp} engines of TP {plan.tp}{across}, each with its own attention and KV cache: "
+                            f"{plan.kv_tokens_total:,} KV tokens in all{experts}"))
+    if plan.ep and not kept("enable_expert_parallel"):
+        out.append(Decision("--enable-expert-parallel", "",
+                            "whole experts per GPU instead of every expert split by tensor parallelism"
+                            + (" (vLLM refuses that split here)" if plan.dp == 1 else "")))
     q = a.quantization
     if cand.scheme != "none" or q:
         why = _why_quant(req, plan)
@@ -1130,6 +1372,9 @@ def _why_tp(result: PlanResult, plan: Plan, required: int) -> str:
                 "more KV cache (bound it with --max-gpus or --num-gpus)")
     if plan.gpu.vendor == "cpu":
         return "the CPU backend runs one process per NUMA node"
+    if plan.dp > 1 and "data_parallel_size" not in req.given_fields():
+        return (f"{obj}: {plan.count} GPUs as {plan.dp} data-parallel engines of TP {plan.tp}, the layout of these "
+                "GPUs that holds the most KV cache")
     if plan.count == 1:
         return f"{obj}: one {plan.gpu.id} holds the weights ({plan.est.per_gpu.weights_gib:.1f} GiB) and the KV cache"
     pcie = not plan.gpu.nvlink and (not plan.gpu.interconnect or "pcie" in plan.gpu.interconnect.lower())

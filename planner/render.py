@@ -65,7 +65,11 @@ def render_estimate(est: Estimate, console: Console, warnings: Console | None = 
     r = est.resolved
     g = est.gpu
     name = str(est.model.get("name"))
-    head = pack([f"{name} on {r.world_size} x {g.id} (TP {r.tensor_parallel_size}, PP {r.pipeline_parallel_size})",
+    lay = est.layout
+    dp = f", DP {lay.dp}" if lay is not None and lay.dp > 1 else ""
+    ep = f", EP {lay.ep_size}" if lay is not None and lay.use_ep else ""
+    head = pack([f"{name} on {r.world_size * r.data_parallel_size} x {g.id} (TP {r.tensor_parallel_size}, "
+                 f"PP {r.pipeline_parallel_size}{dp}{ep})",
                  f"vLLM {est.rules.version} ({est.rules.engine.upper()})"], console.width)
     for i, line in enumerate(head):
         bold = i == 0 and line.startswith(name)
@@ -97,6 +101,15 @@ def render_estimate(est: Estimate, console: Console, warnings: Console | None = 
                   f"{kv.bytes_per_token:,} bytes per token per GPU)", soft_wrap=True)
     console.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x",
                   soft_wrap=True)
+    if lay is not None and lay.dp > 1:
+        # Every DP engine profiles, sizes and logs its own KV cache (the figures above are one engine's).
+        experts = (f"; {lay.max_experts_per_rank(est.spec)} of {lay.physical_experts(est.spec)} experts per GPU"
+                   if lay.use_ep and est.spec is not None else "")
+        console.print(f"each of the {lay.dp} DP engines logs the lines above: {kv.tokens * lay.dp:,} tokens and "
+                      f"{kv.max_concurrency * lay.dp:.2f}x in all{experts}")
+    elif lay is not None and lay.use_ep and est.spec is not None:
+        console.print(f"expert parallel over {lay.ep_size} GPUs: {lay.max_experts_per_rank(est.spec)} of "
+                      f"{lay.physical_experts(est.spec)} experts per GPU")
     console.print()
     for w in est.warnings:
         (warnings or console).print(f"[yellow]warning[/yellow] ({w.code}): {w.message}", soft_wrap=True)

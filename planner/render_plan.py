@@ -47,6 +47,9 @@ def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
         "tensor_parallel_size": p.tp,
         "pipeline_parallel_size": p.pp,
         "data_parallel_size": p.dp,
+        "expert_parallel": p.ep,
+        "nodes": p.nodes,
+        "gpus_per_node": p.count // p.nodes,
         "quantization": p.candidate.scheme,
         "model": p.candidate.serve_model,
         "kv_cache_dtype": p.args.kv_cache_dtype,
@@ -56,6 +59,7 @@ def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
         "gpu_memory_utilization": r.gpu_memory_utilization,
         "enforce_eager": p.args.enforce_eager,
         "kv_tokens": p.kv_tokens,
+        "kv_tokens_total": p.kv_tokens_total,
         "max_concurrency": round(p.concurrency, 2),
         "headroom": round(p.headroom(required), 4),
         "cost_per_hour_usd": None if p.cost_per_hour is None else round(p.cost_per_hour, 4),
@@ -91,7 +95,9 @@ def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict
     if chosen is None and result.closest is not None:
         m = result.closest
         doc["plan"]["closest_miss"] = {"gpu": m.gpu.id, "count": m.count, "tensor_parallel_size": m.tp,
-                                       "pipeline_parallel_size": m.pp, "quantization": m.candidate.scheme,
+                                       "pipeline_parallel_size": m.pp,
+                                       "data_parallel_size": m.est.resolved.data_parallel_size,
+                                       "quantization": m.candidate.scheme,
                                        "shortfall_gib_per_gpu": None if m.shortfall_gib == float("inf")
                                        else round(m.shortfall_gib, 4)}
     doc["plans"] = [plan_row(i + 1, p, required) for i, p in enumerate(result.plans)]
@@ -168,7 +174,8 @@ def plans_table(result: PlanResult, rows: int) -> object:
     for i, p in enumerate(result.plans[:rows]):
         cost = "" if p.cost_per_hour is None else f"{p.cost_per_hour:.2f}"
         quant = p.candidate.scheme + ("" if p.native else "*")
-        t.add_row(str(i + 1), p.gpu.id, str(p.count), f"{p.tp}/{p.pp}", quant,
+        par = f"{p.tp}/{p.pp}" + (f"/{p.dp}" if p.dp > 1 else "") + ("e" if p.ep else "")
+        t.add_row(str(i + 1), p.gpu.id, str(p.count), par, quant,
                   "fp8" if p.args.kv_cache_dtype.startswith("fp8") else p.args.kv_cache_dtype,
                   _context(p.context), _tokens(p.kv_tokens), f"{p.concurrency:.1f}x",
                   f"{100 * p.headroom(required):.0f}%", cost)
@@ -209,6 +216,10 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
             extra.append(f"+{len(result.plans) - rows} in --json")
         if any(not p.native for p in result.plans[:rows]):
             extra.append("* weight-only Marlin (no native kernel on this GPU)")
+        if any(p.dp > 1 for p in result.plans[:rows]) and not sized:
+            extra.append("TP/PP/N: N data-parallel engines, each with the KV tokens and conc shown")
+        if any(p.ep for p in result.plans[:rows]) and not sized:
+            extra.append("e: expert parallel")
         extra.append("req/s per replica within the targets; <: a bound, not simulated" if sized
                      else "conc: full-context sequences held; free: KV left over")
         out.print("[dim]" + "; ".join(extra) + "[/dim]")
@@ -225,8 +236,9 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
     r = chosen.est.resolved
     q = "no quantization" if chosen.candidate.scheme == "none" else chosen.candidate.scheme
     par = f"TP {chosen.tp}" + (f" x PP {chosen.pp}" if chosen.pp > 1 else "") + (
-        f" x DP {chosen.dp}" if chosen.dp > 1 else "")
-    out.print(f"[bold]Plan 1[/bold]: {chosen.count} x {chosen.gpu.id} ({par}), {q}, KV {r.kv_cache_dtype}, "
+        f" x DP {chosen.dp}" if chosen.dp > 1 else "") + (" with EP" if chosen.ep else "")
+    where = f" on {chosen.nodes} nodes of {chosen.count // chosen.nodes}" if chosen.nodes > 1 else ""
+    out.print(f"[bold]Plan 1[/bold]: {chosen.count} x {chosen.gpu.id}{where} ({par}), {q}, KV {r.kv_cache_dtype}, "
               f"context {chosen.context:,}")
     if len(chosen.est.stages) > 1:
         s = chosen.est.stages[chosen.est.tightest_stage]
@@ -240,6 +252,12 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
     out.print(f"{label} KV cache size: {kv.tokens:,} tokens", soft_wrap=True)
     out.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x",
               soft_wrap=True)
+    if chosen.dp > 1:
+        out.print(f"(the lines above are each DP engine's: {chosen.dp} engines hold {chosen.kv_tokens_total:,} tokens "
+                  "in all)")
+    if chosen.nodes > 1:
+        out.print(f"Multi-node: {chosen.nodes} nodes x {chosen.count // chosen.nodes} GPUs; the node commands and a "
+                  "LeaderWorkerSet come with --emit vllm / k8s / all")
     if chosen.load is not None:
         out.print()
         for line in capacity_lines(chosen):
@@ -274,7 +292,9 @@ def _render_miss(result: PlanResult, out: Console) -> None:
     want = f"{req.concurrency or 1} sequence(s) of " + (f"{ctx:,} tokens" if ctx else "the model's maximum context")
     out.print(f"[bold red]Nothing fits[/bold red]: no searched layout starts with {want}.")
     if m is not None:
-        par = f"TP {m.tp}" + (f" x PP {m.pp}" if m.pp > 1 else "")
+        dp = m.est.resolved.data_parallel_size
+        par = f"TP {m.tp}" + (f" x PP {m.pp}" if m.pp > 1 else "") + (f" x DP {dp}" if dp > 1 else "") + (
+            " with EP" if m.est.layout is not None and m.est.layout.use_ep else "")
         short = "" if m.shortfall_gib == float("inf") else f", {m.shortfall_gib:.2f} GiB per GPU short"
         out.print(f"Closest: {m.count} x {m.gpu.id} ({par}), {m.candidate.scheme}{short}")
         out.print(memory_table(m.est, m.est.per_gpu, "memory per GPU"))

@@ -52,9 +52,6 @@ def parallel_errors(spec: ModelSpec, tp: int, pp: int, scheme: QuantScheme, ep: 
     if spec.intermediate_size and spec.intermediate_size % tp and not all(layer.moe for layer in spec.layers):
         out.append(Finding("intermediate_not_divisible", f"intermediate_size ({spec.intermediate_size}) is not "
                            f"divisible by tensor parallel size ({tp})."))
-    if spec.is_moe and not ep and spec.moe_intermediate_size % tp:
-        out.append(Finding("intermediate_not_divisible", f"moe_intermediate_size ({spec.moe_intermediate_size}) "
-                           f"is not divisible by tensor parallel size ({tp})."))
     if scheme.kind == "packed_int" and scheme.group_size > 0:
         g = scheme.group_size
         row_inputs = {"o_proj": spec.num_heads * spec.v_head_dim // tp,

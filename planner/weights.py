@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from planner.parallel import Layout
 from planner.quant import QuantScheme, linear_bytes
 from planner.spec import ModelSpec
 
@@ -109,9 +110,13 @@ def _round_up(x: int, m: int) -> int:
 
 
 def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, stage: int, ep: bool,
-                      act_bytes: int, moe_marlin: bool = False,
-                      partition: tuple[int, ...] | None = None) -> tuple[list[int], int]:
-    """Tensor sizes (bytes) of one rank in vLLM's creation order, and the bytes in quantized linears."""
+                      act_bytes: int, moe_marlin: bool = False, partition: tuple[int, ...] | None = None,
+                      layout: Layout | None = None) -> tuple[list[int], int]:
+    """Tensor sizes (bytes) of one rank in vLLM's creation order, and the bytes in quantized linears.
+
+    `layout` carries data and expert parallelism (planner.parallel): the MoE layers are split over its
+    TP x DP ranks; without it the layout is TP x PP with `ep`."""
+    lay = layout or Layout(tp=tp, pp=pp, ep=ep)
     sizes: list[int] = []
     qbytes = 0
     h = spec.hidden_size
@@ -170,9 +175,10 @@ def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int,
                 sizes.append(heads_r * act_bytes)
         if layer.moe:
             e = spec.num_experts
-            e_local = -(-e // tp) if ep else e
-            moe_tp = 1 if ep else tp
-            inter_r = spec.moe_intermediate_size // moe_tp
+            # Whole experts over the EP ranks (the first rank holds the most), or every expert split by the
+            # MoE's TP over TP x DP ranks (planner.parallel.Layout).
+            e_local = lay.max_experts_per_rank(spec)
+            inter_r = spec.moe_intermediate_size // lay.moe_tp
             h_moe = h
             if scheme.kind == "mxfp4":
                 # MXFP4 MoE kernels pad the expert dims (quantization/mxfp4.py, fused_moe/oracle/mxfp4.py):
@@ -200,7 +206,7 @@ def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int,
             if spec.expert_bias:
                 sizes.extend((e_local * 2 * inter_r * act_bytes, e_local * h_moe * act_bytes))
             if spec.shared_expert_intermediate_size:
-                si = spec.shared_expert_intermediate_size // tp
+                si = spec.shared_expert_intermediate_size // lay.shared_expert_tp(spec)
                 lin(2 * si, h, module="mlp.shared_expert.gate_up_proj", shards=2)
                 lin(h, si, module="mlp.shared_expert.down_proj")
                 if spec.shared_expert_gate:
@@ -230,9 +236,10 @@ def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int,
 
 @lru_cache(maxsize=4096)
 def rank_weights(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, stage: int, ep: bool,
-                 act_bytes: int, moe_marlin: bool = False, partition: tuple[int, ...] | None = None) -> RankWeights:
+                 act_bytes: int, moe_marlin: bool = False, partition: tuple[int, ...] | None = None,
+                 layout: Layout | None = None) -> RankWeights:
     sizes, qbytes = rank_tensor_sizes(spec, scheme, tp=tp, pp=pp, stage=stage, ep=ep, act_bytes=act_bytes,
-                                      moe_marlin=moe_marlin, partition=partition)
+                                      moe_marlin=moe_marlin, partition=partition, layout=layout)
     return RankWeights(tensor_bytes=sum(sizes), allocated_bytes=allocated_bytes(sizes), quantized_bytes=qbytes)
 
 
@@ -268,7 +275,8 @@ def _fused_key(name: str) -> str:
 
 def checkpoint_rank_bytes(tensors: Iterable[tuple[str, str, tuple[int, ...]]], spec: ModelSpec, *, tp: int,
                           pp: int, stage: int, ep: bool, act_bytes: int,
-                          partition: tuple[int, ...] | None = None) -> tuple[int, int]:
+                          partition: tuple[int, ...] | None = None,
+                          layout: Layout | None = None) -> tuple[int, int]:
     """(tensor bytes, allocated bytes) of one rank from the checkpoint's own tensors.
 
     Each tensor is placed on its PP stage by its layer index, divided by TP according to its role
@@ -282,6 +290,11 @@ def checkpoint_rank_bytes(tensors: Iterable[tuple[str, str, tuple[int, ...]]], s
     layers = stage_layers(spec.num_layers, pp, stage, partition)
     first, last = stage == 0, stage == pp - 1
     kv_share = max(1.0 / tp, 1.0 / spec.num_kv_heads) if spec.num_kv_heads else 1.0 / tp
+    lay = layout or Layout(tp=tp, pp=pp, ep=ep)
+    # The routed experts' share of one rank: its whole experts under EP, 1 / (TP x DP) of each without.
+    expert_share = (lay.max_experts_per_rank(spec) / spec.num_experts if lay.use_ep else 1.0 / lay.moe_tp) \
+        if spec.num_experts else 1.0 / tp
+    shared_share = 1.0 / lay.shared_expert_tp(spec)
     fused: dict[str, int] = {}
     for name, dtype, shape in tensors:
         n = math.prod(shape) if shape else 1
@@ -296,7 +309,9 @@ def checkpoint_rank_bytes(tensors: Iterable[tuple[str, str, tuple[int, ...]]], s
             leaf = name.rsplit(".", 2)
             module = leaf[-2] if len(leaf) >= 2 else name
             if ".experts." in name and "shared" not in name:
-                share = 1.0 / tp
+                share = expert_share
+            elif "shared_expert" in name and (module in _COLUMN or module in _ROW):
+                share = 1.0 if (name.endswith(".bias") and module in _ROW) else shared_share
             elif module in ("k_proj", "v_proj") and not spec.is_mla:
                 share = kv_share
             elif module in _COLUMN or module in _ROW:

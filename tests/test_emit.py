@@ -285,9 +285,12 @@ def test_container_forms_refuse_non_nvidia_and_multi_node() -> None:
     gpu = catalog_gpu("H100-SXM-80GB")
     big = _dep(args=_ARGS.with_(tensor_parallel_size=gpu.gpus_per_node, pipeline_parallel_size=2),
                num_gpus=2 * gpu.gpus_per_node)
-    with pytest.raises(PlannerError) as exc:
-        emit(big, "k8s")
-    assert exc.value.code == "emit_multi_node"
+    for form in ("docker", "compose"):
+        with pytest.raises(PlannerError) as exc:
+            emit(big, form)
+        assert exc.value.code == "emit_multi_node"
+    # Beyond one node the Kubernetes form is a LeaderWorkerSet (tests/test_multinode.py).
+    assert yaml.safe_load(emit(big, "k8s"))["kind"] == "LeaderWorkerSet"
 
 
 # ---------------------------------------------------------------- compose and k8s structure

@@ -69,7 +69,9 @@ def perf_of(doc: dict[str, Any]) -> dict[str, Any]:
     cap = top["capacity"]
     pred = cap["predicted"]
     shape = doc["plan"]["load"]["shape"]
-    serve = shlex.split(doc["commands"]["vllm"].replace("\\\n", " "))
+    # A plan over several nodes: node 0's command (the head, serving the API) is the one perf predicts.
+    text = doc["commands"].get("node-0", doc["commands"]["vllm"])
+    serve = shlex.split(text.replace("\\\n", " "))
     assert serve[:2] == ["vllm", "serve"]
     argv = ["perf", "--gpu", top["gpu"], "--json", "--request-rate", repr(pred["request_rate"]),
             "--num-prompts", str(pred["num_prompts"]), "--dataset-name", shape["dataset_name"],

@@ -224,6 +224,13 @@ def _parse(inv: Invocation, version: str, out: _Out) -> ServeCommand | None:
         return None
 
 
+# Multi-node options whose value is each node's own, set at run time by design (the head's address, this
+# node's rank, e.g. LeaderWorkerSet's $(LWS_LEADER_ADDRESS) / $(LWS_WORKER_INDEX)): dropped without a warning,
+# they do not change what one rank holds.
+_PER_NODE_FLAGS = frozenset({"--master-addr", "--node-rank", "-r", "--data-parallel-address", "-dpa",
+                             "--data-parallel-start-rank", "-dpr"})
+
+
 def _static_words(inv: Invocation, out: _Out) -> tuple[list[str], list[int]]:
     """Drop flags whose values are only known at run time ($VAR, $(cmd)): they cannot be checked."""
     words, lines = [], []
@@ -239,7 +246,8 @@ def _static_words(inv: Invocation, out: _Out) -> tuple[list[str], list[int]]:
             continue
         if w.startswith("-") and "=" not in w and i + 1 < len(src) and is_dynamic(src[i + 1]) \
                 and not src[i + 1].startswith("-"):
-            out.add(line, "value-dynamic", "warning", f"{w} is set at run time ({src[i + 1]}); not checked")
+            if w not in _PER_NODE_FLAGS:
+                out.add(line, "value-dynamic", "warning", f"{w} is set at run time ({src[i + 1]}); not checked")
             i += 2
             continue
         if is_dynamic(w) and w in ('"$@"', "$@", "$*"):

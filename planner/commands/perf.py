@@ -182,8 +182,11 @@ def point_json(p: PredictionLike) -> dict[str, Any]:
 
 
 def _estimate_json(est: Estimate, source_warnings: list[str]) -> dict[str, Any]:
+    from planner.perf.coverage import not_modelled
+
     out = est.to_json()
-    out["warnings"] = [*({"code": "source", "message": w} for w in source_warnings), *out["warnings"]]
+    out["warnings"] = [*({"code": "source", "message": w} for w in source_warnings), *out["warnings"],
+                       *({"code": c, "message": m} for c, m in not_modelled(est))]
     return out
 
 
@@ -198,12 +201,17 @@ def to_json(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
 
 def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
     r = est.resolved
-    out = [f"{est.model.get('name')} on {r.world_size} x {est.gpu.id} (TP {r.tensor_parallel_size}, "
-           f"PP {r.pipeline_parallel_size}) · vLLM {est.rules.version} ({est.rules.engine.upper()})",
+    dp = f", DP {r.data_parallel_size}" if r.data_parallel_size > 1 else ""
+    out = [f"{est.model.get('name')} on {r.world_size * r.data_parallel_size} x {est.gpu.id} (TP "
+           f"{r.tensor_parallel_size}, PP {r.pipeline_parallel_size}{dp}) · vLLM {est.rules.version} "
+           f"({est.rules.engine.upper()})",
            f"KV cache {est.kv_cache.tokens:,} tokens · max_model_len {r.max_model_len:,} · max_num_seqs "
            f"{r.max_num_seqs} · max_num_batched_tokens {r.max_num_batched_tokens:,}"]
     out += [f"warning (source): {w}" for w in source_warnings]
     out += [f"warning ({w.code}): {w.message}" for w in est.warnings]
+    from planner.perf.coverage import not_modelled
+
+    out += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
     return out
 
 

@@ -18,12 +18,27 @@ from planner.emit.deployment import Deployment, app_name
 from planner.emit.folder import FILES, render_all, write_all
 from planner.emit.gateway import litellm
 from planner.emit.hpa import hpa
-from planner.emit.manifests import compose, k8s
+from planner.emit.manifests import compose
+from planner.emit.manifests import k8s as _k8s_single
+from planner.emit.multinode import is_multinode, lws, node_commands, node_layout, vllm_nodes
 from planner.emit.ops import OpsLoad, OpsTargets, ops_targets
-from planner.emit.shell import NOT_APPLICABLE, docker_run, serve_argv, vllm_serve
+from planner.emit.shell import NOT_APPLICABLE, docker_run, serve_argv
+from planner.emit.shell import vllm_serve as _vllm_single
 from planner.errors import PlannerError, did_you_mean
 
 Form = Literal["vllm", "docker", "compose", "k8s"]
+
+
+def vllm_serve(d: Deployment, *, one_line: bool = False) -> str:
+    """The `vllm serve` command; for a replica over several nodes, every node's command (planner.emit.multinode)."""
+    return vllm_nodes(d, one_line=one_line) if is_multinode(d) else _vllm_single(d, one_line=one_line)
+
+
+def k8s(d: Deployment, targets: OpsTargets | None = None) -> str:
+    """Deployment + Service + HPA; for a replica over several nodes, a LeaderWorkerSet alone."""
+    return lws(d) if is_multinode(d) else _k8s_single(d, targets)
+
+
 FORMS: tuple[str, ...] = get_args(Form)
 OpsForm = Literal["hpa", "alerts", "prometheus-rule", "dashboard", "litellm"]
 OPS_FORMS: tuple[str, ...] = get_args(OpsForm)
@@ -74,6 +89,9 @@ def commands(d: Deployment) -> dict[str, str]:
         except PlannerError as exc:
             if exc.code not in NOT_APPLICABLE:
                 raise
+    if is_multinode(d):
+        # Each node's command on its own too (`vllm` holds them all, with comments).
+        out.update({f"node-{nc.rank}": nc.text for nc in node_commands(d)})
     return out
 
 
@@ -95,8 +113,12 @@ __all__ = [
     "docker_run",
     "emit",
     "hpa",
+    "is_multinode",
     "k8s",
     "litellm",
+    "lws",
+    "node_commands",
+    "node_layout",
     "ops_targets",
     "prometheus_rule",
     "render_all",

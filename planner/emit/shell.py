@@ -136,7 +136,7 @@ def require_container_target(d: Deployment, form: str) -> None:
             f"--emit {form} runs one replica on one node, and {d.num_gpus} GPUs exceed the "
             f"{d.gpu.gpus_per_node} of a {d.gpu.id} node",
             code="emit_multi_node",
-            hint="multi-node serving needs Ray or LeaderWorkerSet; use --emit vllm per node",
+            hint="use --emit vllm (every node's command) or --emit k8s (a LeaderWorkerSet)",
         )
 
 

@@ -107,8 +107,10 @@ def cost_of(est: Any) -> ModelCost:
     act = 4 if r.dtype == "float32" else 2
     kvb = 1 if str(r.kv_cache_dtype).startswith("fp8") else act
     ep = bool(r.enable_expert_parallel and spec.is_moe)
+    lay = getattr(est, "layout", None)
+    nodes = lay.nodes(est.gpu.gpus_per_node) if lay is not None else 1
     return model_cost(spec, est.quant, tp=r.tensor_parallel_size, pp=r.pipeline_parallel_size, act_bytes=act,
-                      kv_bytes=kvb, ep=ep)
+                      kv_bytes=kvb, ep=ep, nodes=nodes)
 
 
 def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Prediction:

@@ -16,6 +16,10 @@ Pure arithmetic. Per TP rank of the slowest pipeline stage, a step is a roofline
 * pipeline parallelism: stages hold 1/pp of the layers; a step's time is the slowest stage plus the
   activation hand-offs. V1 keeps pp batches in flight, so the engine completes one batch per stage time
   (the scheduler simulation treats a step as the slowest stage's time; the bubble is the hand-off).
+* several nodes (planner.parallel, the catalog's `internode_gbps`): the PP hand-off between stages on
+  different nodes, and the TP all-reduces of a TP group wider than a node, go over the inter-node network
+  (its bandwidth per GPU, plus INTERNODE_LATENCY_S per message) instead of the node's own links. Data-
+  parallel engines and expert parallelism's all-to-all are not modelled (planner.perf.coverage says so).
 * per-step CPU overhead by release regime (V0, V1, V1 with async scheduling) plus a per-sequence term,
   and kernel-launch time per layer under --enforce-eager (no CUDA graphs).
 """
@@ -44,6 +48,14 @@ class Hardware:
     fast_link: bool         # NVLink/NVSwitch or xGMI (custom all-reduce) vs PCIe
     weight_only: bool       # GEMMs dequantize weights in the kernel (slower compute-bound)
     rocm: bool = False      # AMD Instinct: vLLM's ROCm kernels reach a smaller fraction of the peaks
+    net_bw: float | None = None   # inter-node network per GPU, bytes/s (None: not in the catalog)
+    gpus_per_node: int = 8
+
+
+# One message over the inter-node network (RDMA over InfiniBand/RoCE plus NCCL's own launch): not fitted,
+# there is no multi-node run in ../shared/validation/vllm-perf.jsonl; the order of magnitude of a NCCL
+# send/recv between nodes (a few microseconds on the wire, ~20 us end to end).
+INTERNODE_LATENCY_S = 20e-6
 
 
 def _link_bw(gpu: Gpu) -> tuple[float, bool]:
@@ -87,9 +99,10 @@ def hardware(gpu: Gpu, scheme: QuantScheme) -> Hardware:
     mode = gemm_mode(gpu, scheme)
     peak = {"fp8": gpu.tflops_fp8, "int8": gpu.tflops_int8}.get(mode) or half
     link, fast = _link_bw(gpu)
+    net = gpu.internode_gbps * 1e9 / 8 if gpu.internode_gbps else None
     return Hardware(name=gpu.name, mem_bw=gpu.memory_bandwidth_gbps * 1e9, gemm_flops=peak * 1e12,
                     attn_flops=half * 1e12, link_bw=link, fast_link=fast, weight_only=mode == "weight_only",
-                    rocm=gpu.vendor == "amd")
+                    rocm=gpu.vendor == "amd", net_bw=net, gpus_per_node=gpu.gpus_per_node)
 
 
 @dataclass(frozen=True)
@@ -117,10 +130,11 @@ class ModelCost:
     pp: int
     # bytes of the 16-bit copy of the weights if read at peak: the physics floor of a decode step
     min_weight_bytes: float = 0.0
+    nodes: int = 1                  # nodes the replica spans
 
 
 def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_bytes: int, kv_bytes: int,
-               ep: bool = False) -> ModelCost:
+               ep: bool = False, nodes: int = 1) -> ModelCost:
     h = spec.hidden_size
     parts = pp_partition(spec.num_layers, pp)
     stage = max(range(pp), key=lambda s: parts[s])
@@ -201,7 +215,7 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
                      moe_layers=moe_layers, experts=experts_local, experts_total=spec.num_experts,
                      top_k=spec.num_experts_per_tok, expert_bytes=expert_b, expert_flops_per_token=2.0 * expert_e,
                      kv_bytes_per_token_layer=float(kv_tok), attn_flops_per_pair_layer=pair, hidden=h,
-                     act_bytes=act_bytes, tp=tp, pp=pp, min_weight_bytes=min_w)
+                     act_bytes=act_bytes, tp=tp, pp=pp, min_weight_bytes=min_w, nodes=nodes)
 
 
 @dataclass(frozen=True)
@@ -271,12 +285,23 @@ def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_
         hw.attn_flops * cal.flops_efficiency * vendor)
     # tensor parallel all-reduces (2 per layer) and pipeline hand-offs
     comm = 0.0
+    net = hw.net_bw if c.nodes > 1 and hw.net_bw else None
     if c.tp > 1:
         lat = cal.allreduce_latency_nvlink_s if hw.fast_link else cal.allreduce_latency_pcie_s
         vol = tokens * c.hidden * c.act_bytes * 2.0 * (c.tp - 1) / c.tp
-        comm = 2 * c.layers * (lat + vol / (hw.link_bw * cal.link_efficiency))
+        if net is not None and c.tp > hw.gpus_per_node:
+            # a TP group wider than a node: the ring's slowest hops are the network's
+            comm = 2 * c.layers * (lat + INTERNODE_LATENCY_S + vol / (net * cal.link_efficiency))
+        else:
+            comm = 2 * c.layers * (lat + vol / (hw.link_bw * cal.link_efficiency))
     if c.pp > 1:
-        comm += tokens * c.hidden * c.act_bytes / (hw.link_bw * cal.link_efficiency)
+        handoff = tokens * c.hidden * c.act_bytes
+        if net is not None:
+            # stages on different nodes hand the activations over the network (one NIC per GPU: each TP
+            # rank sends its copy in parallel)
+            comm += INTERNODE_LATENCY_S + handoff / (net * cal.link_efficiency)
+        else:
+            comm += handoff / (hw.link_bw * cal.link_efficiency)
     over = reg.step_overhead_s
     if reg.eager or tokens > reg.max_graph_batch:
         # no CUDA graph for this batch: every kernel is launched from Python

@@ -170,6 +170,10 @@ def test_help_examples_run_as_printed(line: str, tmp_path: Path, monkeypatch: py
     import shlex
 
     monkeypatch.chdir(tmp_path)
+    # huggingface_hub reads HF_HUB_OFFLINE when first imported (maybe by an earlier test): set it there too.
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     words = shlex.split(line)
     assert words[0] == "planner"
     r = invoke(*words[1:], env={"HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"})

@@ -45,6 +45,10 @@ KNOWN_UNEXPLAINED: dict[str, str] = {
     "c037": "same model, GPU, release family and utilization as c008 (3.33 GiB) with a smaller batch, yet "
             "1.71 GiB logged: the 1.6 GiB difference comes from outside the flags (kernels or other "
             "processes); the failure itself is foreseen",
+    "c033": "the development build of vllm-project/vllm#10511 (the PR that introduced 0.6.5's accounting) logs "
+            "1.79 GiB non-torch on an H100 at TP1 and exactly twice that at TP2 (c034); the released 0.6.5/0.6.6 "
+            "code takes its baseline after the CUDA context exists, and a 0.6.6/0.7.0 build logs 0.16 GiB on "
+            "the same GPU (c032)",
     "c064": "an optimizer experiment whose other flags (max_num_batched_tokens up to 8192) are not listed",
 }
 

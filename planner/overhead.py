@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpu_catalog import Gpu
+from planner import cuda_context
 from planner.spec import ModelSpec
 
 GiB = 2**30
@@ -35,6 +37,10 @@ class OverheadRegime:
     # TP4: c084 2.06 vs c085 2.13 GiB).
     non_torch_base_gib: float
     non_torch_multi_gpu_gib: float
+    # V0 0.6.x (planner/cuda_context.py): the growth after init_device per resident thread slot of the
+    # device (bytes), and whether the release's profile counts the process's CUDA context (0.6.4 only).
+    non_torch_bytes_per_thread_slot: float = 0.0
+    counts_cuda_context: bool = False
 
 
 def sampler_peak_bytes(spec: ModelSpec, num_reqs: int, regime: OverheadRegime) -> int:
@@ -79,9 +85,19 @@ def activation_peak_bytes(spec: ModelSpec, *, num_tokens: int, num_reqs: int, tp
     return max(fwd, samp)
 
 
-def non_torch_bytes(*, tp: int, pp: int, regime: OverheadRegime) -> int:
+def non_torch_bytes(*, tp: int, pp: int, regime: OverheadRegime, gpu: Gpu | None = None) -> int:
+    """What the release's memory profile counts as non-torch memory on one GPU.
+
+    The per-GPU terms of V0 0.6 (the growth per thread slot, the CUDA context on 0.6.4) use `gpu`'s SMs
+    and threads per SM; without a GPU, those of planner.cuda_context.REFERENCE_GPU.
+    """
     multi = regime.non_torch_multi_gpu_gib if tp * pp > 1 else 0.0
-    return int((regime.non_torch_base_gib + multi) * GiB)
+    total = int((regime.non_torch_base_gib + multi) * GiB)
+    if regime.non_torch_bytes_per_thread_slot:
+        total += int(regime.non_torch_bytes_per_thread_slot * cuda_context.thread_slots(gpu))
+    if regime.counts_cuda_context:
+        total += cuda_context.context_bytes(gpu)
+    return total
 
 
 # CUDA-graph estimate (0.21+). vLLM captures piecewise graphs for every capture size and samples the

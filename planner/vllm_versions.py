@@ -148,9 +148,22 @@ _FACTS = _facts_table()
 
 # The overhead coefficients of the memory profile, per engine. Each row names the runs it was fitted on.
 _V0_OVERHEAD: tuple[tuple[str, OverheadRegime], ...] = (
-    # V0 worker (determine_num_available_blocks): non-torch here includes the CUDA context growth
-    # measured after the baseline; c033 (0.6.5, TP1) logged 1.79 GiB, c057/c040 (0.7-0.8) 0.03-0.09.
-    ("0.6.0", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=1.79, non_torch_multi_gpu_gib=1.79)),
+    # V0 0.6 worker (determine_num_available_blocks; what each patch release counts, and why it differs
+    # by GPU: planner/cuda_context.py). The growth after init_device scales with the device's resident
+    # thread slots: 636 B per slot, fitted on c032 (0.6.6/0.7.0 development build, H100 TP1, 0.16 GiB
+    # logged; residual 0.00 GiB, the one 0.6 log of this accounting with a non-torch figure). Checked on
+    # the V0 0.7/0.8 TP1 logs of other GPUs: c040 (RTX 4060) 0.02 vs 0.03 logged, c057 (A100) 0.13 vs
+    # 0.09. Multi-GPU: as V0 0.7 (no released 0.6 log prints a TP > 1 figure). c033/c034 (1.79 / 3.58
+    # GiB, a development build of the PR that introduced the 0.6.5 accounting) are not explained by it
+    # (planner/fidelity.py KNOWN_UNEXPLAINED).
+    ("0.6.0", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.0, non_torch_multi_gpu_gib=1.0,
+                             non_torch_bytes_per_thread_slot=636)),
+    # 0.6.4: non-torch = all device memory outside PyTorch's live tensors, the CUDA context included.
+    ("0.6.4", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.0, non_torch_multi_gpu_gib=1.0,
+                             non_torch_bytes_per_thread_slot=636, counts_cuda_context=True)),
+    # 0.6.5-0.6.6: vllm.utils.memory_profiling, the context in the baseline again.
+    ("0.6.5", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.0, non_torch_multi_gpu_gib=1.0,
+                             non_torch_bytes_per_thread_slot=636)),
     ("0.7.0", OverheadRegime(sampler_bytes_per_logit=38.5, non_torch_base_gib=0.06, non_torch_multi_gpu_gib=1.0)),
 )
 _V1_OVERHEAD: tuple[tuple[str, OverheadRegime], ...] = (

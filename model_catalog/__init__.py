@@ -22,7 +22,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -264,11 +263,27 @@ def _entry_from_dict(d: dict[str, Any], *, origin: str) -> CatalogEntry:
     )
 
 
-@lru_cache(maxsize=1)
-def _bundled() -> tuple[CatalogEntry, ...]:
+def _read_bundled() -> list[bytes]:
+    """The bytes of every data/*.json, sorted by name."""
+    data_dir = os.path.join(os.path.dirname(__file__), "data")
+    if os.path.isdir(data_dir):
+        # A package on disk (wheel install or checkout): the files importlib.resources would return, read
+        # without importing it (importlib.resources costs more than reading the files).
+        out = []
+        for name in sorted(n for n in os.listdir(data_dir) if n.endswith(".json")):
+            with open(os.path.join(data_dir, name), "rb") as fh:
+                out.append(fh.read())
+        return out
+    from importlib import resources  # noqa: PLC0415 - importlib.resources only for zip installs, off the cold path
+
     data = resources.files(__name__).joinpath("data")
     files = sorted((f for f in data.iterdir() if f.name.endswith(".json")), key=lambda f: f.name)
-    return tuple(_entry_from_dict(json.loads(f.read_bytes()), origin="bundled") for f in files)
+    return [f.read_bytes() for f in files]
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> tuple[CatalogEntry, ...]:
+    return tuple(_entry_from_dict(json.loads(raw), origin="bundled") for raw in _read_bundled())
 
 
 def _build(entries: list[CatalogEntry]) -> Catalog:

@@ -31,7 +31,10 @@ and the kernel images with the architecture.
 
 from __future__ import annotations
 
-from gpu_catalog import Gpu
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gpu_catalog import Gpu
 
 GiB = 2**30
 

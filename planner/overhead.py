@@ -10,10 +10,13 @@ reports the residual of every case and tests/test_fidelity.py holds the threshol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gpu_catalog import Gpu
 from planner import cuda_context
 from planner.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from gpu_catalog import Gpu
 
 GiB = 2**30
 

@@ -1,0 +1,33 @@
+"""`planner.cli.main` builds only the command it runs (`app_for`): what the user sees must be the whole
+app's, for every command's help, usage errors and the bad-input contract cases."""
+
+from __future__ import annotations
+
+import pytest
+from test_error_contract import CASES
+from typer.testing import CliRunner
+
+from planner.cli import app, app_for
+
+HELPS = [[name, "--help"] for name in ("estimate", "plan", "perf", "check", "validate", "models", "gpus")]
+OTHERS = [["--help"], [], ["plann", "x"], ["--json", "plan"], ["plan"], ["models", "show", "--help"],
+          ["estimate", "qwen3-8b", "--gpu", "H100", "--no-such-planner-option"], ["gpus", "--json"]]
+ARGVS = [*HELPS, *OTHERS, *([*c.args] for c in CASES.values())]
+
+
+def _run(target, argv: list[str]):
+    result = CliRunner().invoke(target, argv, prog_name="planner", env={"HF_HUB_OFFLINE": "1"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("argv", ARGVS, ids=lambda a: " ".join(a)[:60] or "(none)")
+def test_the_lean_app_answers_as_the_whole_app(argv: list[str]) -> None:
+    assert _run(app_for(argv), argv) == _run(app, argv)
+
+
+def test_only_the_named_command_is_built() -> None:
+    lean = app_for(["plan", "qwen3-8b"])
+    assert [c.name for c in lean.registered_commands] == ["plan"] and lean.registered_groups == []
+    assert app_for(["models", "list"]).registered_groups[0].name == "models"
+    for argv in (["--help"], [], ["plann"], ["--json", "plan"]):
+        assert app_for(argv) is app

@@ -11,6 +11,10 @@ it is an `Estimate` with errors (exit code 1), so the full report can still be p
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from planner.answers import ErrorBodyJson
 
 # The version of every JSON answer (planner/contract.py describes them); written only here, in a module
 # every command already loads.
@@ -44,8 +48,8 @@ class PlannerError(Exception):
             text += f" ({hint})"
         return text
 
-    def to_json(self) -> dict[str, str]:
-        out = {"code": self.code, "message": strip_prefix(self.message)}
+    def to_json(self) -> ErrorBodyJson:
+        out: ErrorBodyJson = {"code": self.code, "message": strip_prefix(self.message)}
         if self.hint:
             out["hint"] = self.hint
         return out

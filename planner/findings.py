@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from planner.answers import FindingJson
 
 
 @dataclass(frozen=True)
@@ -10,5 +14,5 @@ class Finding:
     code: str
     message: str
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> FindingJson:
         return {"code": self.code, "message": self.message}

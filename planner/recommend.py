@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gpu_catalog import Gpu
 from planner.engine_args import EngineArgs
@@ -33,6 +33,9 @@ from planner.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, sch
 from planner.redact import MASK, is_secret_flag, secret_flag_env
 from planner.spec import ModelSpec, model_spec_from_config
 from planner.vllm_versions import LATEST, cudagraph_max_capture, rules_for
+
+if TYPE_CHECKING:
+    from planner.answers import DecisionJson
 
 Objective = Literal["gpus", "cost", "kv"]
 OBJECTIVES: tuple[str, ...] = ("gpus", "cost", "kv")
@@ -241,7 +244,7 @@ class Decision:
     value: str
     why: str
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> DecisionJson:
         return {"flag": self.flag, "value": self.value, "why": self.why}
 
 

@@ -26,7 +26,7 @@ into `-` in option names, maps `-O3`/`-O 3` to `--optimization-level 3` (from 0.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -114,15 +114,27 @@ def _raw() -> dict[str, Any]:
         return json.load(fh)
 
 
-def _info_from_snapshot(entry: dict[str, Any]) -> FlagInfo:
+def _info_from_snapshot(entry: dict[str, Any], history: dict[str, FlagInfo] | None = None) -> FlagInfo:
+    """The flag as the release's source parses it; with `history`, its history facts attached (advice,
+    replacement, dates), built in one go (a snapshot has hundreds of flags, on every plan's path)."""
+    options = entry["options"]
+    name = options[0] if options[0].startswith("--") else options[-1]
+    negatives = tuple(entry.get("negatives", ()))
+    hist = history.get(name) if history is not None else None
     return FlagInfo(
-        name=entry["options"][0] if entry["options"][0].startswith("--") else entry["options"][-1],
-        spellings=tuple(entry["options"]) + tuple(entry.get("negatives", ())),
+        name=name,
+        spellings=tuple(options) + negatives,
         dest=entry["dest"],
         nargs=entry["nargs"],
         value_type=entry["type"],
         choices=tuple(entry["choices"]) if entry.get("choices") else None,
-        negatives=tuple(entry.get("negatives", ())),
+        negatives=negatives,
+        added=hist.added if hist else None,
+        removed=hist.removed if hist else None,
+        replacement=hist.replacement if hist else None,
+        advice=hist.advice if hist else None,
+        deprecated=hist.deprecated if hist else None,
+        source=hist.source if hist else None,
     )
 
 
@@ -164,13 +176,10 @@ def snapshot_versions() -> tuple[str, ...]:
 def _snapshot(version: str) -> dict[str, FlagInfo]:
     """Spelling -> flag for one extracted release, with the history facts attached."""
     out: dict[str, FlagInfo] = {}
+    history = _history()
     for entry in _raw()["snapshots"][version]["flags"]:
-        info = _info_from_snapshot(entry)
-        hist = _history().get(info.name)
-        if hist is not None:
-            # The parse facts come from the source; advice, replacement and dates from the history.
-            info = replace(info, added=hist.added, removed=hist.removed, replacement=hist.replacement,
-                           advice=hist.advice, deprecated=hist.deprecated, source=hist.source)
+        # The parse facts come from the source; advice, replacement and dates from the history.
+        info = _info_from_snapshot(entry, history)
         for spelling in info.spellings:
             out[spelling] = info
     return out

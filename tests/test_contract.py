@@ -86,3 +86,32 @@ def test_the_models_refuse_a_key_the_contract_does_not_have(local_model: Path) -
 def test_the_checked_in_schema_is_current() -> None:
     """Regenerate with `python -m planner.contract > docs/schema.json`."""
     assert (ROOT / "docs" / "schema.json").read_text() == schema_text()
+
+
+def test_perf_json_validates() -> None:
+    _valid(_run("perf", "qwen3-8b", "--gpu", "H100", "--num-prompts", "20", "--json"), "perf")
+    _valid(_run("perf", "qwen3-8b", "--gpu", "H100", "--num-prompts", "20", "--sweep", "max-concurrency=1,4",
+                "--json"), "perf")
+    # vLLM would refuse to start: no benchmark, the same contract.
+    _valid(_run("perf", "llama-3.1-70b", "--gpu", "L4", "--num-prompts", "20", "--json"), "perf")
+
+
+def test_the_models_are_the_answer_types() -> None:
+    """Each pydantic model is derived from its TypedDict in planner/answers.py: same keys, same required keys."""
+    from typing import get_type_hints
+
+    from planner import answers, contract
+
+    assert set(ANSWERS) == set(answers.ANSWER_TYPES)
+    for name, td in answers.ANSWER_TYPES.items():
+        model = ANSWERS[name]
+        assert model is contract.model_of(td)
+        assert set(model.model_fields) == set(get_type_hints(td)), name
+        assert {k for k, f in model.model_fields.items() if f.is_required()} == set(td.__required_keys__), name
+
+
+def test_one_schema_version() -> None:
+    """The version is written once (planner/errors.py); every answer carries that one."""
+    hits = [p for p in (ROOT / "planner").rglob("*.py") if "SCHEMA_VERSION =" in p.read_text()]
+    assert [p.relative_to(ROOT).as_posix() for p in hits] == ["planner/errors.py"]
+    assert json_schema()["schema_version"] == SCHEMA_VERSION

@@ -6,6 +6,7 @@ import os
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from planner.answers import CheckAnswer, CheckFindingJson
 from planner.check.model import Finding, Report
 from planner.errors import SCHEMA_VERSION
 from planner.term import wrap
@@ -15,12 +16,12 @@ FINDING_INDENT = 8      # continuation lines of a finding, and its fix, start un
 FORMATS = ("human", "json", "github", "junit")
 
 
-def _finding_json(report: Report, f: Finding) -> dict[str, Any]:
+def _finding_json(report: Report, f: Finding) -> CheckFindingJson:
     return {"file": f.file, "line": f.line, "rule": f.rule, "severity": report.severity(f),
             "message": f.message, "hint": f.hint, "where": f.where}
 
 
-def to_json(report: Report) -> dict[str, Any]:
+def to_json(report: Report) -> CheckAnswer:
     """The stable contract of `planner check --format json`."""
     return {
         "schema_version": SCHEMA_VERSION,

@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.errors import EXIT_BAD_INPUT, SCHEMA_VERSION, PlannerError, strip_prefix
+
+if TYPE_CHECKING:
+    from planner.answers import ErrorAnswer
 
 # pydantic error types (ValidationError.errors()[i]["type"]) -> what the option expected, in plain words.
 _EXPECTED = {
@@ -36,7 +39,8 @@ def fail(err: PlannerError, *, json_mode: bool) -> int:
 
     # No secret a command carried (HF_TOKEN=..., --api-key ...) is echoed in an error.
     if json_mode:
-        sys.stdout.write(redact(json.dumps({"schema_version": SCHEMA_VERSION, "error": err.to_json()})) + "\n")
+        answer: ErrorAnswer = {"schema_version": SCHEMA_VERSION, "error": err.to_json()}
+        sys.stdout.write(redact(json.dumps(answer)) + "\n")
     sys.stderr.write(f"planner: error: {redact(err.one_line())}\n")
     return EXIT_BAD_INPUT
 

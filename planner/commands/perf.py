@@ -9,7 +9,7 @@ planner.perf.predict. Every workload value is checked before the estimate runs, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -20,6 +20,7 @@ from planner.commands import _options as _o
 from planner.errors import SCHEMA_VERSION
 
 if TYPE_CHECKING:
+    from planner.answers import EstimateAnswer, FindingJson, PerfAnswer, PerfPointJson
     from planner.bench_flags import Sweep
     from planner.estimate import Estimate
     from planner.perf.types import Workload
@@ -156,7 +157,7 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def _dumps(obj: dict[str, Any]) -> str:
+def _dumps(obj: Mapping[str, Any]) -> str:
     import json
 
     return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
@@ -177,21 +178,23 @@ def benchmark_json(p: PredictionLike) -> dict[str, Any]:
     return out
 
 
-def point_json(p: PredictionLike) -> dict[str, Any]:
+def point_json(p: PredictionLike) -> PerfPointJson:
     return {"benchmark": benchmark_json(p), "bounds": p.bounds.to_json(), "workload": workload_json(p.workload)}
 
 
-def _estimate_json(est: Estimate, source_warnings: list[str]) -> dict[str, Any]:
+def _estimate_json(est: Estimate, source_warnings: list[str]) -> EstimateAnswer:
     from planner.perf.coverage import not_modelled
 
-    out = est.to_json()
-    out["warnings"] = [*({"code": "source", "message": w} for w in source_warnings), *out["warnings"],
-                       *({"code": c, "message": m} for c, m in not_modelled(est))]
+    # Estimate.to_json builds an EstimateAnswer (planner/answers.py); its annotation still says dict.
+    out = cast("EstimateAnswer", est.to_json())
+    source: list[FindingJson] = [{"code": "source", "message": w} for w in source_warnings]
+    coverage: list[FindingJson] = [{"code": c, "message": m} for c, m in not_modelled(est)]
+    out["warnings"] = [*source, *out["warnings"], *coverage]
     return out
 
 
 def to_json(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
-            source_warnings: list[str]) -> dict[str, Any]:
+            source_warnings: list[str]) -> PerfAnswer:
     if swept is None:
         return {"schema_version": SCHEMA_VERSION, **point_json(preds[0]),
                 "estimate": _estimate_json(est, source_warnings)}
@@ -218,12 +221,13 @@ def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
 def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_warnings: list[str], *,
                      json_out: bool) -> None:
     if json_out:
-        body: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        estimate = _estimate_json(est, source_warnings)
+        body: PerfAnswer
         if swept is None:
-            body.update(benchmark=None, bounds=None, workload=workload_json(w))
+            body = {"schema_version": SCHEMA_VERSION, "benchmark": None, "bounds": None, "workload": workload_json(w),
+                    "estimate": estimate}
         else:
-            body.update(sweep=swept.to_json(), points=[])
-        body["estimate"] = _estimate_json(est, source_warnings)
+            body = {"schema_version": SCHEMA_VERSION, "sweep": swept.to_json(), "points": [], "estimate": estimate}
         _write(_dumps(body))
         return
     lines = [*head_lines(est, source_warnings),

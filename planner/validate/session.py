@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planner.answers import ValidateAnswer
 from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.validate.compare import ComparisonReport, Tolerances, compare
 from planner.validate.logparse import (
@@ -77,12 +78,14 @@ class ValidationResult:
     def exit_code(self) -> int:
         return 0 if self.report.ok and self.requests.failed == 0 else 1
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ValidateAnswer:
+        report = self.report.to_json()
         return {
             "schema_version": SCHEMA_VERSION,
             "predicted": self.predicted,
             "observed": self.observed.to_json(),
-            **self.report.to_json(),
+            "comparisons": report["comparisons"],
+            "verdict": report["verdict"],
             "requests": asdict(self.requests),
             "vllm_version": self.vllm_version,
             "command": self.command,

@@ -12,7 +12,9 @@ what tests/test_model_catalog.py proves about the shipped files, and never impor
 the catalog must stay fast. User files are validated strictly (model_catalog/_schema.py).
 
 Entries are shared by every caller: treat their dicts as read-only. `CatalogEntry.config_for`,
-`CatalogHit.config` and `CatalogHit.to_loaded` hand out private copies.
+`CatalogHit.config` hands out private copies. A hit is plain data (the entry, the variant, the repo and
+how it matched): planner.sources.from_catalog turns it into the planner's LoadedModel (`to_loaded` remains for
+the README's example).
 """
 
 from __future__ import annotations
@@ -198,15 +200,16 @@ class CatalogHit:
     def config(self) -> dict[str, Any]:
         return self.entry.config_for(self.repo_id, self.variant)
 
+    @property
+    def name(self) -> str:
+        """How the model is named in reports: the alias when an alias matched, else the repo id."""
+        return self.entry.alias if self.matched == "alias" else self.repo_id
+
     def to_loaded(self, ref: str) -> LoadedModel:
-        return LoadedModel(
-            ref=ref,
-            config=self.config,
-            source="catalog",
-            name=self.entry.alias if self.matched == "alias" else self.repo_id,
-            repo_id=self.repo_id,
-            catalog_alias=self.entry.alias,
-        )
+        """The README's Python example (`lookup(...).to_loaded(...)`); the planner itself turns hits into
+        models with planner.sources.from_catalog, which gives the same LoadedModel (tests/test_model_catalog.py)."""
+        return LoadedModel(ref=ref, config=self.config, source="catalog", name=self.name, repo_id=self.repo_id,
+                           catalog_alias=self.entry.alias)
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,17 @@ def _reason(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+_NOT_FOUND_HINT = "check the spelling; a private repo needs a token: HF_TOKEN or --hf-token"
+
+
+def _with_suggestion(err: PlannerError, repo_id: str, suggest: Callable[[str], str | None] | None) -> PlannerError:
+    """A repo the Hub does not have: the caller's did-you-mean (the catalog's) replaces the generic hint."""
+    if err.code != "model_not_found" or suggest is None:
+        return err
+    hint = suggest(repo_id)
+    return err if not hint else PlannerError(err.message, code=err.code, hint=hint)
+
+
 def _translate(exc: BaseException, repo_id: str, revision: str | None) -> BaseException:
     """Map a huggingface_hub exception to what load_from_hub handles (PlannerError or a fallback)."""
     from huggingface_hub.errors import (
@@ -285,8 +296,7 @@ def _translate(exc: BaseException, repo_id: str, revision: str | None) -> BaseEx
         return _Gated(str(exc))
     if isinstance(exc, RepositoryNotFoundError):
         return PlannerError(f"{repo_id}: no such model repo on the Hugging Face Hub", code="model_not_found",
-                            hint=_suggest(repo_id) or "check the spelling; a private repo needs a token: "
-                                                      "HF_TOKEN or --hf-token")
+                            hint=_NOT_FOUND_HINT)
     if isinstance(exc, RevisionNotFoundError):
         return PlannerError(f"{repo_id}: revision {revision!r} not found", code="revision_not_found",
                             hint="use a branch, a tag or a full commit sha of the repo")
@@ -307,15 +317,6 @@ def _translate(exc: BaseException, repo_id: str, revision: str | None) -> BaseEx
     if _is_transport_error(exc) or isinstance(exc, OSError):
         return _Unreachable(_reason(exc))
     return exc
-
-
-def _suggest(repo_id: str) -> str | None:
-    try:
-        import model_catalog
-
-        return model_catalog.suggest(repo_id)
-    except (ImportError, AttributeError, PlannerError):
-        return None  # the catalog is a nicety here; a broken user catalog must not hide the Hub error
 
 
 def _record_ref(s: _Settings, repo_id: str, revision: str, sha: str) -> None:
@@ -472,25 +473,22 @@ def _with_deadline(fn: Callable[[], _T], seconds: float, *, progress: bool, labe
 
 
 # --- the public entry points ----------------------------------------------------------------------
-def _loaded(ref: str, repo_id: str, snap: _Snapshot, source: str, catalog_hit: Any,
+def _loaded(ref: str, repo_id: str, snap: _Snapshot, source: str, catalog_alias: str | None,
             warnings: list[str]) -> LoadedModel:
-    alias = getattr(getattr(catalog_hit, "entry", None), "alias", None)
     return LoadedModel(
         ref=ref, config=snap.config, source=source, name=repo_id, repo_id=repo_id, revision=snap.sha,
         tensors=snap.tensors, weights_source="safetensors" if snap.tensors else "config",
-        catalog_alias=alias if isinstance(alias, str) else None,
-        warnings=tuple(warnings) + snap.warnings,
+        catalog_alias=catalog_alias, warnings=tuple(warnings) + snap.warnings,
     )
 
 
-def _catalog_fallback(ref: str, revision: str | None, catalog_hit: Any, why: str) -> LoadedModel | None:
-    if catalog_hit is None:
+def _catalog_fallback(ref: str, revision: str | None, fallback: LoadedModel | None, why: str) -> LoadedModel | None:
+    if fallback is None:
         return None
-    loaded: LoadedModel = catalog_hit.to_loaded(ref)
-    note = f"{why}; using the bundled catalog snapshot of {loaded.repo_id or ref}"
+    note = f"{why}; using the bundled catalog snapshot of {fallback.repo_id or ref}"
     if revision:
         note += f" (it may differ from revision {revision})"
-    return replace(loaded, warnings=(*loaded.warnings, note))
+    return replace(fallback, warnings=(*fallback.warnings, note))
 
 
 def load_from_hub(
@@ -500,14 +498,19 @@ def load_from_hub(
     offline: bool | None = None,
     token: str | None = None,
     progress: bool = False,
-    catalog_hit: Any = None,
+    fallback: LoadedModel | None = None,
+    catalog_alias: str | None = None,
+    suggest: Callable[[str], str | None] | None = None,
 ) -> LoadedModel:
     """config.json (+ quant side-cars) and, when the repo has safetensors, its exact tensors.
 
     `ref` is an `org/name` repo id; `revision` a branch, tag or commit sha (default main); `offline`
     forbids network access like HF_HUB_OFFLINE=1; `token` overrides HF_TOKEN / the stored login;
-    `progress` shows a spinner on stderr while fetching; `catalog_hit` (a model_catalog hit for this
-    repo, or None) is the last resort when the Hub cannot be reached. Raises PlannerError.
+    `progress` shows a spinner on stderr while fetching. The fallbacks come from the caller (this module
+    knows no catalog): `fallback` is the model to answer with when neither the Hub nor the cache can
+    (planner.sources passes the catalog's snapshot of the repo), `catalog_alias` is recorded on what the
+    Hub returns, and `suggest(repo_id)` is the did-you-mean for a repo that does not exist. Raises
+    PlannerError.
     """
     from huggingface_hub.utils import validate_repo_id
 
@@ -520,10 +523,10 @@ def load_from_hub(
         raise _translate(exc, repo_id, revision) from None
     snap = _from_cache(repo_id, rev, s, fresh_only=not s.offline)
     if snap is not None:
-        return _loaded(ref, repo_id, snap, "hub-cache", catalog_hit, [])
+        return _loaded(ref, repo_id, snap, "hub-cache", catalog_alias, [])
     if s.offline:
         why = f"{repo_id}@{rev} is not in the Hugging Face cache ({s.cache_dir}) and offline mode is on"
-        fallback = _catalog_fallback(ref, revision, catalog_hit, why)
+        fallback = _catalog_fallback(ref, revision, fallback, why)
         if fallback is not None:
             return fallback
         raise PlannerError(why, code="offline_not_cached",
@@ -531,14 +534,19 @@ def load_from_hub(
     try:
         snap = _with_deadline(lambda: _fetch(repo_id, rev, token, s), s.deadline, progress=progress,
                               label=f"Fetching {repo_id} from {s.endpoint} ...")
-        return _loaded(ref, repo_id, snap, snap.source, catalog_hit, [])
+        return _loaded(ref, repo_id, snap, snap.source, catalog_alias, [])
+    except PlannerError as err:
+        better = _with_suggestion(err, repo_id, suggest)
+        if better is err:
+            raise
+        raise better from None
     except _Unreachable as exc:
         why = f"cannot reach the Hugging Face Hub at {s.endpoint} ({exc})"
         stale = _from_cache(repo_id, rev, s, fresh_only=False)
         if stale is not None:
-            return _loaded(ref, repo_id, stale, "hub-cache", catalog_hit,
+            return _loaded(ref, repo_id, stale, "hub-cache", catalog_alias,
                            [f"{why}; using the cached copy of {repo_id} (commit {stale.sha[:12]})"])
-        fallback = _catalog_fallback(ref, revision, catalog_hit, why)
+        fallback = _catalog_fallback(ref, revision, fallback, why)
         if fallback is not None:
             return fallback
         raise PlannerError(f"{repo_id}: {why}, and it is not in the cache", code="hub_unreachable",
@@ -549,9 +557,9 @@ def load_from_hub(
         why = f"{repo_id} is a gated repo and no accepted token was sent"
         stale = _from_cache(repo_id, rev, s, fresh_only=False)
         if stale is not None:
-            return _loaded(ref, repo_id, stale, "hub-cache", catalog_hit,
+            return _loaded(ref, repo_id, stale, "hub-cache", catalog_alias,
                            [f"{why}; using the cached copy (to refresh it, {how})"])
-        fallback = _catalog_fallback(ref, revision, catalog_hit, f"{why} ({how})")
+        fallback = _catalog_fallback(ref, revision, fallback, f"{why} ({how})")
         if fallback is not None:
             return fallback
         raise PlannerError(why, code="gated_repo",

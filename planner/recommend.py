@@ -1135,9 +1135,11 @@ def available_candidates(loaded: Any, spec: Any, version: str) -> list[Candidate
             continue
         seen.add(v.scheme)
         import model_catalog
+        from planner.sources import from_catalog
 
-        hit = model_catalog.CatalogHit(entry=entry, variant=v, repo_id=v.repo_id, matched="repo")
-        out.append(Candidate(scheme=v.scheme, model=hit.to_loaded(v.repo_id), serve_model=v.repo_id, quantization=None,
+        model = from_catalog(model_catalog.CatalogHit(entry=entry, variant=v, repo_id=v.repo_id, matched="repo"),
+                             v.repo_id)
+        out.append(Candidate(scheme=v.scheme, model=model, serve_model=v.repo_id, quantization=None,
                              origin="catalog", note=f"the catalog's pre-quantized {v.scheme} checkpoint, published by "
                                                               f"{v.source.split(';')[0].strip()}"))
     return out

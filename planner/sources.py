@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.errors import PlannerError
 
@@ -30,9 +30,12 @@ from planner.model_files import (
     tensors_from_header,
 )
 
-__all__ = ["QUANT_SIDECARS", "LoadedModel", "TensorInfo", "complete_config", "load_local", "load_model",
-           "looks_like_repo_id", "merge_quant_sidecar", "prequantized_variant", "read_json_file",
-           "read_safetensors_header", "tensors_from_header"]
+if TYPE_CHECKING:
+    from model_catalog import CatalogHit
+
+__all__ = ["QUANT_SIDECARS", "LoadedModel", "TensorInfo", "catalog_suggest", "complete_config", "from_catalog",
+           "load_local", "load_model", "looks_like_repo_id", "merge_quant_sidecar", "prequantized_variant",
+           "read_json_file", "read_safetensors_header", "tensors_from_header"]
 
 _SHARD = re.compile(r"-(\d+)-of-(\d+)\.safetensors$")
 _INDEX = "model.safetensors.index.json"
@@ -140,6 +143,23 @@ def complete_config(loaded: LoadedModel) -> LoadedModel:
     return replace(loaded, config=filled, warnings=(*loaded.warnings, note))
 
 
+def from_catalog(hit: CatalogHit, ref: str) -> LoadedModel:
+    """The model a catalog hit describes (its config snapshot, a private copy), as MODEL `ref` named it."""
+    return LoadedModel(ref=ref, config=hit.config, source="catalog", name=hit.name, repo_id=hit.repo_id,
+                       catalog_alias=hit.entry.alias)
+
+
+def catalog_suggest(ref: str) -> str | None:
+    """A did-you-mean over the catalog's aliases and repo ids, or None; a broken user catalog gives None
+    (a suggestion is a nicety: it must not hide the error it decorates)."""
+    import model_catalog
+
+    try:
+        return model_catalog.suggest(ref)
+    except PlannerError:
+        return None
+
+
 def looks_like_repo_id(ref: str) -> bool:
     parts = ref.split("/")
     return len(parts) == 2 and all(parts) and not ref.startswith((".", "~"))
@@ -168,13 +188,17 @@ def load_model(
 
     hit = model_catalog.lookup(ref)
     if hit is not None and not looks_like_repo_id(ref):
-        return hit.to_loaded(ref)  # an alias: the catalog is the answer, offline and fast
+        return from_catalog(hit, ref)  # an alias: the catalog is the answer, offline and fast
 
     if looks_like_repo_id(ref):
         from planner import hub
 
-        return complete_config(hub.load_from_hub(ref, revision=revision, offline=offline, token=token,
-                                                 progress=progress, catalog_hit=hit))
+        # The Hub loader knows nothing of the catalog: the catalog's snapshot is its last resort, and the
+        # catalog's did-you-mean its hint for a repo that does not exist.
+        return complete_config(hub.load_from_hub(
+            ref, revision=revision, offline=offline, token=token, progress=progress,
+            fallback=from_catalog(hit, ref) if hit is not None else None,
+            catalog_alias=hit.entry.alias if hit is not None else None, suggest=catalog_suggest))
 
     if ref.endswith(".json") or "/" in ref or ref.startswith("."):
         raise PlannerError(f"{ref}: no such file or folder", code="model_not_found")
@@ -205,8 +229,8 @@ def prequantized_variant(loaded: LoadedModel, quant: str) -> LoadedModel | None:
     variant = model_catalog.find_variant(hit.entry, quant)
     if variant is None:
         return None
-    out = model_catalog.CatalogHit(entry=hit.entry, variant=variant, repo_id=variant.repo_id,
-                                   matched="repo").to_loaded(variant.repo_id)
+    out = from_catalog(model_catalog.CatalogHit(entry=hit.entry, variant=variant, repo_id=variant.repo_id,
+                                                matched="repo"), variant.repo_id)
     from dataclasses import replace
 
     note = f"--quant {quant}: sized as the pre-quantized checkpoint {variant.repo_id} (from the catalog)"

@@ -32,7 +32,7 @@ from safetensors.numpy import save_file
 
 from planner import hub as phub
 from planner.errors import PlannerError
-from planner.sources import LoadedModel, load_model
+from planner.sources import LoadedModel, catalog_suggest, from_catalog, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REF_CONFIGS = ROOT / "tests" / "data" / "validation" / "model-configs"   # copy of ../shared/reference/model-configs
@@ -170,8 +170,12 @@ def catalog_hit(repo_id: str) -> Any:
     return hit
 
 
-def load(ref: str, **kw: Any) -> LoadedModel:
-    return phub.load_from_hub(ref, **kw)
+def load(ref: str, catalog_hit: Any = None, **kw: Any) -> LoadedModel:
+    """load_from_hub with the fallbacks planner.sources passes: the catalog's snapshot of the repo (when the
+    test gives its hit) and the catalog's did-you-mean."""
+    if catalog_hit is not None:
+        kw.update(fallback=from_catalog(catalog_hit, ref), catalog_alias=catalog_hit.entry.alias)
+    return phub.load_from_hub(ref, suggest=catalog_suggest, **kw)
 
 
 def test_fake_hub_speaks_the_client_protocol(hub: FakeHub, hf: Path, tmp_path: Path) -> None:
@@ -394,7 +398,7 @@ def test_offline_without_cache_falls_back_to_the_catalog(hub: FakeHub, hf: Path)
     hit = catalog_hit("meta-llama/Llama-3.1-8B-Instruct")
     m = load("meta-llama/Llama-3.1-8B-Instruct", offline=True, catalog_hit=hit)
     assert hub.requests == []
-    assert m.source == "catalog" and m.config == hit.to_loaded("x").config
+    assert m.source == "catalog" and m.config == from_catalog(hit, "x").config
     assert len(m.warnings) == 1 and "offline" in m.warnings[0] and "catalog" in m.warnings[0]
 
 

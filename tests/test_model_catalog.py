@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import model_catalog
 from model_catalog import CatalogEntry, find_variant, get, load_catalog, lookup, suggest
 from planner.errors import PlannerError
+from planner.sources import from_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "data" / "validation" / "model-configs"   # copy of ../shared/reference/model-configs
@@ -219,10 +220,17 @@ def test_nvfp4_variant_replaces_the_native_fp8_scheme() -> None:
     assert get("deepseek-r1").config["quantization_config"]["quant_method"] == "fp8"
 
 
+def test_from_catalog_and_to_loaded_give_the_same_model() -> None:
+    for ref in ("llama-3.1-70b", "qwen/qwen3-32b-fp8", "meta-llama/Llama-3.1-8B-Instruct"):
+        hit = lookup(ref)
+        assert hit is not None
+        assert from_catalog(hit, ref) == hit.to_loaded(ref)
+
+
 def test_to_loaded_is_a_catalog_loaded_model_with_a_private_config() -> None:
     from planner.sources import LoadedModel
 
-    loaded = lookup("llama-3.1-70b").to_loaded("llama-3.1-70b")  # type: ignore[union-attr]
+    loaded = from_catalog(lookup("llama-3.1-70b"), "llama-3.1-70b")  # type: ignore[union-attr]
     assert isinstance(loaded, LoadedModel)
     assert (loaded.source, loaded.name, loaded.catalog_alias) == ("catalog", "llama-3.1-70b", "llama-3.1-70b")
     assert loaded.repo_id == "meta-llama/Llama-3.1-70B-Instruct"
@@ -231,7 +239,7 @@ def test_to_loaded_is_a_catalog_loaded_model_with_a_private_config() -> None:
     loaded.config["rope_scaling"]["factor"] = 99.0
     assert get("llama-3.1-70b").config == before
 
-    by_repo = lookup("qwen/qwen3-32b-fp8").to_loaded("qwen/qwen3-32b-fp8")  # type: ignore[union-attr]
+    by_repo = from_catalog(lookup("qwen/qwen3-32b-fp8"), "qwen/qwen3-32b-fp8")  # type: ignore[union-attr]
     assert by_repo.name == by_repo.repo_id == "Qwen/Qwen3-32B-FP8"
     assert by_repo.config["quantization_config"]["weight_block_size"] == [128, 128]
 

@@ -33,7 +33,7 @@ from planner.recommend import (
     utilization,
 )
 from planner.serve_args import parse_serve_argv
-from planner.sources import load_model
+from planner.sources import from_catalog, load_model
 from planner.vllm_flags import flag_status
 
 GOLDEN = Path(__file__).parent / "golden" / "plan"
@@ -256,7 +256,7 @@ def test_enforce_eager_only_when_decisive() -> None:
     import model_catalog
 
     repo = "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"
-    model = model_catalog.lookup(repo).to_loaded(repo)
+    model = from_catalog(model_catalog.lookup(repo), repo)
     h100 = gpu_catalog.resolve("H100")
     util = utilization(h100, 1, "0.33.0")
     graphs = estimate(model, h100, EngineArgs(gpu_memory_utilization=util, max_model_len=1024))

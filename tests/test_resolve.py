@@ -17,6 +17,7 @@ from planner.check.rules import Settings
 from planner.check.run import check_paths
 from planner.cli import app
 from planner.resolve import Inputs, estimate_from, make_inputs, parse_invocation, vllm_env
+from planner.sources import from_catalog
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 COMMAND = ["VLLM_USE_V1=0", "vllm", "serve", MODEL, "--max-model-len", "8192"]
@@ -75,7 +76,7 @@ def test_check_of_a_script_and_a_manifest_agrees_with_estimate(tmp_path: Path) -
 def test_inputs_are_frozen_and_keep_only_vllm_words() -> None:
     hit = model_catalog.lookup(MODEL)
     assert hit is not None
-    inputs = make_inputs(hit.to_loaded(MODEL), gpu_catalog.resolve("H100"), vllm_version="0.9.2",
+    inputs = make_inputs(from_catalog(hit, MODEL), gpu_catalog.resolve("H100"), vllm_version="0.9.2",
                          env={"VLLM_USE_V1": "0", "HOME": "/root"})
     assert isinstance(inputs, Inputs) and inputs.env == (("VLLM_USE_V1", "0"),) and inputs.rules.engine == "v0"
     try:
@@ -92,7 +93,7 @@ def test_parse_invocation_splits_environment_words_from_flags() -> None:
     assert ref == MODEL and cmd.env == {"VLLM_USE_V1": "0"} and cmd.args.max_model_len == 8192
     hit = model_catalog.lookup(MODEL)
     assert hit is not None
-    est = estimate_from(make_inputs(hit.to_loaded(MODEL), gpu_catalog.resolve("H100"), cmd.args,
+    est = estimate_from(make_inputs(from_catalog(hit, MODEL), gpu_catalog.resolve("H100"), cmd.args,
                                     vllm_version="0.9.2", env=cmd.env))
     assert est.kv_cache.tokens == V0_TOKENS
 
@@ -108,5 +109,5 @@ def test_each_release_is_checked_against_its_own_kv_cache_dtypes() -> None:
     assert hit is not None
     args = EngineArgs(kv_cache_dtype="nvfp4", max_model_len=8192)
     with pytest.raises(PlannerError, match=r"nvfp4.*0\.9\.2"):
-        make_inputs(hit.to_loaded(MODEL), gpu_catalog.resolve("B200"), args, vllm_version="0.9.2")
-    assert make_inputs(hit.to_loaded(MODEL), gpu_catalog.resolve("B200"), args, vllm_version="0.33.0")
+        make_inputs(from_catalog(hit, MODEL), gpu_catalog.resolve("B200"), args, vllm_version="0.9.2")
+    assert make_inputs(from_catalog(hit, MODEL), gpu_catalog.resolve("B200"), args, vllm_version="0.33.0")

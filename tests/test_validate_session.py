@@ -17,6 +17,7 @@ from fakehub import FakeHub, running_hub
 
 import model_catalog
 from planner.errors import PlannerError
+from planner.sources import from_catalog
 from planner.validate.launch import VllmCommand
 from planner.validate.session import ValidateOptions, _device_and_gpu, _launch_argv, launch_env, predict
 
@@ -57,7 +58,7 @@ def _alias_with_repo() -> tuple[str, str]:
     for alias in ("llama-3.1-8b", "qwen3-8b"):
         hit = model_catalog.lookup(alias)
         if hit is not None:
-            loaded = hit.to_loaded(alias)
+            loaded = from_catalog(hit, alias)
             if loaded.repo_id and loaded.repo_id != alias:
                 return alias, loaded.repo_id
     pytest.fail("no catalog alias with a repo id")

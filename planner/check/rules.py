@@ -58,13 +58,13 @@ class Settings:
             import os
 
             import model_catalog
-            from planner.sources import load_model
+            from planner.sources import from_catalog, load_model
 
             try:
                 hit = None if (not self.offline or os.path.exists(ref)) else model_catalog.lookup(ref)
                 # Offline, a catalog hit is the answer load_model would fall back to; going there first
                 # keeps the Hub client (and its imports) out of a CI run over known models.
-                self._models[ref] = hit.to_loaded(ref) if hit is not None else load_model(ref, offline=self.offline)
+                self._models[ref] = from_catalog(hit, ref) if hit is not None else load_model(ref, offline=self.offline)
             except PlannerError as err:
                 self._models[ref] = err
         answer = self._models[ref]

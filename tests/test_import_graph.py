@@ -115,3 +115,10 @@ def test_the_model_side_is_layered() -> None:
     graph = import_graph()
     assert graph["planner.model_files"] <= {"planner.errors", "planner"}
     assert "planner.sources" not in graph["model_catalog"] and "planner.sources" not in graph["planner.hub"]
+
+
+def test_the_hub_loader_knows_no_catalog() -> None:
+    """The catalog is the Hub loader's fallback, passed in by planner.sources (issue 10)."""
+    graph = import_graph()
+    assert "model_catalog" not in graph["planner.hub"]
+    assert "planner.sources" not in graph["model_catalog"] and "planner.hub" not in graph["model_catalog"]

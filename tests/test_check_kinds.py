@@ -23,11 +23,10 @@ from planner.check.run import check_paths
 from planner.check.yamlsrc import load_stream
 from planner.cli import app
 from planner.errors import PlannerError
+from tools.generators import HOSTILE_TEXT, KINDS, good_kind_files, kinds_table
 
-KINDS = Path(__file__).parent / "data" / "check" / "kinds"
-TABLE = [line.split("\t") for line in (KINDS / "expected.tsv").read_text().splitlines()
-         if line and not line.startswith("#")]
-GOOD = sorted(KINDS / row[0] for row in TABLE if row[1] == "0")
+TABLE = [list(row) for row in kinds_table()]
+GOOD = good_kind_files()
 runner = CliRunner()
 
 
@@ -150,8 +149,7 @@ def test_wrapped_k8s_command_is_seen(tmp_path: Path, argv: list[str]) -> None:
 
 # ---- generated: every good file broken in every way ------------------------------------------------
 
-HOSTILE = ["\0", "\udcff", "&a [*a, *a]", "!!int ", "!!float ", "!!timestamp ", "!!binary ", "{{ .Values.x }}",
-           "[" * 300, "'", '"', "\\", "$(", "`", "---\n", "\t", "%YAML 1.1\n", "<<: *nope\n", "? ", "\r"]
+HOSTILE = HOSTILE_TEXT
 
 
 def assert_contract(text: str, report: object) -> None:

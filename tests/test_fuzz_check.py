@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from planner.check.run import check_paths
 from planner.cli import app
+from tools.generators import billion_laughs, hostile_files
 
 RUNNER = CliRunner()
 MODELS = ["meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen3-32B", "qwen3-8b", "llama-3.1-70b", "org/unknown-model",
@@ -108,37 +109,7 @@ def test_cli_on_generated_deployments(text: str, fmt: str) -> None:
         assert json.loads(res.stdout)["exit_code"] == res.exit_code
 
 
-def billion_laughs(levels: int = 12) -> str:
-    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for i in range(1, levels):
-        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
-    return "\n".join(lines) + f"\nkind: Pod\nspec:\n  containers:\n    - name: vllm\n      command: [vllm, serve]\n" \
-                              f"      args: *a{levels - 1}\n"
-
-
-def big_manifest_stream(target_bytes: int) -> str:
-    doc = ("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: vllm-settings}\n"
-           "data: {a: vllm, b: '1', c: [1, 2, 3, 4, 5]}\n")
-    return doc * (target_bytes // len(doc))
-
-
-HOSTILE: dict[str, bytes] = {
-    "billion-laughs.yaml": billion_laughs().encode(),
-    "merge-bomb.yaml": ("base: &b {" + ", ".join(f"k{i}: {i}" for i in range(50)) + "}\n"
-                        + "".join(f"m{i}: &m{i} {{<<: [*b{', *m' + str(i - 1) if i else ''}]}}\n" for i in range(200))
-                        + "kind: Pod\nspec: {containers: [{command: [vllm, serve, m]}]}\n").encode(),
-    "deep-flow.yaml": ("kind: Pod\nx: " + "[" * 20_000 + "]" * 20_000 + "\n# vllm\n").encode(),
-    "deep-block.yaml": ("kind: Pod\n" + "".join("  " * i + f"k{i}:\n" for i in range(2000))
-                        + "  " * 2000 + "v: vllm\n").encode(),
-    "non-utf8.yaml": b"kind: Pod\nspec: {containers: [{command: [vllm, serve, \xff\xfe]}]}\n",
-    "utf16.yaml": "kind: Pod\nspec: {containers: [{command: [vllm, serve, m]}]}\n".encode("utf-16"),
-    "nul.yaml": b"kind: Pod\n\x00vllm serve m\n",
-    "python-tag.yaml": b"kind: Pod\nspec: !!python/object/apply:os.getcwd []\n# vllm serve\n",
-    "huge-int.yaml": b"kind: Pod\nspec: {containers: [{command: [vllm, serve, m, -tp, " + b"9" * 5000 + b"]}]}\n",
-    "tabs.yaml": b"kind: Pod\n\tspec: vllm\n",
-    "over-limit.yaml": big_manifest_stream(9 * 2**20).encode(),
-    "many-nodes.yaml": big_manifest_stream(7 * 2**20).encode(),   # under the byte limit, over the node limit
-}
+HOSTILE: dict[str, bytes] = hostile_files()
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

@@ -27,6 +27,7 @@ from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
 from planner.estimate import estimate
 from planner.spec import model_spec_from_config
+from tools.generators import bad_values, field_paths, mutate, reference_configs
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 # Varied layouts: dense GQA, MoE, sliding/interleaved, MLA, multimodal wrapper, quantized checkpoints.
@@ -218,41 +219,8 @@ def test_cli_in_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
 
 # ---- every field of every reference config x each kind of bad value (issue 11) ----------------------
 
-def _reference_configs() -> dict[str, dict[str, Any]]:
-    out = dict(BASES)
-    catalog = Path(__file__).parent.parent / "model_catalog" / "data"
-    for p in sorted(catalog.glob("*.json")):
-        out["catalog:" + p.stem] = json.loads(p.read_text())["config"]
-    return out
-
-
-REFERENCE = _reference_configs()
-
-
-def _field_paths(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Every key, nested objects included (text_config, vision_config, rope_scaling, quantization_config)."""
-    out: list[tuple[str, ...]] = []
-    for key, value in node.items():
-        out.append((*prefix, key))
-        if isinstance(value, dict) and len(prefix) < 3:
-            out.extend(_field_paths(value, (*prefix, key)))
-    return out
-
-
-def _bad_values(original: Any) -> dict[str, Any]:
-    num = original if isinstance(original, int | float) and not isinstance(original, bool) else 8
-    return {"string number": str(num), "negative": -abs(num) or -1, "zero": 0, "nan": math.nan,
-            "inf": math.inf, "huge int": int("9" * 4000), "list": [original], "dict": {"value": original},
-            "null": None, "bool": True}
-
-
-def _mutate(cfg: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(json.dumps(cfg))
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return out
+REFERENCE = reference_configs()
+_field_paths, _bad_values, _mutate = field_paths, bad_values, mutate
 
 
 @pytest.mark.parametrize("ref", sorted(REFERENCE))

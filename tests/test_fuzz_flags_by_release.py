@@ -22,44 +22,12 @@ from typer.testing import CliRunner
 from planner.cli import app
 from planner.commands.estimate import build_estimate
 from planner.errors import PlannerError
-from planner.vllm_flags import FlagInfo, flags_of, snapshot_versions
+from tools.generators import FLAG_MODEL, flag_cases, flag_releases
 
-# Releases between the extracted ones are answered from their neighbours: they are a code path too.
-RELEASES = (*snapshot_versions(), "0.7.3", "0.12.0", "0.30.0")
-MODEL = "llama-3.1-8b"       # the bundled catalog: offline, no network
-
-_SAMPLES: dict[str, tuple[str, ...]] = {
-    "int": ("1", "16", "0", "-1", "99999999999999999999", "1.5", "abc"),
-    "float": ("0.5", "0", "1e308", "nan", "-inf", "x"),
-    "human_int": ("4096", "32k", "32K", "1.5K", "0", "1" * 40, "x"),
-    "human_int_or_auto": ("auto", "-1", "8192", "32K", "0", "x"),
-    "json": ("{}", '{"a": 1}', '{"mode": 3}', "[]", "{bad", "1e999"),
-    "json_or_str": ("{}", '{"a": 1}', "x", "{bad"),
-    "str": ("x", "", "auto", "1" * 5000),
-    "store_boolean": ("true", "FALSE", "maybe"),
-}
-
-
-def samples(info: FlagInfo) -> list[list[str]]:
-    """Argument words for one flag: its forms (bare, negative, `=value`) and typed values."""
-    if info.is_boolean:
-        forms = [[info.name], [f"{info.name}=x"]]
-        forms += [[neg] for neg in info.negatives[:2]]
-        return forms
-    values = list(_SAMPLES[info.value_type])
-    if info.choices:
-        values = [*info.choices, "bogus", *values[-1:]]
-    if info.nargs == "+":
-        forms = [[info.name, values[0], values[0]], [info.name]]
-    elif info.nargs == "?":
-        forms = [[info.name]]
-    else:
-        forms = [[info.name]]                      # missing value: "expected one argument"
-    forms += [[info.name, v] for v in values] + [[f"{info.name}={values[0]}"]]
-    return forms
-
-
-CASES = [(v, words) for v in RELEASES for info in flags_of(v) for words in samples(info)]
+# The generated inputs (tools/generators.py, shared with tools/contract_run.py).
+RELEASES = flag_releases()
+MODEL = FLAG_MODEL
+CASES = flag_cases()
 
 
 def run_estimate(version: str, words: list[str]) -> int:

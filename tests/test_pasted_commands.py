@@ -7,9 +7,7 @@ argv, and parses that argv with the planner's argparse-faithful parser: what vLL
 
 from __future__ import annotations
 
-import random
 import shlex
-import string
 import subprocess
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from planner.emit import Deployment, compose, docker_run, k8s, vllm_serve
 from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
 from planner.serve_args import parse_serve_argv, split_command
+from tools.generators import PASTED_FORMS, secret_forms, secrets
 
 RUNNER = CliRunner()
 USAGE = "usage"
@@ -31,21 +30,7 @@ USAGE = "usage"
 
 # ---- pasted command forms ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("words", [
-    ["/usr/local/bin/vllm", "serve", "m", "-tp", "2"],
-    ["nohup", "vllm", "serve", "m", "-tp", "2"],
-    ["exec", "vllm", "serve", "m", "-tp", "2"],
-    ["time", "-p", "vllm", "serve", "m", "-tp", "2"],
-    ["env", "VLLM_USE_V1=1", "vllm", "serve", "m", "-tp", "2"],
-    ["env", "-u", "CUDA_VISIBLE_DEVICES", "vllm", "serve", "m", "-tp", "2"],
-    ["sudo", "-E", "-u", "svc", "vllm", "serve", "m", "-tp", "2"],
-    ["CUDA_VISIBLE_DEVICES=0,1", "nice", "-n", "5", "vllm", "serve", "m", "-tp", "2"],
-    ["python3.11", "-m", "vllm.entrypoints.openai.api_server", "--model", "m", "-tp", "2"],
-    ["/opt/venv/bin/python3", "-u", "-m", "vllm.entrypoints.openai.api_server", "--model", "m", "-tp", "2"],
-    ["vllm serve m -tp 2"],                                         # the whole command as one string
-    ["nohup vllm serve m -tp 2 > vllm.log 2>&1 &"],
-    ["sudo -E env HF_HOME=/data vllm serve m \\\n  -tp 2 | tee log"],
-])
+@pytest.mark.parametrize("words", PASTED_FORMS)
 def test_what_a_shell_would_run_is_accepted(words: list[str]) -> None:
     ref, cmd = parse_invocation(words, None, "0.33.0", usage=USAGE)
     assert ref == "m" and cmd.args.tensor_parallel_size == 2  # type: ignore[attr-defined]
@@ -177,32 +162,7 @@ def test_redirected_repo_ids_resolve_offline(old: str, now: str) -> None:
 
 # ---- secrets ------------------------------------------------------------------------------------
 
-def _secrets(n: int) -> list[str]:
-    rng = random.Random(11)                      # fixed seed: the same strings every run
-    shapes = ["hf_{}", "sk-{}", "{}", "tok-{}-x"]
-    return [shapes[i % len(shapes)].format("".join(rng.choices(string.ascii_letters + string.digits, k=24)))
-            for i in range(n)]
-
-
-def _forms(secret: str, out: Path) -> list[list[str]]:
-    return [
-        ["estimate", "--gpu", "H100", "--offline", "--", "env", f"HF_TOKEN={secret}", "vllm", "serve", "llama-3.1-8b"],
-        ["estimate", "--gpu", "H100", "--offline", "--", f"HF_TOKEN={secret}", "vllm", "serve", "nope/none"],
-        ["estimate", "--gpu", "H100", "--offline", "--", f"MY_API_KEY={secret} sudo vllm serve llama-3.1-8b --bogus"],
-        ["estimate", "--gpu", "H100", "--offline", "--json", "--", "vllm", "serve", "llama-3.1-8b",
-         "--api-key", secret],
-        ["estimate", "--gpu", "H100", "--offline", "--", "vllm", "serve", "llama-3.1-8b", "--api-key", secret,
-         "--max-model-len", "x"],
-        ["estimate", "nope/none", "--gpu", "H100", "--offline", "--hf-token", secret],
-        ["plan", "llama-3.1-8b", "--gpu", "H100", "--offline", "--api-key", secret],
-        ["plan", "llama-3.1-8b", "--gpu", "H100", "--offline", "--api-key", secret, "--json"],
-        *(["plan", "llama-3.1-8b", "--gpu", "H100", "--offline", "--api-key", secret, "--emit", e]
-          for e in ("vllm", "docker", "compose", "k8s")),
-        ["plan", "llama-3.1-8b", "--gpu", "H100", "--offline", "--api-key", secret, "--emit", "all",
-         "--out", str(out)],
-        ["plan", "--gpu", "H100", "--offline", "--", "env", f"HF_TOKEN={secret}", "vllm", "serve", "llama-3.1-8b",
-         "--hf-token", secret, "--emit", "k8s"],
-    ]
+_secrets, _forms = secrets, secret_forms
 
 
 @pytest.mark.parametrize("secret", _secrets(8))

@@ -31,3 +31,14 @@ def test_only_the_named_command_is_built() -> None:
     assert app_for(["models", "list"]).registered_groups[0].name == "models"
     for argv in (["--help"], [], ["plann"], ["--json", "plan"]):
         assert app_for(argv) is app
+
+
+def test_a_run_imports_only_its_command_module() -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, sys; from planner.cli import app_for; app_for(['plan', 'x']); "
+             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('planner.commands.'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(out.stdout) == ["planner.commands._run", "planner.commands.plan"]

@@ -13,8 +13,7 @@ the catalog must stay fast. User files are validated strictly (model_catalog/_sc
 
 Entries are shared by every caller: treat their dicts as read-only. `CatalogEntry.config_for`,
 `CatalogHit.config` hands out private copies. A hit is plain data (the entry, the variant, the repo and
-how it matched): planner.sources.from_catalog turns it into the planner's LoadedModel (`to_loaded` remains for
-the README's example).
+how it matched): planner.sources.from_catalog turns it into the planner's LoadedModel.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError, did_you_mean
-from planner.model_files import LoadedModel
 from planner.quant import QUANT_ALIASES
 
 ENV_VAR = "VLLM_PLANNER_MODEL_CATALOG"
@@ -204,12 +202,6 @@ class CatalogHit:
     def name(self) -> str:
         """How the model is named in reports: the alias when an alias matched, else the repo id."""
         return self.entry.alias if self.matched == "alias" else self.repo_id
-
-    def to_loaded(self, ref: str) -> LoadedModel:
-        """The README's Python example (`lookup(...).to_loaded(...)`); the planner itself turns hits into
-        models with planner.sources.from_catalog, which gives the same LoadedModel (tests/test_model_catalog.py)."""
-        return LoadedModel(ref=ref, config=self.config, source="catalog", name=self.name, repo_id=self.repo_id,
-                           catalog_alias=self.entry.alias)
 
 
 @dataclass(frozen=True)

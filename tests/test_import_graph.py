@@ -122,3 +122,8 @@ def test_the_hub_loader_knows_no_catalog() -> None:
     graph = import_graph()
     assert "model_catalog" not in graph["planner.hub"]
     assert "planner.sources" not in graph["model_catalog"] and "planner.hub" not in graph["model_catalog"]
+
+
+def test_the_catalog_returns_plain_hits() -> None:
+    """model_catalog builds no planner model: planner.sources.from_catalog does (issue 10)."""
+    assert "planner.model_files" not in import_graph()["model_catalog"]

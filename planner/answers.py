@@ -1,23 +1,22 @@
 """The JSON answers of every command, as types: what `--json` (and `check --format json`) prints.
 
 TypedDicts, so the commands build plain dicts (no pydantic on the fast paths: tests/test_imports.py) that
-mypy checks key by key. planner/contract.py derives its pydantic models and the JSON Schema
-(docs/schema.json) from these types, so the contract has one definition. `Describe(...)` in an
-`Annotated` field is the description the schema carries. SCHEMA_VERSION (planner.errors) versions all
-of them; a change of shape here that is not additive raises it. This module imports nothing of the
-project, so that any module may name these types.
+mypy checks key by key. planner/contract.py holds the pydantic models the Python API returns and the
+JSON Schema (docs/schema.json) is exported from; `contract.mismatches()` checks each model against its
+type here (same keys; every answer a type allows, the model accepts; tests/test_contract.py), so the two
+cannot drift. SCHEMA_VERSION (planner.errors) versions all of them; a change of shape that is not
+additive raises it. This module imports nothing of the project, so that any module may name these types.
 """
 
 # No `from __future__ import annotations`: TypedDict reads NotRequired from evaluated annotations
 # (__required_keys__), and planner.contract reads the types at run time.
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import Any, NotRequired
 
-__all__ = ["CheckAnswer", "Describe", "ErrorAnswer", "EstimateAnswer", "PerfAnswer",
-           "PlanAnswer", "ValidateAnswer"]
+# typing_extensions (typer and pydantic depend on it): pydantic reads TypedDicts from it on Python < 3.12.
+from typing_extensions import TypedDict
 
-
-class Describe(str):
-    """The description of a field in the exported schema (Annotated metadata; pydantic never sees it here)."""
+__all__ = ["CheckAnswer", "CostAnswer", "ErrorAnswer", "EstimateAnswer", "PerfAnswer", "PlanAnswer",
+           "ValidateAnswer"]
 
 
 class FindingJson(TypedDict):
@@ -29,21 +28,21 @@ class GpuJson(TypedDict):
     id: str
     name: str
     total_gib: float
-    compute_capability: Annotated[str, Describe('"9.0"; "" for the CPU backend')]
-    count: Annotated[int, Describe("GPUs of one replica: tensor x pipeline parallel size")]
+    compute_capability: str
+    count: int
 
 
 class VllmJson(TypedDict):
     version: str
-    engine: Annotated[str, Describe("v0 or v1")]
-    args: Annotated[dict[str, Any], Describe("the resolved engine arguments (vLLM's dest names)")]
-    given: Annotated[list[str], Describe("the arguments the user set")]
+    engine: str
+    args: dict[str, Any]
+    given: list[str]
 
 
 class QuantizationJson(TypedDict):
     scheme: str
     method: str | None
-    weights_source: Annotated[str, Describe("config or safetensors")]
+    weights_source: str
 
 
 class PerGpuJson(TypedDict):
@@ -53,15 +52,15 @@ class PerGpuJson(TypedDict):
     activation_gib: float
     non_torch_gib: float
     cudagraph_gib: float
-    kv_cache_gib: Annotated[float, Describe('vLLM\'s "Available KV cache memory" (negative: it would fail)')]
+    kv_cache_gib: float
 
 
 class KvCacheJson(TypedDict):
-    tokens: Annotated[int, Describe('"GPU KV cache size" in tokens')]
+    tokens: int
     num_blocks: int
     block_size: int
     bytes_per_token: int
-    max_concurrency: Annotated[float, Describe('"Maximum concurrency" for max_model_len-token requests')]
+    max_concurrency: float
     bytes_per_block: int
     blocks_per_request: int
     groups: int
@@ -111,6 +110,7 @@ class PlanRowJson(TypedDict):
     headroom: float
     cost_per_hour_usd: float | None
     native_quantization: bool
+    capacity: NotRequired[dict[str, Any]]     # with --request-rate: the replicas this plan needs
 
 
 class ClosestMissJson(TypedDict):
@@ -131,6 +131,34 @@ class PlanSectionJson(TypedDict):
     notes: list[str]
     suggestions: list[Any]
     closest_miss: NotRequired[ClosestMissJson]
+    load: NotRequired[dict[str, Any]]         # with --request-rate: the load sized for
+
+
+class OpsSloJson(TypedDict):
+    percentile: float
+    ttft_ms: float
+    itl_ms: float
+
+
+class OpsJson(TypedDict):
+    """The numbers of the operations forms (planner/emit/ops.py OpsTargets.to_json; docs/operations.md)."""
+
+    name: str
+    namespace: str
+    served_model_name: str
+    replicas: int | None
+    min_replicas: int
+    max_replicas: int
+    queue_depth_target: float
+    queue_metric: str
+    scale_down_stabilization_s: int
+    slo: OpsSloJson
+    kv_usage_alert: float
+    fallback_model: str | None
+    request_rate: float | None
+    peak_to_average: float | None
+    per_replica_rate: float | None
+    notes: list[str]
 
 
 class PlanAnswer(TypedDict):
@@ -151,6 +179,7 @@ class PlanAnswer(TypedDict):
     plan: PlanSectionJson
     plans: list[PlanRowJson]
     commands: dict[str, str]
+    ops: NotRequired[OpsJson]                 # when a plan fits
     written: NotRequired[list[str]]
 
 
@@ -178,7 +207,7 @@ class CheckInvocationJson(TypedDict):
 class CheckFileJson(TypedDict):
     path: str
     kind: str | None
-    status: Annotated[str, Describe("checked, skipped or unreadable")]
+    status: str
     reason: str | None
     invocations: list[CheckInvocationJson]
     findings: list[CheckFindingJson]
@@ -206,7 +235,7 @@ class ValidateAnswer(TypedDict):
     """`planner validate --json`: the prediction, what vLLM reported, and the comparison."""
 
     schema_version: int
-    predicted: Annotated[dict[str, Any], Describe("an EstimateAnswer, with the CPU backend's pre-launch findings")]
+    predicted: dict[str, Any]
     observed: dict[str, Any]
     comparisons: list[dict[str, Any]]
     verdict: dict[str, Any]
@@ -219,25 +248,115 @@ class ValidateAnswer(TypedDict):
     exit_code: int
 
 
+class BenchmarkJson(TypedDict):
+    """The keys `vllm bench serve --save-result` writes for a run, as `planner perf` predicts them."""
+
+    completed: int
+    failed: NotRequired[int]
+    duration: float
+    total_input_tokens: int
+    total_output_tokens: int
+    request_throughput: float
+    output_throughput: float
+    total_token_throughput: float
+    max_concurrent_requests: int
+    max_output_tokens_per_s: NotRequired[float | None]
+    mean_ttft_ms: float
+    median_ttft_ms: float
+    std_ttft_ms: float
+    p95_ttft_ms: float
+    p99_ttft_ms: float
+    mean_tpot_ms: float
+    median_tpot_ms: float
+    std_tpot_ms: float
+    p95_tpot_ms: float
+    p99_tpot_ms: float
+    mean_itl_ms: float
+    median_itl_ms: float
+    std_itl_ms: float
+    p95_itl_ms: float
+    p99_itl_ms: float
+    mean_e2el_ms: float
+    median_e2el_ms: float
+    std_e2el_ms: float
+    p95_e2el_ms: float
+    p99_e2el_ms: float
+
+
 class PerfPointJson(TypedDict):
-    benchmark: Annotated[dict[str, Any] | None,
-                         Describe("vLLM's --save-result keys; null when the estimate would fail")]
-    bounds: dict[str, Any] | None
+    benchmark: BenchmarkJson
+    bounds: dict[str, Any]
     workload: dict[str, Any]
 
 
 class PerfAnswer(TypedDict):
-    """`planner perf --json`: one predicted benchmark (`benchmark`, `bounds`, `workload`; vLLM's
-    --save-result keys) or a sweep (`sweep`, `points`), with the estimate it ran on."""
+    """`planner perf --json`: one benchmark (or, with --sweep, one point per value) and the estimate."""
 
     schema_version: int
-    benchmark: NotRequired[Annotated[dict[str, Any] | None,
-                                     Describe("vLLM's --save-result keys; null when the estimate would fail")]]
+    benchmark: NotRequired[BenchmarkJson | None]    # null when vLLM would not start
     bounds: NotRequired[dict[str, Any] | None]
-    workload: NotRequired[dict[str, Any]]
+    workload: NotRequired[dict[str, Any] | None]
     sweep: NotRequired[dict[str, Any]]
     points: NotRequired[list[PerfPointJson]]
     estimate: EstimateAnswer
+    error: NotRequired[dict[str, Any] | None]
+
+
+class CostVolumeJson(TypedDict):
+    requests_per_month: int
+    replicas: int
+    gpus: int
+    self_hosted_monthly_usd: float
+    api_monthly_usd: float
+    savings_monthly_usd: float
+
+
+class CostBlockJson(TypedDict):
+    requests_per_month: int
+    input_len: int
+    output_len: int
+    api_monthly_usd: float
+    self_hosted_monthly_usd: float
+    savings_monthly_usd: float
+    api_annual_usd: float
+    self_hosted_annual_usd: float
+    savings_annual_usd: float
+    break_even_requests_per_month: int | None
+    replicas: int
+    gpus_per_replica: int
+    gpus: int
+    gpu_hourly_usd: float
+    gpu_price_date: str | None
+    gpu_price_source: str
+    api_input_usd_per_mtok: float
+    api_output_usd_per_mtok: float
+    api_usd_per_request: float
+    api_price_date: str | None
+    api_price_source: str
+    cost_per_million_output_tokens_usd: float | None
+    api_cost_per_million_output_tokens_usd: float | None
+    cost_per_million_tokens_usd: float | None
+    api_cost_per_million_tokens_usd: float | None
+    hours_per_month: float
+    fixed_monthly_usd: float
+    peak_to_average: float
+    average_request_rate: float
+    peak_request_rate: float
+    per_replica_request_rate: float
+    per_replica_rate_source: str
+    peak_utilization: float
+    volumes: list[CostVolumeJson]
+
+
+class CostAnswer(TypedDict):
+    """`planner cost --json`: self-hosting on vLLM against a hosted API (cost is null when the deployment
+    would not start)."""
+
+    schema_version: int
+    cost: CostBlockJson | None
+    capacity: dict[str, Any] | None
+    notes: list[str]
+    estimate: NotRequired[EstimateAnswer | None]
 
 
 class ErrorBodyJson(TypedDict):
@@ -255,6 +374,6 @@ class ErrorAnswer(TypedDict):
 
 # command -> its answer type (planner.contract exports the schema of each).
 ANSWER_TYPES: dict[str, type] = {
-    "estimate": EstimateAnswer, "plan": PlanAnswer, "perf": PerfAnswer, "check": CheckAnswer,
-    "validate": ValidateAnswer, "error": ErrorAnswer,
+    "estimate": EstimateAnswer, "plan": PlanAnswer, "perf": PerfAnswer, "cost": CostAnswer,
+    "check": CheckAnswer, "validate": ValidateAnswer, "error": ErrorAnswer,
 }

@@ -7,10 +7,15 @@ Around the commands: `-h` / `--help` everywhere, `--version` / `-V`, the help la
 planner/cli_help.py (usage with MODEL, examples, whole summaries), vLLM's `--help=all` /
 `--help=NAME` mapped to `planner flags`, shell completion (`--install-completion`), and the user's
 defaults from the config file (planner/user_config.py) as click's default_map, so flags win.
+
+A run imports and builds only the command it names (`app_for`): the other commands' modules and typer's
+conversion of their signatures cost a catalog plan about a tenth of its time. `app` (the whole app, for
+help, typos, the API and the tests) is built on first use.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -19,15 +24,6 @@ from typer.core import TyperGroup
 
 from planner import user_config
 from planner.cli_help import HelpMixin, PlannerCommand
-from planner.commands import check as _check
-from planner.commands import cost as _cost
-from planner.commands import estimate as _estimate
-from planner.commands import flags as _flags
-from planner.commands import gpus as _gpus
-from planner.commands import models as _models
-from planner.commands import perf as _perf
-from planner.commands import plan as _plan
-from planner.commands import validate as _validate
 from planner.commands._run import fail, usage_error
 from planner.errors import PlannerError
 from planner.vllm_versions import LATEST, OLDEST
@@ -134,19 +130,18 @@ def _version(value: bool) -> None:
     raise typer.Exit(0)
 
 
-app = typer.Typer(
-    cls=_PlannerGroup,
-    name="planner",
-    help="Plan, check and validate vLLM deployments with the numbers vLLM itself logs.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": list(HELP_NAMES)},
-)
+_SETTINGS: dict[str, Any] = {
+    "cls": _PlannerGroup,
+    "name": "planner",
+    "help": "Plan, check and validate vLLM deployments with the numbers vLLM itself logs.",
+    "no_args_is_help": True,
+    "add_completion": True,
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,
+    "context_settings": {"help_option_names": list(HELP_NAMES)},
+}
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                  help="Print the planner's version and the vLLM release it models by default."),
@@ -155,16 +150,78 @@ def _root(
 
 
 _CTX = {"allow_extra_args": True, "ignore_unknown_options": True}
-app.command("estimate", context_settings=_CTX, help=_estimate.HELP, cls=PlannerCommand)(_estimate.command)
-app.command("plan", context_settings=_CTX, help=_plan.HELP, cls=PlannerCommand)(_plan.command)
-app.command("perf", context_settings=_CTX, help=_perf.HELP, cls=PlannerCommand)(_perf.command)
-app.command("cost", context_settings=_CTX, help=_cost.HELP, cls=PlannerCommand)(_cost.command)
-app.command("check", help=_check.HELP, cls=PlannerCommand)(_check.command)
-app.command("validate", context_settings=_CTX, help=_validate.HELP, cls=PlannerCommand)(_validate.command)
-app.add_typer(_models.app, name="models", help=_models.HELP)
-app.command("gpus", help=_gpus.HELP, cls=PlannerCommand)(_gpus.command)
-app.command("flags", context_settings=_CTX, help=_flags.HELP, cls=PlannerCommand)(_flags.command)
+# The commands, in the order `planner --help` lists them.
+COMMANDS = ("estimate", "plan", "perf", "cost", "check", "validate", "models", "gpus", "flags")
+
+
+def _register(app: typer.Typer, name: str) -> None:
+    """Import command `name` and add it to `app` (each import names its module: the import graph sees it)."""
+    # Imports inside: only the command a run names is imported (see the module docstring).
+    if name == "estimate":
+        from planner.commands import estimate as _estimate  # noqa: PLC0415
+        app.command("estimate", context_settings=_CTX, help=_estimate.HELP, cls=PlannerCommand)(_estimate.command)
+    elif name == "plan":
+        from planner.commands import plan as _plan  # noqa: PLC0415
+        app.command("plan", context_settings=_CTX, help=_plan.HELP, cls=PlannerCommand)(_plan.command)
+    elif name == "perf":
+        from planner.commands import perf as _perf  # noqa: PLC0415
+        app.command("perf", context_settings=_CTX, help=_perf.HELP, cls=PlannerCommand)(_perf.command)
+    elif name == "cost":
+        from planner.commands import cost as _cost  # noqa: PLC0415
+        app.command("cost", context_settings=_CTX, help=_cost.HELP, cls=PlannerCommand)(_cost.command)
+    elif name == "check":
+        from planner.commands import check as _check  # noqa: PLC0415
+        app.command("check", help=_check.HELP, cls=PlannerCommand)(_check.command)
+    elif name == "validate":
+        from planner.commands import validate as _validate  # noqa: PLC0415
+        app.command("validate", context_settings=_CTX, help=_validate.HELP, cls=PlannerCommand)(_validate.command)
+    elif name == "models":
+        from planner.commands import models as _models  # noqa: PLC0415
+        app.add_typer(_models.app, name="models", help=_models.HELP)
+    elif name == "gpus":
+        from planner.commands import gpus as _gpus  # noqa: PLC0415
+        app.command("gpus", help=_gpus.HELP, cls=PlannerCommand)(_gpus.command)
+    elif name == "flags":
+        from planner.commands import flags as _flags  # noqa: PLC0415
+        app.command("flags", context_settings=_CTX, help=_flags.HELP, cls=PlannerCommand)(_flags.command)
+    else:  # pragma: no cover - COMMANDS and the branches above are one list
+        raise ValueError(name)
+
+
+def _new_app() -> typer.Typer:
+    app = typer.Typer(**_SETTINGS)
+    app.callback()(_root)
+    return app
+
+
+@functools.cache
+def whole_app() -> typer.Typer:
+    """Every command: for `planner --help`, a mistyped command, options before the command, the API, tests."""
+    app = _new_app()
+    for name in COMMANDS:
+        _register(app, name)
+    return app
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app a run needs: only the command `argv` names (after a `--help=` redirect), else (help, a typo,
+    options first) the whole app. Same settings and command definitions as the whole app, so options,
+    help and errors are the whole app's (tests/test_cli_lean.py)."""
+    words = help_redirect(argv) or argv
+    name = words[0] if words else ""
+    if name not in COMMANDS:
+        return whole_app()
+    app = _new_app()
+    _register(app, name)
+    return app
+
+
+def __getattr__(attr: str) -> typer.Typer:
+    """`planner.cli.app`: the whole app, built on first use."""
+    if attr == "app":
+        return whole_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 def main() -> None:
-    app()
+    app_for(sys.argv[1:])()

@@ -4,9 +4,12 @@ One SCHEMA_VERSION (planner.errors, where every command already looks) versions 
 `planner estimate --json`, `planner plan --json`, `planner check --format json`,
 `planner validate --json` and the error object any command prints under --json.
 
-The commands build their answers as plain dicts (the fast paths must not load pydantic:
-tests/test_imports.py); tests/test_contract.py validates what each command prints against these
-models, and checks that docs/schema.json is what `python -m planner.contract` writes today.
+The commands build their answers as the TypedDicts of planner/answers.py (plain dicts that mypy checks;
+the fast paths must not load pydantic: tests/test_imports.py). `mismatches()` checks every model here
+against its TypedDict: the same keys, and every answer the type allows is one the model accepts (the
+model may be looser: a dict where the type names keys, an optional key the type requires), and extra
+keys refused. tests/test_contract.py asserts there are none, validates what each command prints against
+these models, and checks that docs/schema.json is what `python -m planner.contract` writes today.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from planner import answers
 from planner.errors import SCHEMA_VERSION
 
 
@@ -367,6 +371,64 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "estimate": EstimateDoc, "plan": PlanDoc, "perf": PerfDoc, "cost": CostDoc, "check": CheckDoc,
     "validate": ValidateDoc, "error": ErrorDoc,
 }
+
+
+def _node(node: Any, defs: dict[str, Any]) -> Any:
+    """A schema node with $refs resolved and the words that do not constrain (titles, descriptions,
+    defaults, additionalProperties) dropped."""
+    if isinstance(node, list):
+        return [_node(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return _node(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    return {k: _node(v, defs) for k, v in node.items()
+            if k not in ("title", "description", "default", "additionalProperties")}
+
+
+def _options(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(node["anyOf"]) if "anyOf" in node else [node]
+
+
+def _accepts(model: dict[str, Any], typed: dict[str, Any], where: str) -> list[str]:
+    """Why the model's schema does not accept every value of the TypedDict's ([] when it does)."""
+    if not model or (model.get("type") == "object" and "properties" not in model):
+        return []                                   # Any, or a dict[str, Any]: accepts every object
+    if "anyOf" in model or "anyOf" in typed:
+        out: list[str] = []
+        for t in _options(typed):
+            if all(_accepts(m, t, where) for m in _options(model)):
+                out.append(f"{where}: the model does not accept {json.dumps(t)[:80]}")
+        return out
+    if model.get("type") == "number" and typed.get("type") == "integer":
+        return []
+    if model.get("type") == "array" and typed.get("type") == "array":
+        return _accepts(model.get("items", {}), typed.get("items", {}), where + "[]")
+    if model.get("type") == "object" and typed.get("type") == "object":
+        mp, tp = model.get("properties", {}), typed.get("properties", {})
+        if set(mp) != set(tp):
+            return [f"{where}: keys differ: model only {sorted(set(mp) - set(tp))}, "
+                    f"type only {sorted(set(tp) - set(mp))}"]
+        out = [f"{where}.{k}: the model requires a key the type may omit"
+               for k in sorted(set(model.get("required", ())) - set(typed.get("required", ())))]
+        for k in mp:
+            out += _accepts(mp[k], tp[k], f"{where}.{k}")
+        return out
+    return [] if model == typed else [f"{where}: model {json.dumps(model)[:60]} vs type {json.dumps(typed)[:60]}"]
+
+
+def mismatches() -> list[str]:
+    """Where a model of this module and its TypedDict in planner.answers disagree; [] when they agree."""
+    from pydantic import TypeAdapter  # noqa: PLC0415 - pydantic only when the contract is checked
+
+    out: list[str] = []
+    if set(ANSWERS) != set(answers.ANSWER_TYPES):
+        out.append(f"answers: models for {sorted(ANSWERS)}, types for {sorted(answers.ANSWER_TYPES)}")
+    for name in sorted(set(ANSWERS) & set(answers.ANSWER_TYPES)):
+        ms = ANSWERS[name].model_json_schema()
+        ts = TypeAdapter(answers.ANSWER_TYPES[name]).json_schema()
+        out += _accepts(_node(ms, ms.get("$defs", {})), _node(ts, ts.get("$defs", {})), name)
+    return out
 
 
 def json_schema() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from planner.term import pack
+from planner.textout import Table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -40,9 +41,9 @@ def _bar(parts: list[tuple[float, str, str]], total: float, width: int = 28) -> 
     return out + "[dim]" + REST * (width - used) + "[/dim]"
 
 
-def memory_table(est: Estimate, stage: PerGpu, title: str) -> object:
-    from rich.table import Table  # noqa: PLC0415 - rich only for human output
-
+def memory_table(est: Estimate, stage: PerGpu, title: str) -> Table:
+    """A planner.textout Table: plain text without rich on a plain console, rich's own table on a rich
+    console (it renders through Table.__rich__)."""
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None)
     t.add_column("per GPU", style="bold")
     t.add_column("GiB", justify="right")

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from planner import term
+from planner import textout
 from planner.errors import SCHEMA_VERSION
 from planner.recommend import decisions
 from planner.render import memory_table
+from planner.textout import Table, escape
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from planner.answers import EstimateAnswer, FindingJson, PlanAnswer, PlanRowJson, PlanSectionJson
     from planner.recommend import Plan, PlanResult
 
 OBJECTIVE_LABEL = {"gpus": "fewest GPUs", "cost": "lowest cost per hour", "kv": "most KV cache"}
@@ -37,10 +39,10 @@ def _context(n: int) -> str:
     return f"{n // 1024}K" if n % 1024 == 0 and n >= 1024 else f"{n:,}"
 
 
-def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
+def plan_row(rank: int, p: Plan, required: int) -> PlanRowJson:
     """One ranked plan as JSON (the `plans` list of --json)."""
     r = p.est.resolved
-    return {
+    row: PlanRowJson = {
         "rank": rank,
         "gpu": p.gpu.id,
         "count": p.count,
@@ -64,23 +66,19 @@ def plan_row(rank: int, p: Plan, required: int) -> dict[str, Any]:
         "headroom": round(p.headroom(required), 4),
         "cost_per_hour_usd": None if p.cost_per_hour is None else round(p.cost_per_hour, 4),
         "native_quantization": p.native,
-        **({"capacity": p.load.to_json()} if p.load is not None else {}),
     }
+    if p.load is not None:
+        row["capacity"] = p.load.to_json()
+    return row
 
 
-def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict[str, Any]:
+def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> PlanAnswer:
     """The chosen plan's estimate contract (or the closest miss's), plus plans, decisions and commands."""
     req = result.request
     required = req.concurrency or 1
     chosen = result.chosen
     est = chosen.est if chosen is not None else (result.closest.est if result.closest is not None else None)
-    doc: dict[str, Any] = est.to_json() if est is not None else {"schema_version": SCHEMA_VERSION, "fits": False}
-    doc["fits"] = chosen is not None
-    if "vllm" in doc:
-        doc["vllm"]["given"] = sorted(req.args.given())      # what the user set; the rest was decided
-    doc["warnings"] = [*({"code": "source", "message": w} for w in getattr(loaded, "warnings", ())),
-                       *doc.get("warnings", [])]
-    doc["plan"] = {
+    section: PlanSectionJson = {
         "objective": req.objective,
         "model": chosen.candidate.serve_model if chosen is not None else None,
         "chosen": 1 if chosen is not None else None,
@@ -91,29 +89,38 @@ def plan_json(result: PlanResult, loaded: Any, commands: dict[str, str]) -> dict
     }
     load = next((p.load.load for p in result.plans if p.load is not None), None)
     if load is not None:
-        doc["plan"]["load"] = load.to_json()
+        section["load"] = load.to_json()
     if chosen is None and result.closest is not None:
         m = result.closest
-        doc["plan"]["closest_miss"] = {"gpu": m.gpu.id, "count": m.count, "tensor_parallel_size": m.tp,
-                                       "pipeline_parallel_size": m.pp,
-                                       "data_parallel_size": m.est.resolved.data_parallel_size,
-                                       "quantization": m.candidate.scheme,
-                                       "shortfall_gib_per_gpu": None if m.shortfall_gib == float("inf")
-                                       else round(m.shortfall_gib, 4)}
-    doc["plans"] = [plan_row(i + 1, p, required) for i, p in enumerate(result.plans)]
-    doc["commands"] = dict(commands)
+        section["closest_miss"] = {"gpu": m.gpu.id, "count": m.count, "tensor_parallel_size": m.tp,
+                                   "pipeline_parallel_size": m.pp,
+                                   "data_parallel_size": m.est.resolved.data_parallel_size,
+                                   "quantization": m.candidate.scheme,
+                                   "shortfall_gib_per_gpu": None if m.shortfall_gib == float("inf")
+                                   else round(m.shortfall_gib, 4)}
+    rows = [plan_row(i + 1, p, required) for i, p in enumerate(result.plans)]
+    doc: PlanAnswer
+    if est is not None:
+        # Estimate.to_json builds an EstimateAnswer (planner/answers.py); its annotation still says dict.
+        doc = {**cast("EstimateAnswer", est.to_json()), "plan": section, "plans": rows, "commands": dict(commands)}
+    else:
+        doc = {"schema_version": SCHEMA_VERSION, "fits": False, "warnings": [], "plan": section, "plans": rows,
+               "commands": dict(commands)}
+    doc["fits"] = chosen is not None
+    if "vllm" in doc:
+        doc["vllm"]["given"] = sorted(req.args.given())      # what the user set; the rest was decided
+    source: list[FindingJson] = [{"code": "source", "message": w} for w in getattr(loaded, "warnings", ())]
+    doc["warnings"] = [*source, *doc.get("warnings", [])]
     return doc
 
 
-def load_table(result: PlanResult, rows: int) -> object:
+def load_table(result: PlanResult, rows: int) -> Table:
     """The ranked table of a plan sized for a load: replicas and totals instead of the KV columns."""
-    from rich.table import Table  # noqa: PLC0415 - rich only for human output
-
     t = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
     for name, justify in (("#", "right"), ("GPU", "left"), ("n", "right"), ("TP/PP", "left"), ("quant", "left"),
                           ("req/s", "right"), ("repl", "right"), ("GPUs", "right"), ("$/h", "right"),
                           ("limit", "left")):
-        t.add_column(name, justify=justify, no_wrap=name != "GPU", overflow="fold")  # type: ignore[arg-type]
+        t.add_column(name, justify=justify, no_wrap=name != "GPU", overflow="fold")
     for i, p in enumerate(result.plans[:rows]):
         fit = p.load
         quant = p.candidate.scheme + ("" if p.native else "*")
@@ -162,15 +169,13 @@ def capacity_lines(p: Plan) -> list[str]:
     return out
 
 
-def plans_table(result: PlanResult, rows: int) -> object:
-    from rich.table import Table  # noqa: PLC0415 - rich only for human output
-
+def plans_table(result: PlanResult, rows: int) -> Table:
     required = result.request.concurrency or 1
     t = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
     for name, justify in (("#", "right"), ("GPU", "left"), ("n", "right"), ("TP/PP", "left"), ("quant", "left"),
                           ("KV", "left"), ("context", "right"), ("KV tokens", "right"), ("conc", "right"),
                           ("free", "right"), ("$/h", "right")):
-        t.add_column(name, justify=justify, no_wrap=name != "GPU", overflow="fold")  # type: ignore[arg-type]
+        t.add_column(name, justify=justify, no_wrap=name != "GPU", overflow="fold")
     for i, p in enumerate(result.plans[:rows]):
         cost = "" if p.cost_per_hour is None else f"{p.cost_per_hour:.2f}"
         quant = p.candidate.scheme + ("" if p.native else "*")
@@ -187,11 +192,10 @@ def render_plan(result: PlanResult, loaded: Any, command_text: str | None, *, wr
                 warnings: Console | None = None) -> None:
     """The human output. `command_text` (the emitted form) is written last, verbatim, to stdout; the report
     before it goes to stdout too, or to stderr with `report_to_stderr` (stdout is then the form alone).
-    Warnings always go to stderr (`warnings`), so they never end up in a file or pipe the output feeds."""
-    from rich.markup import escape  # noqa: PLC0415 - rich only for human output
-
-    out = console or term.console(stderr=report_to_stderr)
-    warn = warnings or term.console(stderr=True)
+    Warnings always go to stderr (`warnings`), so they never end up in a file or pipe the output feeds.
+    The consoles are planner.textout's: term's, without rich where they write plain text."""
+    out = console or textout.console(stderr=report_to_stderr)
+    warn = warnings or textout.console(stderr=True)
     req = result.request
     for w in getattr(loaded, "warnings", ()):
         warn.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)

@@ -1,22 +1,24 @@
-"""rich's console and table for the planner's reports, without importing rich where rich would write plain
-text (a pipe, a file, a CI log).
+"""The report consoles of planner/term.py, without importing rich where rich would write plain text (a
+pipe, a file, a CI log, NO_COLOR).
 
-Importing rich costs about as much as the rest of a catalog plan (docs/performance.md), and its output is
-plain text whenever it does not write to a terminal. This module writes that plain text itself, laid out
-as rich 13-15 lays it out: the same markup (tags dropped, `\\[` escapes), the same console width (COLUMNS,
-else the terminal size of stdin/stdout/stderr, else 80), the same tables (column widths, padding, title
-and caption justified to the table's width). Anything it does not lay out exactly as rich would (a
-terminal or forced colour, a line or table wider than the console, tabs or control characters, a tag
-that is not a plain style, characters whose cell width is not 1) goes to a real rich Console, imported
-then. tests/test_textout.py compares both on the reports and on generated text and tables.
+Importing rich costs about as much as the rest of a catalog plan (docs/performance.md), and without
+colour term.console's rich Console writes plain text. `console()` returns, in that case, a console that
+writes the same text itself, laid out as rich 13-15 lays it out at term's width: the same markup (tags
+dropped, `\\[` escapes), the same tables (column widths, padding, title and caption justified to the
+table's width). Anything it does not lay out exactly as rich would (a line or table wider than the
+console, tabs or control characters, a tag that is not a plain style, characters whose cell width is not
+1) goes to term.console's rich Console, imported then; with colour, term.console is used as it is.
+tests/test_textout.py compares both on the reports and on generated text and tables.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sys
+from collections.abc import Callable
 from typing import IO, Any
+
+from planner import term
 
 # rich.markup's tag pattern (rich/markup.py RE_TAGS), so the same text is a tag in both.
 _TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
@@ -24,8 +26,6 @@ _ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 # Style words a tag may name here; any other tag (links, @handlers, colours by number) goes to rich.
 _STYLE_WORDS = frozenset({"bold", "dim", "italic", "underline", "red", "green", "yellow", "blue", "magenta",
                           "cyan", "white", "black"})
-# What rich's emoji replacement could turn into an emoji (rich/_emoji_replace.py matches :name:).
-_EMOJI = re.compile(r":[^\s:]+:")
 # Non-ASCII characters of the reports, each one cell wide in rich.cells (checked by the tests).
 NARROW = frozenset("·█…×—–→←≥≤±µ°’‘“”é")
 
@@ -88,45 +88,11 @@ def plain(markup: str) -> str:
 
 
 def _check_cells(text: str) -> None:
-    if _EMOJI.search(text):
-        raise _NeedsRich("emoji code")
     for ch in text:
         if ch == "\n":
             continue
         if ch < " " or ch == "\x7f" or (ord(ch) > 126 and ch not in NARROW):
             raise _NeedsRich(repr(ch))
-
-
-def console_width(environ: Any = None) -> int:
-    """rich.console.Console.size's width for a console that is not a terminal."""
-    env = os.environ if environ is None else environ
-    width: int | None = None
-    for fd in (0, 1, 2):
-        try:
-            width = os.get_terminal_size(fd)[0]
-        except (AttributeError, ValueError, OSError):
-            continue
-        break
-    columns = env.get("COLUMNS")
-    if columns is not None and columns.isdigit():
-        width = int(columns)
-    return width or 80
-
-
-def _writes_plain(stream: IO[str]) -> bool:
-    """Whether rich would write `stream` without any escape codes (rich.console.Console.is_terminal)."""
-    if os.name == "nt" or "ipykernel" in sys.modules or "idlelib" in sys.modules:
-        return False
-    env = os.environ
-    if env.get("TTY_COMPATIBLE", "") == "1" or env.get("TTY_COMPATIBLE", "") == "0":
-        return env.get("TTY_COMPATIBLE") == "0"
-    if env.get("FORCE_COLOR") is not None:
-        return env.get("FORCE_COLOR") == ""
-    isatty = getattr(stream, "isatty", None)
-    try:
-        return not (isatty is not None and isatty())
-    except ValueError:
-        return True
 
 
 class Table:
@@ -199,8 +165,8 @@ class Table:
 
 
 def _justify(text: str, width: int, how: str) -> str:
-    if text != text.strip():
-        raise _NeedsRich("surrounding whitespace")     # rich strips it for some justifications
+    if text != text.rstrip():
+        raise _NeedsRich("trailing whitespace")        # rich strips it for some justifications
     if len(text) > width:
         raise _NeedsRich("cell wider than its column")
     gap = width - len(text)
@@ -214,38 +180,37 @@ def _justify(text: str, width: int, how: str) -> str:
 
 
 class Console:
-    """The subset of rich.console.Console the reports use: print of markup text or a Table, width, file."""
+    """The subset of rich.console.Console the reports use (print of markup text or a Table, width, file),
+    for a console that writes no styles: term.console(..., styled=False) at `width` columns."""
 
-    def __init__(self, *, highlight: bool = False, stderr: bool = False) -> None:
-        self.highlight = highlight
-        self.stderr = stderr
+    def __init__(self, *, width: int, fallback: Callable[[], Any], stderr: bool = False,
+                 file: IO[str] | None = None) -> None:
+        self._width = width
+        self._fallback = fallback
         self._rich: Any = None
-        self._plain = _writes_plain(self.file)
-        self._width = console_width()
+        self.stderr = stderr
+        self._file = file
 
     @property
     def file(self) -> IO[str]:
+        if self._file is not None:
+            return self._file
         return sys.stderr if self.stderr else sys.stdout
 
     @property
     def width(self) -> int:
-        return self._width if self._plain else self._rich_console().width
+        return self._width
 
     def _rich_console(self) -> Any:
         if self._rich is None:
-            from rich.console import Console as RichConsole  # noqa: PLC0415 - rich only where it writes
-
-            self._rich = RichConsole(highlight=self.highlight, stderr=self.stderr)
+            self._rich = self._fallback()
         return self._rich
 
     def print(self, *objects: Any, soft_wrap: bool = False, end: str = "\n") -> None:
-        if self._plain:
-            try:
-                self._print_plain(objects, soft_wrap=soft_wrap, end=end)
-                return
-            except _NeedsRich:
-                pass
-        self._rich_console().print(*objects, soft_wrap=soft_wrap, end=end)
+        try:
+            self._print_plain(objects, soft_wrap=soft_wrap, end=end)
+        except _NeedsRich:
+            self._rich_console().print(*objects, soft_wrap=soft_wrap, end=end)
 
     def _print_plain(self, objects: tuple[Any, ...], *, soft_wrap: bool, end: str) -> None:
         if len(objects) > 1:
@@ -261,3 +226,17 @@ class Console:
             raise _NeedsRich(type(obj).__name__)
         self.file.write("\n".join(lines) + end)
         self.file.flush()
+
+
+def console(*, stderr: bool = False, file: IO[str] | None = None, cols: int | None = None,
+            styled: bool | None = None) -> Any:
+    """term.console(...)'s console: this module's plain one where term's would write no styles (rich is
+    then imported only for what this module cannot lay out), term's rich one otherwise."""
+    stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    if styled is None:
+        styled = term.colour(stream)
+    if styled:
+        return term.console(stderr=stderr, file=file, cols=cols, styled=True)
+    width = cols or term.width(stream)
+    return Console(width=width, stderr=stderr, file=file,
+                   fallback=lambda: term.console(stderr=stderr, file=file, cols=width, styled=False))

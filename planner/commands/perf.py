@@ -20,7 +20,7 @@ from planner.commands import _options as _o
 from planner.errors import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from planner.answers import EstimateAnswer, FindingJson, PerfAnswer, PerfPointJson
+    from planner.answers import BenchmarkJson, EstimateAnswer, FindingJson, PerfAnswer, PerfPointJson
     from planner.bench_flags import Sweep
     from planner.estimate import Estimate
     from planner.perf.types import Workload
@@ -167,7 +167,7 @@ def workload_json(w: Workload) -> dict[str, Any]:
     return asdict(w)
 
 
-def benchmark_json(p: PredictionLike) -> dict[str, Any]:
+def benchmark_json(p: PredictionLike) -> BenchmarkJson:
     """The benchmark's --save-result keys: BenchmarkResult's, plus `failed` (0: vLLM would start and serve
     every request) and the peak output throughput that vLLM prints and saves."""
     from planner.render_perf import peak_output_tokens_per_s
@@ -175,7 +175,7 @@ def benchmark_json(p: PredictionLike) -> dict[str, Any]:
     out: dict[str, Any] = dict(p.benchmark.to_json())
     out["failed"] = 0
     out["max_output_tokens_per_s"] = round(peak_output_tokens_per_s(p.sim), 2)
-    return out
+    return cast("BenchmarkJson", out)      # BenchmarkResult's fields are BenchmarkJson's keys
 
 
 def point_json(p: PredictionLike) -> PerfPointJson:

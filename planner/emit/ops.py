@@ -26,13 +26,16 @@ import math
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.emit.deployment import Deployment
 from planner.emit.shell import API_KEY_ENV, api_key_required
 from planner.errors import PlannerError, did_you_mean
 from planner.prices import api_prices
 from planner.vllm_versions import MetricNames, metric_names, rules_for
+
+if TYPE_CHECKING:
+    from planner.answers import OpsJson
 
 # Defaults when the plan has no targets: stated in every emitted file that uses them.
 DEFAULT_SLO_PERCENTILE = 95.0
@@ -139,7 +142,7 @@ class OpsTargets:
         """The OpenAI-compatible base URL of the Kubernetes Service, from inside the cluster."""
         return f"http://{self.name}.{self.namespace}.svc.cluster.local:{self.port}/v1"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> OpsJson:
         return {"name": self.name, "namespace": self.namespace, "served_model_name": self.served_model_name,
                 "replicas": self.replicas, "min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
                 "queue_depth_target": self.queue_depth, "queue_metric": self.metrics.waiting,

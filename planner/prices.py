@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-import statistics
 from dataclasses import dataclass
-from importlib import resources
 
 from planner.errors import PlannerError, did_you_mean
 
@@ -55,12 +53,16 @@ class ApiPrice:
 
 @functools.cache
 def gpu_offers() -> tuple[GpuOffer, ...]:
+    from importlib import resources  # noqa: PLC0415 - stdlib, but ~10 ms to import: only when prices are read
+
     raw = json.loads(resources.files("gpu_catalog").joinpath("data/prices/gpu-hour.json").read_text())
     return tuple(GpuOffer(**row) for row in raw["offers"])
 
 
 @functools.cache
 def api_prices() -> tuple[ApiPrice, ...]:
+    from importlib import resources  # noqa: PLC0415 - stdlib, but ~10 ms to import: only when prices are read
+
     raw = json.loads(resources.files("model_catalog").joinpath("hosted/api-prices.json").read_text())
     return tuple(ApiPrice(provider=r["provider"], model=r["model"], input_usd_per_mtok=r["input_usd_per_mtok"],
                           output_usd_per_mtok=r["output_usd_per_mtok"], date=r["date"], source=r["source"])
@@ -80,6 +82,8 @@ def median_on_demand(gpu_id: str) -> GpuPrice | None:
     providers = sorted({o.provider for o in rows})
     label = (f"{rows[0].provider} {rows[0].offer} (on-demand)" if len(rows) == 1
              else f"median of {len(rows)} on-demand offers ({', '.join(providers)})")
+    import statistics  # noqa: PLC0415 - stdlib, but it imports random, fractions and decimal: only when a price is read
+
     return GpuPrice(round(statistics.median(o.usd_per_gpu_hour for o in rows), 4), label,
                     _date_range([o.date for o in rows]), "gpu_catalog/data/prices/gpu-hour.json")
 

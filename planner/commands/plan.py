@@ -151,10 +151,7 @@ def parse_load(*, request_rate: str | None, dataset_name: str | None, random_inp
                random_output_len: str | None, peak_to_average: str | None, slo_ttft_ms: str | None,
                slo_tpot_ms: str | None, slo_e2el_ms: str | None, slo_percentile: str | None) -> Load | None:
     """The workload options as a Load (None without --request-rate); every value checked."""
-    from planner.bench_flags import WorkloadFlags, parse_float, parse_workload
-    from planner.capacity import PEAK_TO_AVERAGE, LoadShape, Slo, parse_rate
     from planner.errors import PlannerError
-    from planner.sizing import Load
 
     rest = {"--dataset-name": dataset_name, "--random-input-len": random_input_len,
             "--random-output-len": random_output_len, "--peak-to-average": peak_to_average,
@@ -166,6 +163,11 @@ def parse_load(*, request_rate: str | None, dataset_name: str | None, random_inp
             raise PlannerError(f"{given[0]} describes a load: give --request-rate too",
                                hint="e.g. --request-rate 40, 1000/min or 5M/month")
         return None
+    # The capacity model (and the perf model under it) only for a plan sized for a load.
+    from planner.bench_flags import WorkloadFlags, parse_float, parse_workload
+    from planner.capacity import PEAK_TO_AVERAGE, LoadShape, Slo, parse_rate
+    from planner.sizing import Load
+
     rate = parse_rate(request_rate, flag="--request-rate")
     w, _ = parse_workload(WorkloadFlags(dataset_name=dataset_name, random_input_len=random_input_len,
                                         random_output_len=random_output_len))

@@ -67,6 +67,25 @@ class KvCacheJson(TypedDict):
     padding_layers: int
 
 
+class ParallelJson(TypedDict):
+    """Data / expert parallelism of the serve: the figures of per_gpu and kv_cache are one DP engine's."""
+
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    data_parallel_size: int
+    data_parallel_size_local: int
+    expert_parallel: bool
+    expert_parallel_size: int
+    experts_per_rank: int
+    moe_tensor_parallel_size: int | None
+    engines: int
+    gpus: int
+    nodes: int
+    kv_tokens_per_engine: int
+    kv_tokens_total: int
+    max_concurrency_total: float
+
+
 class EstimateAnswer(TypedDict):
     """`planner estimate --json`: what vLLM would do at startup, in the figures it logs."""
 
@@ -82,6 +101,7 @@ class EstimateAnswer(TypedDict):
     tightest_stage: int
     errors: list[FindingJson]
     warnings: list[FindingJson]
+    parallel: NotRequired[ParallelJson]
 
 
 class DecisionJson(TypedDict):
@@ -97,6 +117,9 @@ class PlanRowJson(TypedDict):
     tensor_parallel_size: int
     pipeline_parallel_size: int
     data_parallel_size: int
+    expert_parallel: bool
+    nodes: int
+    gpus_per_node: int
     quantization: str
     model: str
     kv_cache_dtype: str
@@ -106,6 +129,7 @@ class PlanRowJson(TypedDict):
     gpu_memory_utilization: float | None
     enforce_eager: bool
     kv_tokens: int
+    kv_tokens_total: int
     max_concurrency: float
     headroom: float
     cost_per_hour_usd: float | None
@@ -118,6 +142,7 @@ class ClosestMissJson(TypedDict):
     count: int
     tensor_parallel_size: int
     pipeline_parallel_size: int
+    data_parallel_size: int
     quantization: str
     shortfall_gib_per_gpu: float | None
 
@@ -176,6 +201,7 @@ class PlanAnswer(TypedDict):
     tightest_stage: NotRequired[int]
     errors: NotRequired[list[FindingJson]]
     warnings: list[FindingJson]
+    parallel: NotRequired[ParallelJson]
     plan: PlanSectionJson
     plans: list[PlanRowJson]
     commands: dict[str, str]

@@ -23,6 +23,7 @@ from planner.estimate import estimate
 from planner.parallel import Layout, fp8_block_errors, layout_of
 from planner.quant import NONE, resolve_scheme
 from planner.serve_args import parse_serve_argv
+from planner.sources import from_catalog
 from planner.spec import model_spec_from_config
 from planner.weights import rank_weights
 
@@ -41,7 +42,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def _loaded(name: str):
     hit = model_catalog.lookup(name)
     assert hit is not None, name
-    return hit.to_loaded(hit.repo_id)
+    return from_catalog(hit, hit.repo_id)
 
 
 def _config(name: str) -> dict:

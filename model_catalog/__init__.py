@@ -13,7 +13,7 @@ the catalog must stay fast. User files are validated strictly (model_catalog/_sc
 
 Entries are shared by every caller: treat their dicts as read-only. `CatalogEntry.config_for`,
 `CatalogHit.config` hands out private copies. A hit is plain data (the entry, the variant, the repo and
-how it matched): planner.sources.from_catalog turns it into the planner's LoadedModel.
+how it matched): planner.sourcing.loader.from_catalog turns it into the planner's LoadedModel.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError, did_you_mean
-from planner.quant import QUANT_ALIASES
+from planner.memory.quant import QUANT_ALIASES
 
 ENV_VAR = "VLLM_PLANNER_MODEL_CATALOG"
 
@@ -39,7 +39,7 @@ _TEXT_KEYS = ("text_config", "llm_config", "language_config")
 class QuantVariant:
     """A pre-quantized checkpoint of a catalog model."""
 
-    scheme: str                                # planner.quant name: awq, gptq, fp8, int8, nvfp4, ...
+    scheme: str                                # planner.memory.quant name: awq, gptq, fp8, int8, nvfp4, ...
     repo_id: str
     quantization_config: dict[str, Any]        # as the repo ships it (config.json, or its merged side-car)
     source: str                                # who publishes it and where the quantization_config comes from

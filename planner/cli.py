@@ -26,7 +26,7 @@ from planner import user_config
 from planner.cli_help import HelpMixin, PlannerCommand
 from planner.commands._run import fail, usage_error
 from planner.errors import PlannerError
-from planner.vllm_versions import LATEST, OLDEST
+from planner.release.vllm_versions import LATEST, OLDEST
 
 try:  # typer >= 0.26 vendors click as typer._click; older releases use click itself
     from typer._click import exceptions as cx

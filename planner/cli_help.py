@@ -20,7 +20,7 @@ from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
 
-from planner.vllm_flags import flags_of
+from planner.release.vllm_flags import flags_of
 
 try:  # typer >= 0.26 vendors click as typer._click
     from typer._click import Context, HelpFormatter

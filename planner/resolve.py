@@ -15,16 +15,16 @@ from dataclasses import dataclass
 
 import gpu_catalog
 from gpu_catalog import Gpu
-from planner.cpu_backend import read_host_cpu
-from planner.engine_args import EngineArgs, check_release
 from planner.errors import PlannerError
-from planner.estimate import Estimate, estimate
+from planner.memory.cpu_backend import read_host_cpu
+from planner.memory.estimator import Estimate, estimate
+from planner.memory.spec import model_spec_from_config
+from planner.memory.spec_decode import draft_reference
 from planner.redact import remember
-from planner.serve_args import ServeCommand, find_launcher, parse_serve_argv, split_command
-from planner.sources import LoadedModel, load_model, prequantized_variant
-from planner.spec import model_spec_from_config
-from planner.spec_decode import draft_reference
-from planner.vllm_versions import LATEST, VersionRules, rules_for
+from planner.release.engine_args import EngineArgs, check_release
+from planner.release.serve_args import ServeCommand, find_launcher, parse_serve_argv, split_command
+from planner.release.vllm_versions import LATEST, VersionRules, rules_for
+from planner.sourcing.loader import LoadedModel, load_model, prequantized_variant
 
 
 def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:

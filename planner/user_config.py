@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError, did_you_mean
-from planner.vllm_versions import parse_version
+from planner.release.vllm_versions import parse_version
 
 ENV_VAR = "PLANNER_CONFIG"
 APP_DIR = "vllm-planner"

@@ -1,4 +1,5 @@
-"""A PNG reader for the tests of the plots (planner/png.py writes them): enough to check what a viewer reads."""
+"""A PNG reader for the tests of the plots (planner/rendering/png.py writes them): enough to check what a
+viewer reads."""
 
 from __future__ import annotations
 

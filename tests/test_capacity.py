@@ -1,4 +1,4 @@
-"""planner.capacity: rate parsing, and the highest rate one replica sustains, from the perf model."""
+"""planner.performance.capacity: rate parsing, and the highest rate one replica sustains, from the perf model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import math
 import pytest
 
 import gpu_catalog
-from planner.capacity import (
+from planner.errors import PlannerError
+from planner.memory.estimator import Estimate, estimate
+from planner.performance.capacity import (
     GROWTH_MAX,
     HOURS_PER_MONTH,
     REL_TOL,
@@ -23,11 +25,9 @@ from planner.capacity import (
     probe_prompts,
     replicas_for,
 )
-from planner.engine_args import EngineArgs
-from planner.errors import PlannerError
-from planner.estimate import Estimate, estimate
-from planner.perf.predict import predict
-from planner.sources import load_model
+from planner.performance.predict import predict
+from planner.release.engine_args import EngineArgs
+from planner.sourcing.loader import load_model
 
 MONTH_S = HOURS_PER_MONTH * 3600
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from planner.check.model import Finding, Report
-from planner.check.rules import Settings
-from planner.check.run import check_paths
+from planner.gate.model import Finding, Report
+from planner.gate.rules import Settings
+from planner.gate.run import check_paths
 
 DATA = Path(__file__).parent / "data" / "check"
 

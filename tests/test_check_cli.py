@@ -68,8 +68,8 @@ def test_github_annotations() -> None:
 
 
 def test_github_escapes_newlines_and_commas(tmp_path: Path) -> None:
-    from planner.check.model import FileResult, Finding, Report
-    from planner.check.report import to_github
+    from planner.gate.model import FileResult, Finding, Report
+    from planner.gate.report import to_github
 
     report = Report([FileResult("a,b.yaml", findings=[Finding("a,b.yaml", 3, "r", "error", "x\ny 100%")])])
     assert "::error file=a%2Cb.yaml,line=3,title=r::x%0Ay 100%25." in to_github(report)
@@ -144,8 +144,8 @@ def test_output_is_never_half_written(tmp_path: Path, monkeypatch: pytest.Monkey
     """A write that fails midway (the disk fills) leaves the previous report, and no temporary file."""
     import os
 
-    from planner.check.output import write_report
     from planner.errors import PlannerError
+    from planner.gate.output import write_report
 
     target = tmp_path / "report.json"
     target.write_text("previous report\n")

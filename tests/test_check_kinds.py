@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from planner.check.rules import Settings
-from planner.check.run import check_paths
-from planner.check.yamlsrc import load_stream
 from planner.cli import app
 from planner.errors import PlannerError
+from planner.gate.rules import Settings
+from planner.gate.run import check_paths
+from planner.gate.yamlsrc import load_stream
 from tools.generators import HOSTILE_TEXT, KINDS, good_kind_files, kinds_table
 
 TABLE = [list(row) for row in kinds_table()]

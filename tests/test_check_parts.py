@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.check import shell
-from planner.check.extract import extract_file, image_version
-from planner.check.rules import Settings, check_invocation
-from planner.check.yamlsrc import LMap, LSeq, LStr, load_documents
 from planner.errors import PlannerError
+from planner.gate import shell
+from planner.gate.extract import extract_file, image_version
+from planner.gate.rules import Settings, check_invocation
+from planner.gate.yamlsrc import LMap, LSeq, LStr, load_documents
 
 # ---- YAML ----------------------------------------------------------------------------------------
 
@@ -52,7 +52,7 @@ def test_alias_bomb_is_refused_by_its_expanded_size() -> None:
 
 
 def test_document_and_node_limits_are_counted_not_timed() -> None:
-    from planner.check.yamlsrc import MAX_DOCUMENTS
+    from planner.gate.yamlsrc import MAX_DOCUMENTS
 
     assert len(load_documents("---\na: vllm\n" * MAX_DOCUMENTS, name="ok")) == MAX_DOCUMENTS
     with pytest.raises(PlannerError, match="more than 10,000 YAML documents"):

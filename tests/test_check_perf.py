@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner.check.rules import Settings
-from planner.check.run import check_paths
+from planner.gate.rules import Settings
+from planner.gate.run import check_paths
 
 DATA = Path(__file__).parent / "data" / "check"
 MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen3-8B",

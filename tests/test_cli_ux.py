@@ -23,10 +23,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from planner import cli_help, flag_docs, term, user_config
+from planner import cli_help, user_config
 from planner.cli import app, help_redirect
-from planner.vllm_flags import ever_existed, flags_of
-from planner.vllm_versions import LATEST
+from planner.release import flag_docs
+from planner.release.vllm_flags import ever_existed, flags_of
+from planner.release.vllm_versions import LATEST
+from planner.rendering import term
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK_BROKEN = ROOT / "tests" / "data" / "check" / "broken"

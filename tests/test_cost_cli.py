@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from planner.capacity import HOURS_PER_MONTH
 from planner.cli import app
+from planner.performance.capacity import HOURS_PER_MONTH
 
 runner = CliRunner()
 # qwen3-8b from the catalog on one H100; max_model_len bounded so that the estimate is quick and certain.

@@ -1,4 +1,4 @@
-"""planner.costing: the hand comparison of self-hosting and a hosted API, exactly."""
+"""planner.pricing.costing: the hand comparison of self-hosting and a hosted API, exactly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.costing import CostModel, volume_table
+from planner.pricing.costing import CostModel, volume_table
 
 
 def _model(**kw: float) -> CostModel:

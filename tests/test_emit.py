@@ -33,9 +33,9 @@ from planner.emit import (
     vllm_serve,
     write_all,
 )
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.vllm_flags import flag_exists
+from planner.release.engine_args import EngineArgs
+from planner.release.vllm_flags import flag_exists
 
 SECRET = "hf_THIS-VALUE-MUST-NEVER-BE-PRINTED"
 _ARGS = EngineArgs(gpu_memory_utilization=0.9, max_model_len=4096, max_num_seqs=8)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gpu_catalog
 from gpu_catalog import Gpu
 from planner.emit import Deployment, OpsLoad, OpsTargets, emit, ops_targets
-from planner.engine_args import EngineArgs
+from planner.release.engine_args import EngineArgs
 
 
 def catalog_gpu(gpu_id: str) -> Gpu:

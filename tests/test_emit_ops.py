@@ -48,8 +48,8 @@ from planner.emit.dashboard import dashboard_doc
 from planner.emit.gateway import litellm_config, litellm_doc, stream_timeout_s
 from planner.emit.hpa import quantity
 from planner.emit.ops import litellm_model
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
+from planner.release.engine_args import EngineArgs
 
 SCHEMA = Path(__file__).parent / "golden" / "emit" / "schema"
 K8S_VERSIONS = [kv_utils.all_versions()[0], kv_utils.latest_version()]
@@ -513,7 +513,7 @@ def test_a_capacity_plan_sets_the_targets() -> None:
     """plan with a workload: replicas and rates from the capacity plan, the queue target from perf.queue on the
     chosen plan's estimate, and the HPA, rules and gateway written from them."""
     from planner.commands.plan import build_plan, deployment, ops_load, parse_load
-    from planner.perf.queue import queue_depth_target
+    from planner.performance.queue import queue_depth_target
 
     load = parse_load(request_rate="40", dataset_name=None, random_input_len="1000", random_output_len="200",
                       peak_to_average=None, slo_ttft_ms="500", slo_tpot_ms="40", slo_e2el_ms=None,

@@ -316,7 +316,7 @@ def test_a_misspelt_planner_option_suggests_the_planner_option(path: str, inproc
     from typer.testing import CliRunner
 
     from planner.cli import app
-    from planner.vllm_flags import known_flags
+    from planner.release.vllm_flags import known_flags
 
     monkeypatch.chdir(inproc_dir)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

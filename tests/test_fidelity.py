@@ -1,7 +1,7 @@
 """The memory model against real vLLM startups (tests/data/validation/vllm-runs.jsonl, with sources).
 
 Thresholds are issue #2's. They hold on the cases vLLM's arithmetic can explain; each case set aside is
-listed in planner.fidelity.KNOWN_UNEXPLAINED with its reason and still appears in the pooled table.
+listed in tools.fidelity.KNOWN_UNEXPLAINED with its reason and still appears in the pooled table.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from planner import fidelity
+from tools import fidelity
 
 REAL_DATA = Path(__file__).parent / "data" / "validation"
 
@@ -76,7 +76,7 @@ def test_without_data_it_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch, tm
     assert fidelity.main([]) == 2
     out = capsys.readouterr()
     assert out.out == ""
-    assert out.err.count("\n") == 1 and out.err.startswith("planner.fidelity: error: no validation cases")
+    assert out.err.count("\n") == 1 and out.err.startswith("tools.fidelity: error: no validation cases")
     assert "--data" in out.err and fidelity.DATA_ENV in out.err
 
 
@@ -87,11 +87,11 @@ def test_data_from_the_environment_or_the_option(monkeypatch: pytest.MonkeyPatch
     assert fidelity.cases_file([]) == REAL_DATA / "vllm-runs.jsonl"
     assert fidelity.cases_file(["--data", str(REAL_DATA)]) == REAL_DATA / "vllm-runs.jsonl"
     assert fidelity.main(["--data", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.startswith(f"planner.fidelity: error: --data: no validation cases at {tmp_path}")
+    assert capsys.readouterr().err.startswith(f"tools.fidelity: error: --data: no validation cases at {tmp_path}")
 
 
 def test_a_missing_data_folder_is_a_clean_exit_from_a_process(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "planner.fidelity", "--data", str(tmp_path / "nope")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run([sys.executable, "-m", "tools.fidelity", "--data", str(tmp_path / "nope")],
+                          cwd=REAL_DATA.parents[2], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr

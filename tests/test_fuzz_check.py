@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from planner.check.run import check_paths
 from planner.cli import app
+from planner.gate.run import check_paths
 from tools.generators import billion_laughs, hostile_files
 
 RUNNER = CliRunner()

@@ -23,10 +23,10 @@ from typer.testing import CliRunner
 
 import gpu_catalog
 from planner.cli import app
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.estimate import estimate
-from planner.spec import model_spec_from_config
+from planner.memory.estimator import estimate
+from planner.memory.spec import model_spec_from_config
+from planner.release.engine_args import EngineArgs
 from tools.generators import bad_values, field_paths, mutate, reference_configs
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
@@ -182,7 +182,7 @@ def assert_cli_contract(res: Any) -> None:
 
 
 # No per-example deadline here: a config missing a size makes the CLI import transformers once for its
-# class defaults (planner.sources.complete_config), a one-time cost of seconds that is not per example.
+# class defaults (planner.sourcing.loader.complete_config), a one-time cost of seconds that is not per example.
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutated_configs(), st.one_of(st.none(), st.integers(1, 4000)))
 def test_cli_on_a_mutated_or_truncated_config_file(tmp_path_factory: pytest.TempPathFactory, cfg: dict[str, Any],
@@ -227,7 +227,7 @@ _field_paths, _bad_values, _mutate = field_paths, bad_values, mutate
 def test_every_field_mutated_to_every_bad_value(ref: str) -> None:
     """The estimate entry point (load -> complete_config -> estimate) on each mutation: a clean estimate
     (exit 0/1) or a one-line PlannerError (exit 2), never another exception."""
-    from planner.sources import LoadedModel, complete_config
+    from planner.sourcing.loader import LoadedModel, complete_config
 
     base = REFERENCE[ref]
     for path in _field_paths(base):

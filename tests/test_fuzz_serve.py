@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 import gpu_catalog
 from planner.cli import app
 from planner.errors import PlannerError
-from planner.estimate import estimate
-from planner.serve_args import parse_serve_argv
-from planner.spec import model_spec_from_config
-from planner.vllm_flags import known_flags
+from planner.memory.estimator import estimate
+from planner.memory.spec import model_spec_from_config
+from planner.release.serve_args import parse_serve_argv
+from planner.release.vllm_flags import known_flags
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 SPEC = model_spec_from_config(json.loads((CONFIGS / "Qwen__Qwen3-8B.json").read_text()), name="qwen3-8b")

@@ -472,8 +472,8 @@ def test_a_mig_slice_is_sized_by_its_memory() -> None:
     import json
     from pathlib import Path
 
-    from planner.estimate import estimate
-    from planner.spec import model_spec_from_config
+    from planner.memory.estimator import estimate
+    from planner.memory.spec import model_spec_from_config
 
     cfg = json.loads((Path(__file__).parent / "data" / "validation" / "model-configs"
                       / "meta-llama__Llama-3.1-8B.json").read_text())

@@ -1,9 +1,9 @@
-"""planner.hub against the real huggingface_hub client and a fake Hub on loopback (tests/fakehub.py).
+"""planner.sourcing.hub against the real huggingface_hub client and a fake Hub on loopback (tests/fakehub.py).
 
 How the client is pointed at the fake Hub: huggingface_hub reads HF_ENDPOINT, HF_HOME, HF_HUB_OFFLINE,
 HF_HUB_ETAG_TIMEOUT, ... into `huggingface_hub.constants` once, when that module is first imported.
 The `hf` fixture sets the variables with monkeypatch and then reloads `huggingface_hub.constants`
-(planner.hub reads every setting from that module at call time and builds its own HfApi per call),
+(planner.sourcing.hub reads every setting from that module at call time and builds its own HfApi per call),
 and reloads it again after the test with the environment restored. Tests that change a variable
 mid-test do the same through `setenv`. The end-to-end CLI tests run `planner` in a fresh process
 with the variables set at start, the way a user runs it.
@@ -30,9 +30,9 @@ import pytest
 from fakehub import DTYPE_BYTES, FakeHub, Fault, running_hub, write_sparse_safetensors
 from safetensors.numpy import save_file
 
-from planner import hub as phub
 from planner.errors import PlannerError
-from planner.sources import LoadedModel, catalog_suggest, from_catalog, load_model
+from planner.sourcing import hub as phub
+from planner.sourcing.loader import LoadedModel, catalog_suggest, from_catalog, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REF_CONFIGS = ROOT / "tests" / "data" / "validation" / "model-configs"   # copy of ../shared/reference/model-configs
@@ -171,7 +171,7 @@ def catalog_hit(repo_id: str) -> Any:
 
 
 def load(ref: str, catalog_hit: Any = None, **kw: Any) -> LoadedModel:
-    """load_from_hub with the fallbacks planner.sources passes: the catalog's snapshot of the repo (when the
+    """load_from_hub with the fallbacks planner.sourcing.loader passes: the catalog's snapshot of the repo (when the
     test gives its hit) and the catalog's did-you-mean."""
     if catalog_hit is not None:
         kw.update(fallback=from_catalog(catalog_hit, ref), catalog_alias=catalog_hit.entry.alias)
@@ -697,7 +697,7 @@ def test_unreachable_endpoint_falls_back_to_cache_then_catalog(
     assert m.source == "catalog" and "cannot reach" in m.warnings[-1]
 
 
-# --- through planner.sources, progress, import cost -----------------------------------------------
+# --- through planner.sourcing.loader, progress, import cost -----------------------------------------------
 def test_load_model_routes_repo_ids_to_the_hub(hub: FakeHub, hf: Path, tmp_path: Path) -> None:
     sha = hub.add_repo(TINY, tiny_files(tmp_path))
     m = load_model(TINY)
@@ -722,7 +722,7 @@ def test_progress_spinner_on_stderr_only_when_asked(hub: FakeHub, hf: Path, tmp_
 def test_importing_planner_hub_does_not_load_the_http_stack() -> None:
     heavy = ("huggingface_hub.file_download", "huggingface_hub.hf_api", "httpx2", "httpx", "requests",
              "transformers", "rich.console")
-    code = f"import sys, planner.hub; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, planner.sourcing.hub; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -731,7 +731,7 @@ def test_a_fresh_process_honours_the_hf_environment(hub: FakeHub, tmp_path: Path
     """HF_ENDPOINT / HF_HOME / HF_TOKEN / HF_HUB_OFFLINE set before start, as a user sets them."""
     hub.add_repo("acme/gated", tiny_files(tmp_path), gated=True)
     hub.tokens.add("hf_fresh")
-    code = ("import json, sys; from planner.sources import load_model; m = load_model(sys.argv[1]); "
+    code = ("import json, sys; from planner.sourcing.loader import load_model; m = load_model(sys.argv[1]); "
             "print(json.dumps([m.source, m.revision, m.weights_source, len(m.tensors or ())]))")
     env = {k: v for k, v in os.environ.items() if k not in HF_VARS}
     env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "fresh-home"), HF_TOKEN="hf_fresh",
@@ -799,7 +799,7 @@ def _planner(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
 
 def _estimate_is_stub() -> bool:
     return not (ROOT / "planner" / "commands" / "estimate.py").is_file() or \
-        not (ROOT / "planner" / "estimate.py").is_file()
+        not (ROOT / "planner" / "memory" / "estimator.py").is_file()
 
 
 def _figures(doc: dict[str, Any]) -> dict[str, Any]:

@@ -113,17 +113,19 @@ def test_the_graph_sees_imports_in_functions_and_type_checking(tmp_path: Path) -
 def test_the_model_side_is_layered() -> None:
     """The leaf of the model side imports no other project module than the errors."""
     graph = import_graph()
-    assert graph["planner.model_files"] <= {"planner.errors", "planner"}
-    assert "planner.sources" not in graph["model_catalog"] and "planner.sources" not in graph["planner.hub"]
+    assert graph["planner.sourcing.model_files"] <= {"planner.errors", "planner"}
+    assert "planner.sourcing.loader" not in graph["model_catalog"]
+    assert "planner.sourcing.loader" not in graph["planner.sourcing.hub"]
 
 
 def test_the_hub_loader_knows_no_catalog() -> None:
-    """The catalog is the Hub loader's fallback, passed in by planner.sources (issue 10)."""
+    """The catalog is the Hub loader's fallback, passed in by planner.sourcing.loader (issue 10)."""
     graph = import_graph()
-    assert "model_catalog" not in graph["planner.hub"]
-    assert "planner.sources" not in graph["model_catalog"] and "planner.hub" not in graph["model_catalog"]
+    assert "model_catalog" not in graph["planner.sourcing.hub"]
+    assert "planner.sourcing.loader" not in graph["model_catalog"]
+    assert "planner.sourcing.hub" not in graph["model_catalog"]
 
 
 def test_the_catalog_returns_plain_hits() -> None:
-    """model_catalog builds no planner model: planner.sources.from_catalog does (issue 10)."""
-    assert "planner.model_files" not in import_graph()["model_catalog"]
+    """model_catalog builds no planner model: planner.sourcing.loader.from_catalog does (issue 10)."""
+    assert "planner.sourcing.model_files" not in import_graph()["model_catalog"]

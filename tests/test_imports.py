@@ -23,7 +23,7 @@ HEAVY = ("transformers", "torch", "vllm", "numpy", "safetensors", "tokenizers", 
          "huggingface_hub", "httpx", "httpcore", "requests", "urllib3", "aiohttp", "hf_xet", "jsonschema",
          "kubernetes_validate")
 # Our own modules that belong to other commands; loading them means a top-level import crept in.
-OTHER_COMMANDS = ("planner.check", "planner.validate", "planner.emit", "planner.hub", "planner.contract")
+OTHER_COMMANDS = ("planner.gate", "planner.validate", "planner.emit", "planner.sourcing.hub", "planner.contract")
 
 # Runs the CLI in-process inside a fresh interpreter and records every module it loaded, and those an
 # empty typer app loads (the floor).
@@ -76,7 +76,7 @@ def test_estimate_on_a_local_folder_imports_nothing_heavy(local_model: Path, tmp
     code, modules, floor = run_probe(["estimate", str(local_model), "--gpu", "H100", "--max-model-len", "8192"],
                                      tmp_path)
     assert code in (0, 1)
-    assert "planner.estimate" in modules          # the probe did run the memory model
+    assert "planner.memory.estimator" in modules          # the probe did run the memory model
     assert heavy_modules(modules, floor) == []
     # pydantic is allowed only because typer loads it; planner itself adds none of its modules.
     assert sorted(m for m in modules - floor if m.startswith("pydantic")) == []
@@ -100,7 +100,7 @@ def test_help_imports_no_command_code(tmp_path: Path) -> None:
     code, modules, floor = run_probe(["--help"], tmp_path)
     assert code == 0
     assert heavy_modules(modules, floor) == []
-    assert "planner.estimate" not in modules and "model_catalog" not in modules
+    assert "planner.memory.estimator" not in modules and "model_catalog" not in modules
 
 
 @pytest.mark.parametrize("args", [
@@ -110,11 +110,11 @@ def test_help_imports_no_command_code(tmp_path: Path) -> None:
 def test_catalog_plan_imports_nothing_heavy(args: list[str], tmp_path: Path) -> None:
     code, modules, floor = run_probe(args, tmp_path)
     assert code in (0, 1)
-    assert "model_catalog" in modules and "planner.recommend" in modules
+    assert "model_catalog" in modules and "planner.planning.recommend" in modules
     # A plan ends with the `vllm serve` command, so the emitters are part of its path.
     assert heavy_modules(modules, floor, allow=("planner.emit",)) == []
     assert sorted(m for m in modules - floor if m.startswith("pydantic")) == []
-    # The report goes to a pipe here: planner.textout writes it without rich (rich only for a terminal).
+    # The report goes to a pipe here: planner.rendering.textout writes it without rich (rich only for a terminal).
     assert sorted(m for m in modules - floor if m == "rich" or m.startswith("rich.")) == []
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import gpu_catalog
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.vllm_versions import max_concurrent_batches, max_in_flight_tokens, rules_for
+from planner.memory.estimator import estimate
+from planner.release.engine_args import EngineArgs
+from planner.release.vllm_versions import max_concurrent_batches, max_in_flight_tokens, rules_for
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 H100 = gpu_catalog.resolve("H100")

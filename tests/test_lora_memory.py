@@ -1,4 +1,4 @@
-"""LoRA serving memory against vLLM 0.33's code (planner/lora.py cites the files).
+"""LoRA serving memory against vLLM 0.33's code (planner/memory/lora.py cites the files).
 
 Every expected figure is hand-computed below from vLLM's create_lora_weights shapes (lora/layers/
 base_linear.py, column_parallel_linear.py, fused_moe.py, vocab_parallel_embedding.py, logits_processor.py)
@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 
 import gpu_catalog
 from planner.cli import app
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.estimate import estimate
-from planner.lora import lora_settings, lora_slot_bytes, lora_slot_tensors, punica_buffer_tensors
-from planner.spec import model_spec_from_config
-from planner.vllm_versions import rules_for
-from planner.weights import allocated_bytes
+from planner.memory.estimator import estimate
+from planner.memory.lora import lora_settings, lora_slot_bytes, lora_slot_tensors, punica_buffer_tensors
+from planner.memory.spec import model_spec_from_config
+from planner.memory.weights import allocated_bytes
+from planner.release.engine_args import EngineArgs
+from planner.release.vllm_versions import rules_for
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 H100 = gpu_catalog.resolve("H100-SXM-80GB")
@@ -117,7 +117,7 @@ def test_the_estimate_counts_the_slots_in_the_weights_and_the_kv_tokens_drop_by_
     assert (mnbt, mns) == (8192, 1024)
     added = allocated_bytes(punica_buffer_tensors(max_num_batched_tokens=mnbt, max_num_seqs=mns, max_loras=4)
                             + lora_slot_tensors(spec, range(32), first=True, last=True, tp=1, ep=False, lora=lora))
-    # The slot tensors themselves, plus the caching allocator's rounding (planner.weights.allocated_bytes).
+    # The slot tensors themselves, plus the caching allocator's rounding (planner.memory.weights.allocated_bytes).
     assert 4 * 2 * 184_713_216 < added < 1.03 * 4 * 2 * 184_713_216
     assert est.per_gpu.weights_gib * GiB == pytest.approx(base.per_gpu.weights_gib * GiB + added, abs=1)
     # The dummy LoRAs' fp32 shrink buffer of gate_up (2 slices x tokens x rank) joins the profile peak.

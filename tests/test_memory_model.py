@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 import gpu_catalog
-from planner.engine_args import EngineArgs, parse_human_int
 from planner.errors import PlannerError
-from planner.estimate import estimate
-from planner.kv import KvGroup, blocks_per_request, kv_layout
-from planner.quant import scheme_for_name
-from planner.spec import model_spec_from_config
-from planner.weights import allocated_bytes, pad_vocab, pp_partition, rank_weights
+from planner.memory.estimator import estimate
+from planner.memory.kv import KvGroup, blocks_per_request, kv_layout
+from planner.memory.quant import scheme_for_name
+from planner.memory.spec import model_spec_from_config
+from planner.memory.weights import allocated_bytes, pad_vocab, pp_partition, rank_weights
+from planner.release.engine_args import EngineArgs, parse_human_int
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 GiB = 2**30
@@ -247,7 +247,7 @@ def hf_tensors(s):
 
 @pytest.mark.parametrize("tp,pp", [(1, 1), (2, 1), (4, 1), (1, 2), (2, 3)])
 def test_checkpoint_tensors_agree_with_config_arithmetic(tp, pp):
-    from planner.weights import checkpoint_rank_bytes
+    from planner.memory.weights import checkpoint_rank_bytes
 
     s = spec("Qwen__Qwen2.5-7B-Instruct")
     none = scheme_for_name("none")

@@ -1,4 +1,4 @@
-"""`planner estimate|plan ... --plot FILE`: the memory split per GPU as SVG and PNG (planner/memory_plot.py),
+"""`planner estimate|plan ... --plot FILE`: the memory split per GPU as SVG and PNG (planner/rendering/memory_plot.py),
 the path checks made before any work, and the terminal bar's colour-free legend.
 
 The figures come from catalog models (offline, no Hub): the SVG is parsed as XML and its segment widths are
@@ -21,9 +21,20 @@ from typer.testing import CliRunner
 from planner.cli import app
 from planner.commands.estimate import build_estimate
 from planner.errors import PlannerError
-from planner.estimate import Estimate
-from planner.memory_plot import BAR_H, BAR_W, GROUP_H, MARGIN, STYLE, TOP, W, figure, render_svg, write_memory_plot
-from planner.render import PARTS
+from planner.memory.estimator import Estimate
+from planner.rendering.memory import PARTS
+from planner.rendering.memory_plot import (
+    BAR_H,
+    BAR_W,
+    GROUP_H,
+    MARGIN,
+    STYLE,
+    TOP,
+    W,
+    figure,
+    render_svg,
+    write_memory_plot,
+)
 
 runner = CliRunner()
 NS = "{http://www.w3.org/2000/svg}"
@@ -241,7 +252,7 @@ def test_bad_plot_paths_exit_2_before_any_work(tmp_path: Path, monkeypatch: pyte
 
 
 def test_a_failed_write_exits_2_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from planner import plotfile
+    from planner.rendering import plotfile
 
     def broken(src: str, dst: object) -> None:
         raise OSError(28, "No space left on device")

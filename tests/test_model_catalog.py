@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import model_catalog
 from model_catalog import CatalogEntry, find_variant, get, load_catalog, lookup, suggest
 from planner.errors import PlannerError
-from planner.sources import from_catalog
+from planner.sourcing.loader import from_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = ROOT / "tests" / "data" / "validation" / "model-configs"   # copy of ../shared/reference/model-configs
@@ -128,7 +128,7 @@ def test_base_repo_config_is_the_base_config(alias: str, base_file: str) -> None
 @needs_ref
 def test_variant_reference_configs_agree() -> None:
     """Variants whose repo config is in the reference set: same architecture, same quantization keys."""
-    from planner.sources import merge_quant_sidecar
+    from planner.sourcing.loader import merge_quant_sidecar
 
     arch_keys = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
                  "num_key_value_heads", "intermediate_size", "vocab_size", "max_position_embeddings",
@@ -152,7 +152,7 @@ def test_variant_reference_configs_agree() -> None:
 
 
 def test_variant_schemes_are_what_the_planner_reads_from_their_configs() -> None:
-    from planner.quant import PLANNER_QUANTS, scheme_from_checkpoint
+    from planner.memory.quant import PLANNER_QUANTS, scheme_from_checkpoint
 
     for e in ENTRIES:
         for v in e.variants:
@@ -163,7 +163,7 @@ def test_variant_schemes_are_what_the_planner_reads_from_their_configs() -> None
 @pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
 def test_every_config_builds_a_model_spec(entry: CatalogEntry) -> None:
     """The snapshots carry what the memory model needs, and max_context is what vLLM would derive."""
-    from planner.spec import model_spec_from_config
+    from planner.memory.spec import model_spec_from_config
 
     spec = model_spec_from_config(entry.config, entry.alias)
     assert spec.max_model_len == entry.max_context
@@ -221,7 +221,7 @@ def test_nvfp4_variant_replaces_the_native_fp8_scheme() -> None:
 
 
 def test_from_catalog_is_a_catalog_loaded_model_with_a_private_config() -> None:
-    from planner.sources import LoadedModel
+    from planner.sourcing.loader import LoadedModel
 
     loaded = from_catalog(lookup("llama-3.1-70b"), "llama-3.1-70b")  # type: ignore[union-attr]
     assert isinstance(loaded, LoadedModel)
@@ -238,7 +238,7 @@ def test_from_catalog_is_a_catalog_loaded_model_with_a_private_config() -> None:
 
 
 def test_load_model_resolves_an_alias_offline() -> None:
-    from planner.sources import load_model
+    from planner.sourcing.loader import load_model
 
     loaded = load_model("gpt-oss-20b")
     assert loaded.source == "catalog" and loaded.repo_id == "openai/gpt-oss-20b"

@@ -1,4 +1,5 @@
-"""Multimodal models against vLLM 0.33's code (planner/vision.py and planner/multimodal.py cite the files).
+"""Multimodal models against vLLM 0.33's code (planner/memory/vision.py and planner/memory/multimodal.py cite the
+files).
 
 Tower parameters are counted from vLLM's modules and checked against the counts
 ../shared/reference/model-configs/INDEX.md derives and matches with the Hub totals (gemma-3-27b-it:
@@ -18,13 +19,13 @@ from typer.testing import CliRunner
 
 import gpu_catalog
 from planner.cli import app
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.estimate import estimate
-from planner.multimodal import encoder_profile, parse_limits, text_only, tower_rank_bytes
-from planner.serve_args import parse_serve_argv
-from planner.vision import vision_tower
-from planner.vllm_versions import rules_for
+from planner.memory.estimator import estimate
+from planner.memory.multimodal import encoder_profile, parse_limits, text_only, tower_rank_bytes
+from planner.memory.vision import vision_tower
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import parse_serve_argv
+from planner.release.vllm_versions import rules_for
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 H100 = gpu_catalog.resolve("H100-SXM-80GB")

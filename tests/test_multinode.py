@@ -22,13 +22,13 @@ from typer.testing import CliRunner
 import gpu_catalog
 from planner.cli import app
 from planner.emit import Deployment, emit, is_multinode, lws, node_commands, node_layout, render_all
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.perf.calibration import DEFAULT
-from planner.perf.step_time import Regime, hardware, model_cost, step_time
-from planner.quant import NONE
-from planner.serve_args import parse_serve_argv, split_command
-from planner.spec import model_spec_from_config
+from planner.memory.quant import NONE
+from planner.memory.spec import model_spec_from_config
+from planner.performance.calibration import DEFAULT
+from planner.performance.step_time import Regime, hardware, model_cost, step_time
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import parse_serve_argv, split_command
 
 DATA = Path(__file__).parent / "data" / "lws"
 runner = CliRunner()
@@ -332,7 +332,7 @@ def test_pipeline_handoff_across_nodes_costs_the_network() -> None:
     assert t2.communication > t1.communication
     handoff = 8192 * spec.hidden_size * 2
     tp_part = t1.communication - handoff / (hw.link_bw * DEFAULT.link_efficiency)
-    from planner.perf.step_time import INTERNODE_LATENCY_S
+    from planner.performance.step_time import INTERNODE_LATENCY_S
 
     assert t2.communication == pytest.approx(tp_part + INTERNODE_LATENCY_S
                                              + handoff / (hw.net_bw * DEFAULT.link_efficiency))

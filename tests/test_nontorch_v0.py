@@ -1,4 +1,4 @@
-"""vLLM 0.6's non-torch memory as its V0 worker measures it (planner/cuda_context.py): what each patch
+"""vLLM 0.6's non-torch memory as its V0 worker measures it (planner/memory/cuda_context.py): what each patch
 release counts, and why the figure differs by GPU. Fails when the per-release accounting, the per-GPU
 scaling or the fit on c032 changes, or when a constant fitted on one run comes back.
 """
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 import gpu_catalog
-from planner import cuda_context
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.overhead import non_torch_bytes
-from planner.spec import model_spec_from_config
-from planner.vllm_versions import rules_for
+from planner.memory import cuda_context
+from planner.memory.estimator import estimate
+from planner.memory.overhead import non_torch_bytes
+from planner.memory.spec import model_spec_from_config
+from planner.release.engine_args import EngineArgs
+from planner.release.vllm_versions import rules_for
 
 GiB = 2**30
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"

@@ -1,4 +1,4 @@
-"""Data and expert parallelism (planner.parallel): the per-rank arithmetic pinned against vLLM 0.33.0's code,
+"""Data and expert parallelism (planner.memory.parallel): the per-rank arithmetic pinned against vLLM 0.33.0's code,
 the startup checks with vLLM's own messages, and the verdicts of published recipe commands.
 
 Sources pinned here (vLLM 0.33.0 wheel): FusedMoEParallelConfig.make and its docstring examples
@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 import gpu_catalog
 import model_catalog
 from planner.cli import app
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.parallel import Layout, fp8_block_errors, layout_of
-from planner.quant import NONE, resolve_scheme
-from planner.serve_args import parse_serve_argv
-from planner.sources import from_catalog
-from planner.spec import model_spec_from_config
-from planner.weights import rank_weights
+from planner.memory.estimator import estimate
+from planner.memory.parallel import Layout, fp8_block_errors, layout_of
+from planner.memory.quant import NONE, resolve_scheme
+from planner.memory.spec import model_spec_from_config
+from planner.memory.weights import rank_weights
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import parse_serve_argv
+from planner.sourcing.loader import from_catalog
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "model-configs"
 runner = CliRunner()

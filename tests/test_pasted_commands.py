@@ -19,9 +19,9 @@ import model_catalog
 from planner.cli import app
 from planner.commands.estimate import parse_invocation
 from planner.emit import Deployment, compose, docker_run, k8s, vllm_serve
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.serve_args import parse_serve_argv, split_command
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import parse_serve_argv, split_command
 from tools.generators import PASTED_FORMS, secret_forms, secrets
 
 RUNNER = CliRunner()

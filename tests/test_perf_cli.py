@@ -3,7 +3,7 @@ plot files, and its error contract.
 
 Rendering is tested on predictions built by hand from a real Estimate (the catalog's qwen3-8b on an H100),
 a real SimResult and the real `summarize`, so it does not wait on the performance model; the end-to-end
-tests run `planner.perf.predict` itself and are skipped until it exists.
+tests run `planner.performance.predict` itself and are skipped until it exists.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from hypothesis import strategies as st
 from pngread import read_png
 from typer.testing import CliRunner
 
-from planner.bench_flags import (
+from planner.cli import app
+from planner.commands import perf as perf_cmd
+from planner.errors import PlannerError
+from planner.performance.bench_flags import (
     MAX_CONCURRENCY,
     MAX_NUM_PROMPTS,
     MAX_SWEEP_POINTS,
@@ -34,12 +37,9 @@ from planner.bench_flags import (
     parse_sweep,
     parse_workload,
 )
-from planner.cli import app
-from planner.commands import perf as perf_cmd
-from planner.errors import PlannerError
-from planner.perf.metrics import BenchmarkResult, summarize
-from planner.perf.types import Request, RequestTiming, SimResult, Workload
-from planner.render_perf import MARKERS, peak_output_tokens_per_s, serving_block, terminal_chart, throughput_lines
+from planner.performance.metrics import BenchmarkResult, summarize
+from planner.performance.types import Request, RequestTiming, SimResult, Workload
+from planner.rendering.perf import MARKERS, peak_output_tokens_per_s, serving_block, terminal_chart, throughput_lines
 
 runner = CliRunner()
 BASE = ("perf", "qwen3-8b", "--gpu", "H100")
@@ -259,7 +259,7 @@ def test_terminal_chart_places_each_point_by_its_marker() -> None:
 # -- plot files --------------------------------------------------------------------------------------------
 
 def _chart() -> Any:
-    from planner.plot import Chart
+    from planner.rendering.plot import Chart
 
     return Chart(title="qwen3-8b on 1 x H100: --max-concurrency sweep", x_label="median TPOT (ms)",
                  y_label="output token throughput (tok/s)", xs=(8.0, 9.5, 12.0, 20.0), ys=(120.0, 230.0, 420.0, 700.0),
@@ -267,7 +267,7 @@ def _chart() -> Any:
 
 
 def test_svg_is_xml_with_one_point_and_label_per_value(tmp_path: Path) -> None:
-    from planner.plot import write_plot
+    from planner.rendering.plot import write_plot
 
     path = tmp_path / "sweep.svg"
     write_plot(path, _chart())
@@ -284,7 +284,7 @@ def test_svg_is_xml_with_one_point_and_label_per_value(tmp_path: Path) -> None:
 
 
 def test_png_is_valid_and_has_ink_where_the_points_are(tmp_path: Path) -> None:
-    from planner.plot import POINT, _Frame, write_plot
+    from planner.rendering.plot import POINT, _Frame, write_plot
 
     path = tmp_path / "sweep.png"
     c = _chart()
@@ -306,7 +306,7 @@ def test_png_is_valid_and_has_ink_where_the_points_are(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path, monkeypatch: Any) -> None:
-    from planner import plot, plotfile
+    from planner.rendering import plot, plotfile
 
     path = tmp_path / "sweep.svg"
     path.write_text("old")
@@ -325,7 +325,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path, mon
                                           ("missing/plot.svg", "does not exist"),
                                           (".", "is a folder")])
 def test_plot_paths_that_cannot_be_written_are_refused(tmp_path: Path, name: str, needle: str) -> None:
-    from planner.plotfile import check_path
+    from planner.rendering.plotfile import check_path
 
     with pytest.raises(PlannerError, match=needle):
         check_path(tmp_path / name)
@@ -463,11 +463,11 @@ def test_a_deployment_that_would_not_start_exits_1_with_the_reason_and_no_benchm
     assert s["points"] == [] and s["sweep"]["values"] == [1, 2]
 
 
-# -- end to end through planner.perf.predict (run once the performance model is on main) ----------------------
+# -- end to end through planner.performance.predict (run once the performance model is on main) ----------------------
 
 @pytest.fixture
 def predict_available() -> None:
-    pytest.importorskip("planner.perf.predict")
+    pytest.importorskip("planner.performance.predict")
 
 
 @pytest.mark.usefixtures("predict_available")

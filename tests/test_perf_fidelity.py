@@ -1,7 +1,7 @@
 """The performance model against published vLLM benchmarks (tests/data/validation/vllm-perf.jsonl).
 
 Thresholds are what the model reaches today plus a small margin (measured with
-`python -m planner.perf.fidelity`), not issue 12's targets, which it does not meet yet: output
+`python -m tools.perf_fidelity`), not issue 12's targets, which it does not meet yet: output
 throughput and TPOT median <= 10 % / p90 <= 30 %, TTFT median <= 30 % / p90 <= 100 %, >= 95 % answered.
 They fail if the step model, the scheduler or the workload shapes regress.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.perf import fidelity
+from tools import perf_fidelity as fidelity
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""planner.perf.metrics computes the statistics the way vLLM's benchmark client (numpy) does."""
+"""planner.performance.metrics computes the statistics the way vLLM's benchmark client (numpy) does."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.perf.metrics import percentile, summarize
-from planner.perf.types import Request, RequestTiming, SimResult
+from planner.performance.metrics import percentile, summarize
+from planner.performance.types import Request, RequestTiming, SimResult
 
 
 @given(st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=50), st.sampled_from([50, 95, 99, 0, 100]))

@@ -1,4 +1,4 @@
-"""planner.perf.predict ties the memory model to the simulation; its answer is deterministic and explained."""
+"""planner.performance.predict ties the memory model to the simulation; its answer is deterministic and explained."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 import pytest
 
 import gpu_catalog
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.perf.predict import predict
-from planner.perf.types import Workload
-from planner.sources import load_model
+from planner.memory.estimator import estimate
+from planner.performance.predict import predict
+from planner.performance.types import Workload
+from planner.release.engine_args import EngineArgs
+from planner.sourcing.loader import load_model
 
 
 def est(gpu: str = "H100", **kw: object):  # type: ignore[no-untyped-def]

@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gpu_catalog
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.perf.calibration import DEFAULT
-from planner.perf.predict import _regime, cost_of, predict
-from planner.perf.step_time import hardware, step_time, weight_floor_s
-from planner.perf.types import Workload
-from planner.sources import load_model
+from planner.memory.estimator import estimate
+from planner.performance.calibration import DEFAULT
+from planner.performance.predict import _regime, cost_of, predict
+from planner.performance.step_time import hardware, step_time, weight_floor_s
+from planner.performance.types import Workload
+from planner.release.engine_args import EngineArgs
+from planner.sourcing.loader import load_model
 
 MODELS = ("llama-3.1-8b", "qwen3-30b-a3b", "gpt-oss-20b", "qwen2.5-7b")
 GPUS = ("H100", "A100-SXM-80GB", "H100-PCIe-80GB", "MI300X")

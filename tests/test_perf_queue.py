@@ -1,4 +1,4 @@
-"""planner.perf.queue: the waiting queue where the TTFT target breaks (the HPA's target), and the simulator's
+"""planner.performance.queue: the waiting queue where the TTFT target breaks (the HPA's target), and the simulator's
 time in the waiting queue it is computed from."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import math
 import pytest
 
 import gpu_catalog
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.perf.predict import predict
-from planner.perf.queue import mean_waiting, queue_depth_target, ttft_percentile_ms
-from planner.perf.types import Workload
-from planner.sources import load_model
+from planner.memory.estimator import estimate
+from planner.performance.predict import predict
+from planner.performance.queue import mean_waiting, queue_depth_target, ttft_percentile_ms
+from planner.performance.types import Workload
+from planner.release.engine_args import EngineArgs
+from planner.sourcing.loader import load_model
 
 W = Workload(random_input_len=1000, random_output_len=200, num_prompts=150)
 

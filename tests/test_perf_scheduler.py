@@ -1,12 +1,12 @@
-"""planner.perf.scheduler follows vLLM's scheduler: budgets, caps, blocks, preemption, the client's semaphore."""
+"""planner.performance.scheduler follows vLLM's scheduler: budgets, caps, blocks, preemption, the client's semaphore."""
 
 from __future__ import annotations
 
 import math
 
-from planner.perf.scheduler import SchedulerConfig, simulate
-from planner.perf.step_time import StepTime
-from planner.perf.types import Request
+from planner.performance.scheduler import SchedulerConfig, simulate
+from planner.performance.step_time import StepTime
+from planner.performance.types import Request
 
 
 class Recorder:

@@ -1,4 +1,4 @@
-"""planner.perf.step_time: bytes, FLOPs and peaks of one engine step, from real configs and the GPU catalog."""
+"""planner.performance.step_time: bytes, FLOPs and peaks of one engine step, from real configs and the GPU catalog."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import math
 import pytest
 
 import gpu_catalog
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.perf.calibration import DEFAULT
-from planner.perf.predict import _regime, cost_of
-from planner.perf.step_time import experts_touched, gemm_mode, hardware, step_time, weight_floor_s
-from planner.sources import load_model
+from planner.memory.estimator import estimate
+from planner.performance.calibration import DEFAULT
+from planner.performance.predict import _regime, cost_of
+from planner.performance.step_time import experts_touched, gemm_mode, hardware, step_time, weight_floor_s
+from planner.release.engine_args import EngineArgs
+from planner.sourcing.loader import load_model
 
 
 def est_of(model: str, gpu: str = "H100", quant: str | None = None, **kw: object):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""planner.perf.workload draws the lengths and arrival times vLLM's benchmark draws."""
+"""planner.performance.workload draws the lengths and arrival times vLLM's benchmark draws."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from planner.perf.types import Workload
-from planner.perf.workload import SHAREGPT_MEAN_IN, SHAREGPT_MEAN_OUT, arrivals, generate
+from planner.performance.types import Workload
+from planner.performance.workload import SHAREGPT_MEAN_IN, SHAREGPT_MEAN_OUT, arrivals, generate
 
 
 def test_random_lengths_follow_range_ratio() -> None:

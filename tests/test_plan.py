@@ -1,7 +1,7 @@
 """`planner plan`: the search's decisions, the output contract, and the emitted command.
 
 Everything runs offline from the bundled catalogs (HF_HUB_OFFLINE=1, an empty HF_HOME). Expected values
-are derived from the memory model itself (planner.estimate), never typed in: a test states a rule
+are derived from the memory model itself (planner.memory.estimator), never typed in: a test states a rule
 ("the chosen TP is the smallest that fits") and checks it against estimates of the alternatives.
 Golden texts: regenerate with `VLLM_PLANNER_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_plan.py`.
 """
@@ -22,9 +22,8 @@ from typer.testing import CliRunner
 
 import gpu_catalog
 from planner.commands import plan as plan_cmd
-from planner.engine_args import EngineArgs
-from planner.estimate import CONTEXT_GIB, NCCL_GIB, estimate
-from planner.recommend import (
+from planner.memory.estimator import CONTEXT_GIB, NCCL_GIB, estimate
+from planner.planning.recommend import (
     LOSS_TIER,
     UTIL_HEADROOM_GIB,
     Candidate,
@@ -32,9 +31,10 @@ from planner.recommend import (
     scheme_order,
     utilization,
 )
-from planner.serve_args import parse_serve_argv
-from planner.sources import from_catalog, load_model
-from planner.vllm_flags import flag_status
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import parse_serve_argv
+from planner.release.vllm_flags import flag_status
+from planner.sourcing.loader import from_catalog, load_model
 
 GOLDEN = Path(__file__).parent / "golden" / "plan"
 UPDATE = os.environ.get("VLLM_PLANNER_UPDATE_GOLDEN", "") not in ("", "0")
@@ -137,7 +137,7 @@ def test_catalog_plan_imports_no_heavy_module(tmp_path: Path) -> None:
     # renders it; nothing else heavy. (--json also renders compose/k8s, which need yaml.)
     code = ("import sys, json\n"
             "from planner.commands.plan import build_plan, deployment\n"
-            "from planner.render_plan import render_plan\n"
+            "from planner.rendering.plan import render_plan\n"
             "from planner.emit import vllm_serve\n"
             "r, m = build_plan([], model='llama-3.1-70b', gpu='H100', quant='awq')\n"
             "render_plan(r, m, vllm_serve(deployment(r, m)))\n"

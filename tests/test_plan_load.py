@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from planner.capacity import parse_rate
 from planner.cli import app
 from planner.contract import ANSWERS, json_schema
-from planner.serve_args import parse_serve_argv
+from planner.performance.capacity import parse_rate
+from planner.release.serve_args import parse_serve_argv
 
 EXAMPLE_SLO = ["qwen3-8b", "--gpu", "L40S,H100", "--request-rate", "40", "--random-input-len", "1000",
                "--random-output-len", "200", "--slo-ttft-ms", "500", "--slo-tpot-ms", "40"]

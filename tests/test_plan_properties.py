@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_plan import app
 from typer.testing import CliRunner
 
-from planner.serve_args import parse_serve_argv
+from planner.release.serve_args import parse_serve_argv
 
 MODELS = ["qwen3-8b", "llama-3.1-70b", "gpt-oss-20b", "deepseek-r1", "gemma-3-27b", "phi-4", "mixtral-8x7b"]
 GPUS = ["H100", "L4", "T4", "A100-SXM-80GB", "B200-180GB", "MI300X-192GB", "RTX-4090-24GB", "GH200-96GB"]

@@ -1,11 +1,11 @@
-"""The CPU backend as a platform beside CUDA (planner/platforms.py, after vllm/platforms/)."""
+"""The CPU backend as a platform beside CUDA (planner/memory/platforms.py, after vllm/platforms/)."""
 
 from __future__ import annotations
 
 import gpu_catalog
-from planner.engine_args import EngineArgs
-from planner.platforms import CpuPlatform, CudaPlatform, platform_for
-from planner.vllm_versions import rules_for
+from planner.memory.platforms import CpuPlatform, CudaPlatform, platform_for
+from planner.release.engine_args import EngineArgs
+from planner.release.vllm_versions import rules_for
 
 
 def test_platform_for_picks_the_backend_of_the_device() -> None:

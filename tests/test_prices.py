@@ -11,7 +11,7 @@ import pytest
 
 import gpu_catalog
 from planner.errors import PlannerError
-from planner.prices import api_price, api_prices, default_price_fields, gpu_offers, gpu_price
+from planner.pricing.prices import api_price, api_prices, default_price_fields, gpu_offers, gpu_price
 
 ROOT = Path(__file__).resolve().parents[1]
 

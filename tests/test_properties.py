@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gpu_catalog
-from planner.engine_args import EngineArgs
-from planner.estimate import estimate
-from planner.serve_args import parse_serve_argv
-from planner.spec import model_spec_from_config
+from planner.memory.estimator import estimate
+from planner.memory.spec import model_spec_from_config
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import parse_serve_argv
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 NAMES = ["meta-llama__Llama-3.1-8B-Instruct", "Qwen__Qwen2.5-7B-Instruct", "mistralai__Mixtral-8x7B-v0.1",

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 import gpu_catalog
 import model_catalog
-from planner.check.rules import Settings
-from planner.check.run import check_paths
 from planner.cli import app
+from planner.gate.rules import Settings
+from planner.gate.run import check_paths
 from planner.resolve import Inputs, estimate_from, make_inputs, parse_invocation, vllm_env
-from planner.sources import from_catalog
+from planner.sourcing.loader import from_catalog
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 COMMAND = ["VLLM_USE_V1=0", "vllm", "serve", MODEL, "--max-model-len", "8192"]
@@ -102,8 +102,8 @@ def test_each_release_is_checked_against_its_own_kv_cache_dtypes() -> None:
     """nvfp4 KV arrived after 0.19 (the flag table's choices per release); 0.9.2 refuses it, 0.33 takes it."""
     import pytest
 
-    from planner.engine_args import EngineArgs
     from planner.errors import PlannerError
+    from planner.release.engine_args import EngineArgs
 
     hit = model_catalog.lookup(MODEL)
     assert hit is not None

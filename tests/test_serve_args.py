@@ -1,4 +1,4 @@
-"""planner.serve_args: pasted `vllm serve` command lines parse as vLLM's parser parses them."""
+"""planner.release.serve_args: pasted `vllm serve` command lines parse as vLLM's parser parses them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.serve_args import find_launcher, parse_serve_argv, split_command, to_serve_argv
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import find_launcher, parse_serve_argv, split_command, to_serve_argv
 
 
 def test_full_command_line() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from planner.errors import PlannerError
-from planner.sources import load_model, prequantized_variant
+from planner.sourcing.loader import load_model, prequantized_variant
 
 REF = Path(__file__).parent / "data" / "validation" / "model-configs"
 
@@ -74,7 +74,7 @@ def test_an_incomplete_sharded_checkpoint_is_sized_from_the_config(tmp_path: Pat
     weight_map (or the -0000N-of-0000M names) says what is missing; the config sizes the model and a
     warning names the missing files. A complete folder still uses its tensors."""
     import gpu_catalog
-    from planner.estimate import estimate
+    from planner.memory.estimator import estimate
 
     shutil.copy(REF / "meta-llama__Llama-3.1-70B-Instruct.json", tmp_path / "config.json")
     names = [f"model-{i:05d}-of-00030.safetensors" for i in range(1, 31)]

@@ -1,4 +1,4 @@
-"""Speculative decoding memory against vLLM 0.33's code (planner/spec_decode.py cites the files).
+"""Speculative decoding memory against vLLM 0.33's code (planner/memory/spec_decode.py cites the files).
 
 Expected figures are hand-computed from the drafters' module shapes (llama_eagle3.py, deepseek_mtp.py,
 a draft model loaded whole), from the KV grouping (kv_cache_planning: the drafter's attention layers join
@@ -17,15 +17,15 @@ from typer.testing import CliRunner
 
 import gpu_catalog
 from planner.cli import app
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.estimate import estimate
-from planner.quant import resolve_scheme
-from planner.serve_args import parse_serve_argv
-from planner.spec import model_spec_from_config
-from planner.spec_decode import parse_speculative
-from planner.vllm_versions import cudagraph_max_capture, rules_for
-from planner.weights import allocated_bytes, rank_weights
+from planner.memory.estimator import estimate
+from planner.memory.quant import resolve_scheme
+from planner.memory.spec import model_spec_from_config
+from planner.memory.spec_decode import parse_speculative
+from planner.memory.weights import allocated_bytes, rank_weights
+from planner.release.engine_args import EngineArgs
+from planner.release.serve_args import parse_serve_argv
+from planner.release.vllm_versions import cudagraph_max_capture, rules_for
 
 CONFIGS = Path(__file__).parent / "data" / "validation" / "model-configs"
 H100 = gpu_catalog.resolve("H100-SXM-80GB")

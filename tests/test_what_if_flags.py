@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from planner.errors import PlannerError
+from planner.release.serve_args import parse_serve_argv
 from planner.resolve import estimate_from, resolve_inputs
-from planner.serve_args import parse_serve_argv
 
 
 def test_estimate_takes_the_flag_as_a_what_if_on_an_older_release() -> None:

@@ -1,11 +1,11 @@
-"""Extract the `vllm serve` flag table from vLLM's source, and rewrite planner/vllm_flags.json with it.
+"""Extract the `vllm serve` flag table from vLLM's source, and rewrite planner/release/vllm_flags.json with it.
 
     python tools/extract_vllm_flags.py VLLM_PACKAGE_DIR_OR_WHEEL VERSION [ORIGIN]
 
 VLLM_PACKAGE_DIR_OR_WHEEL is the `vllm/` folder of a source tree or an unpacked wheel, or a wheel file
 itself (`pip download --no-deps vllm==X -d DIR`): only the files the extractor reads are taken from the
 zip (`SOURCE_FILES`), nothing is installed or imported. The planner only reads the JSON
-(planner/vllm_flags.py); this tool is how its `snapshots` came to be, and tests/test_vllm_flags.py runs it on
+(planner/release/vllm_flags.py); this tool is how its `snapshots` came to be, and tests/test_vllm_flags.py runs it on
 the 0.33.0 wheel and compares with what is shipped.
 
 Pure `ast`: vLLM is not imported. It mirrors `get_kwargs`/`_compute_kwargs` in vllm/engine/arg_utils.py
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from planner.vllm_flags import parse_version
+from planner.release.vllm_flags import parse_version
 
-DATA = Path(__file__).resolve().parent.parent / "planner" / "vllm_flags.json"
+DATA = Path(__file__).resolve().parent.parent / "planner" / "release" / "vllm_flags.json"
 
 # What the extractor reads from a wheel (the config classes, serve's parser, EngineArgs and
 # FlexibleArgumentParser, each where one release or another kept it). fnmatch's `*` crosses `/`.
@@ -410,7 +410,7 @@ def dump(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Regenerate one snapshot in planner/vllm_flags.json."""
+    """Regenerate one snapshot in planner/release/vllm_flags.json."""
     if len(argv) not in (2, 3):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2

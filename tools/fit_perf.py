@@ -1,4 +1,4 @@
-"""Fit planner/perf/calibration.py's FITTED coefficients on tests/data/validation/vllm-perf.jsonl.
+"""Fit planner/performance/calibration.py's FITTED coefficients on tests/data/validation/vllm-perf.jsonl.
 
     .venv/bin/python tools/fit_perf.py [--passes N] [--cases FILE] [--only name,name]
 
@@ -17,8 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from planner.perf.calibration import DEFAULT, FITTED, Calibration
-from planner.perf.fidelity import build_case, find_data, load_cases, run_case
+from planner.performance.calibration import DEFAULT, FITTED, Calibration
+from tools.perf_fidelity import build_case, find_data, load_cases, run_case
 
 WEIGHTS = {"output_throughput": 1.0, "tpot": 1.0, "ttft": 0.5}
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from planner.vllm_flags import FlagInfo, flags_of, snapshot_versions
+from planner.release.vllm_flags import FlagInfo, flags_of, snapshot_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from planner.prices import default_price_fields
+from planner.pricing.prices import default_price_fields
 
 DATA = Path(__file__).resolve().parents[1] / "gpu_catalog" / "data"
 

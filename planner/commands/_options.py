@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from planner.vllm_versions import LATEST
+from planner.release.vllm_versions import LATEST
 
 Gpu = Annotated[str | None, typer.Option("--gpu", help="GPU: catalog id, alias, nvidia-smi name or GFD label.")]
 Device = Annotated[str | None, typer.Option("--device", help="cuda (default) or cpu (vLLM's CPU backend).")]
@@ -31,7 +31,7 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print the JSON contract (
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 
 # The workload's lengths as `vllm bench serve` spells them: `perf` simulates them, `plan` sizes replicas for
-# them. Read as text and checked by planner.bench_flags (one PlannerError naming the flag).
+# them. Read as text and checked by planner.performance.bench_flags (one PlannerError naming the flag).
 DatasetName = Annotated[str | None, typer.Option("--dataset-name", help="random (default) or sharegpt.",
                                                  metavar="NAME")]
 RandomInputLen = Annotated[str | None, typer.Option("--random-input-len", help="Prompt tokens (random; default 1024).",

@@ -39,16 +39,16 @@ def command(
     debug: Annotated[bool, typer.Option("--debug", hidden=True)] = False,
 ) -> None:
     def run() -> int:
-        from planner.check.report import FORMATS, render_human, to_github, to_json, to_junit
-        from planner.check.rules import Settings
-        from planner.check.run import STDIN, check_paths
         from planner.errors import PlannerError, did_you_mean
+        from planner.gate.report import FORMATS, render_human, to_github, to_json, to_junit
+        from planner.gate.rules import Settings
+        from planner.gate.run import STDIN, check_paths
 
         if fmt not in FORMATS:
             raise PlannerError(f"--format: invalid choice {fmt!r}",
                                hint=did_you_mean(fmt, FORMATS) or "choose from " + ", ".join(FORMATS))
         if vllm_version is not None:
-            from planner.vllm_versions import parse_version
+            from planner.release.vllm_versions import parse_version
 
             parse_version(vllm_version)
         if gpu is not None:
@@ -62,7 +62,7 @@ def command(
         if fmt == "human":
             from io import StringIO
 
-            from planner import term
+            from planner.rendering import term
 
             if output is None:
                 render_human(report, term.console())
@@ -81,7 +81,7 @@ def command(
         if output is None:
             sys.stdout.write(text)
         else:
-            from planner.check.output import write_report
+            from planner.gate.output import write_report
 
             write_report(output, text)
         return report.exit_code

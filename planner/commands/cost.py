@@ -2,8 +2,9 @@
 self-hosting on vLLM against a hosted API, per month and per year, with the break-even volume.
 
 Parsing and rendering only: the deployment is resolved by `planner estimate`'s code path, the per-replica
-rate is planner.capacity.max_sustainable_rate (the perf model), the arithmetic is planner.costing and the
-prices are planner.prices. Every option value is checked before the model is resolved.
+rate is planner.performance.capacity.max_sustainable_rate (the perf model), the arithmetic is
+planner.pricing.costing and the
+prices are planner.pricing.prices. Every option value is checked before the model is resolved.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from planner.commands import _options as _o
 from planner.errors import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from planner.capacity import Capacity, LoadShape, Slo
-    from planner.cost_report import CostReport
-    from planner.estimate import Estimate
-    from planner.prices import GpuPrice
+    from planner.memory.estimator import Estimate
+    from planner.performance.capacity import Capacity, LoadShape, Slo
+    from planner.pricing.cost_report import CostReport
+    from planner.pricing.prices import GpuPrice
     from planner.resolve import Inputs
 
 HELP = ("Compare self-hosting MODEL on vLLM with a hosted API for a monthly volume: replicas for the peak load "
@@ -106,7 +107,7 @@ def command(
             _write(_dumps(to_json(est, report, source_warnings, notes)))
         else:
             from planner.commands.perf import head_lines
-            from planner.render_cost import human_lines
+            from planner.rendering.cost import human_lines
 
             head = head_lines(est, source_warnings) + [f"note: {n}" for n in notes]
             _write("\n".join(human_lines(report, head, requests_text=opts["requests_text"])) + "\n")
@@ -163,11 +164,11 @@ def _parse(requests_per_month: str | None, input_len: int | None, output_len: in
            slo_ttft_ms: float | None, slo_tpot_ms: float | None, slo_e2el_ms: float | None,
            slo_percentile: float, per_replica_rate: str | None) -> dict[str, Any]:
     """Every option checked before the model is resolved."""
-    from planner.capacity import Slo, parse_count, parse_rate
-    from planner.cost_report import GIVEN
     from planner.errors import PlannerError
-    from planner.prices import ApiPrice
-    from planner.prices import api_price as catalog_api_price
+    from planner.performance.capacity import Slo, parse_count, parse_rate
+    from planner.pricing.cost_report import GIVEN
+    from planner.pricing.prices import ApiPrice
+    from planner.pricing.prices import api_price as catalog_api_price
 
     if requests_per_month is None:
         raise PlannerError("--requests-per-month is required", hint="e.g. --requests-per-month 500k")
@@ -225,8 +226,8 @@ def _deployment(extra: list[str], *, gpu: str | None, device: str | None, gpu_me
     tensor-parallel size (2, 4, 8 within one node) at which it starts, with a note that says so."""
     from dataclasses import replace
 
+    from planner.release.vllm_versions import LATEST
     from planner.resolve import estimate_from, parse_invocation, resolve_inputs
-    from planner.vllm_versions import LATEST
 
     usage = "planner cost MODEL --gpu H100 --requests-per-month 1m ..., or -- vllm serve MODEL ..."
     inputs = resolve_inputs(extra, gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib, quant=quant,
@@ -252,7 +253,7 @@ def _deployment(extra: list[str], *, gpu: str | None, device: str | None, gpu_me
 
 
 def _shape(opts: dict[str, Any]) -> LoadShape:
-    from planner.capacity import LoadShape
+    from planner.performance.capacity import LoadShape
 
     return LoadShape(dataset_name="random", random_input_len=int(opts["input_len"]),
                      random_output_len=int(opts["output_len"]))
@@ -261,8 +262,8 @@ def _shape(opts: dict[str, Any]) -> LoadShape:
 def _gpu_price(est: Estimate, opts: dict[str, Any]) -> GpuPrice:
     from dataclasses import replace
 
-    from planner.cost_report import GIVEN
-    from planner.prices import GpuPrice, gpu_offers, gpu_price
+    from planner.pricing.cost_report import GIVEN
+    from planner.pricing.prices import GpuPrice, gpu_offers, gpu_price
 
     if opts["gpu_price"] is not None:
         return GpuPrice(float(opts["gpu_price"]), "--gpu-price", "", GIVEN)
@@ -276,8 +277,8 @@ def _gpu_price(est: Estimate, opts: dict[str, Any]) -> GpuPrice:
 
 
 def compare(est: Estimate, opts: dict[str, Any]) -> CostReport:
-    from planner.capacity import max_sustainable_rate
-    from planner.cost_report import build_report
+    from planner.performance.capacity import max_sustainable_rate
+    from planner.pricing.cost_report import build_report
 
     price = _gpu_price(est, opts)            # a missing price fails before the search runs
     cap: Capacity | None = None
@@ -310,7 +311,7 @@ def _slo_text(slo: Slo) -> str:
 
 def to_json(est: Estimate, r: CostReport, source_warnings: list[str], notes: list[str] | None = None) -> dict[str, Any]:
     from planner.commands.perf import _estimate_json
-    from planner.cost_report import cost_json
+    from planner.pricing.cost_report import cost_json
 
     if r.capacity is not None:
         capacity = r.capacity.to_json()

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from planner.estimate import Estimate
-    from planner.serve_args import ServeCommand
-    from planner.sources import LoadedModel
+    from planner.memory.estimator import Estimate
+    from planner.release.serve_args import ServeCommand
+    from planner.sourcing.loader import LoadedModel
 from planner.commands import _options as _o
 
 HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUDA graphs and KV cache per GPU, "
@@ -73,7 +73,7 @@ def command(
         import sys
         from pathlib import Path
 
-        from planner.plotfile import check_path
+        from planner.rendering.plotfile import check_path
 
         plot_path = Path(plot) if plot is not None else None
         if plot_path is not None:
@@ -82,7 +82,7 @@ def command(
                                      quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
                                      revision=revision, offline=offline, progress=not json_out, token=hf_token)
         if plot_path is not None:                      # a layout that would fail is drawn too: it shows why
-            from planner.memory_plot import write_memory_plot
+            from planner.rendering.memory_plot import write_memory_plot
 
             write_memory_plot(plot_path, est)
         if json_out:
@@ -92,8 +92,8 @@ def command(
             out["warnings"] = [*({"code": "source", "message": w} for w in loaded.warnings), *out["warnings"]]
             sys.stdout.write(json.dumps(out, indent=2) + "\n")
         else:
-            from planner import term
-            from planner.render import render_estimate
+            from planner.rendering import term
+            from planner.rendering.memory import render_estimate
 
             console = term.console()
             warnings = term.console(stderr=True)      # warnings never go into piped output

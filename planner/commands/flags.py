@@ -2,7 +2,7 @@
 
 The counterpart of vLLM's `vllm serve --help=all` / `--help=max-model-len` (which `planner estimate`,
 `plan`, `perf` and `validate` accept too, see planner/cli.py): the parse facts come from the flag table
-of the release, what a flag does to memory and performance from planner/flag_docs.py.
+of the release, what a flag does to memory and performance from planner/release/flag_docs.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 from planner.commands import _options as _o
 
 if TYPE_CHECKING:
-    from planner.flag_docs import FlagDoc
+    from planner.release.flag_docs import FlagDoc
 
 HELP = ("List the `vllm serve` flags of a vLLM release (default: the newest modelled), marking those the "
         "planner's memory and performance model reads; with NAME, explain one: what it takes, its default, "
@@ -36,8 +36,8 @@ def command(
     from planner.commands._run import run_command
 
     def run() -> int:
-        from planner import flag_docs
-        from planner.vllm_versions import LATEST
+        from planner.release import flag_docs
+        from planner.release.vllm_versions import LATEST
 
         version = vllm_version or LATEST
         # `planner flags --max-model-len`: a flag name with its dashes is not one of this command's options.
@@ -74,7 +74,7 @@ def _dump(obj: Any) -> None:
 
 
 def _doc_json(doc: FlagDoc, *, brief: bool = False) -> dict[str, Any]:
-    from planner import flag_docs
+    from planner.release import flag_docs
 
     info = doc.info
     assert info is not None
@@ -92,7 +92,8 @@ def _doc_json(doc: FlagDoc, *, brief: bool = False) -> dict[str, Any]:
 
 
 def _list(docs: list[FlagDoc], version: str, *, only_modelled: bool) -> None:
-    from planner import flag_docs, term
+    from planner.release import flag_docs
+    from planner.rendering import term
 
     con = term.console()
     what = "flags the planner's model reads" if only_modelled else "`vllm serve` flags"
@@ -115,7 +116,8 @@ def _list(docs: list[FlagDoc], version: str, *, only_modelled: bool) -> None:
 
 
 def _explain(doc: FlagDoc) -> None:
-    from planner import flag_docs, term
+    from planner.release import flag_docs
+    from planner.rendering import term
 
     info = doc.info
     assert info is not None

@@ -33,7 +33,7 @@ def command(
                      "price_source": g.price_source} for g in gpus]
             sys.stdout.write(json.dumps(rows, indent=2) + "\n")
             return 0
-        from planner import term
+        from planner.rendering import term
 
         # Laid out for the terminal (80 columns when piped): the aliases wrap at their commas.
         columns = (term.Column("id"), term.Column("GiB", justify="right"), term.Column("cc", justify="right"),

@@ -109,7 +109,7 @@ def list_models(
 
 
 def _print_table(entries: list[CatalogEntry]) -> None:
-    from planner import term
+    from planner.rendering import term
 
     # Laid out for the terminal (80 columns when piped): when a row is wider, the repo id moves to a line
     # of its own under the alias and the quantized schemes wrap; no word is cut.
@@ -162,7 +162,7 @@ def _print_entry(e: CatalogEntry) -> None:
     and URLs are never cut."""
     from rich.markup import escape
 
-    from planner import term
+    from planner.rendering import term
 
     con = term.console()
     cols = con.width

@@ -2,8 +2,8 @@
 --offline-batch, `vllm bench throughput`) would measure on that deployment, from the config and the GPU alone.
 
 Parsing and rendering only. The deployment is resolved by the same code path as `planner estimate`
-(build_estimate), the workload flags are read by planner/bench_flags.py, and the prediction is
-planner.perf.predict. Every workload value is checked before the estimate runs, so bad input fails fast.
+(build_estimate), the workload flags are read by planner/performance/bench_flags.py, and the prediction is
+planner.performance.predict. Every workload value is checked before the estimate runs, so bad input fails fast.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from planner.errors import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from planner.answers import BenchmarkJson, EstimateAnswer, FindingJson, PerfAnswer, PerfPointJson
-    from planner.bench_flags import Sweep
-    from planner.estimate import Estimate
-    from planner.perf.types import Workload
-    from planner.render_perf import PredictionLike
+    from planner.memory.estimator import Estimate
+    from planner.performance.bench_flags import Sweep
+    from planner.performance.types import Workload
+    from planner.rendering.perf import PredictionLike
 
 HELP = ("Predict what `vllm bench serve` would measure for MODEL on a GPU: throughput, TTFT, TPOT and ITL in "
         "vLLM's own result block, and what bounds the deployment. Takes every option of `planner estimate`, "
@@ -74,9 +74,9 @@ def command(
     from planner.commands._run import run_command
 
     def run() -> int:
-        from planner.bench_flags import WorkloadFlags, parse_workload
         from planner.commands.estimate import build_estimate
         from planner.errors import PlannerError
+        from planner.performance.bench_flags import WorkloadFlags, parse_workload
 
         workload, swept = parse_workload(WorkloadFlags(
             dataset_name=dataset_name, random_input_len=random_input_len, random_output_len=random_output_len,
@@ -85,7 +85,7 @@ def command(
             sweep=sweep))
         plot_path = Path(plot) if plot is not None else None
         if plot_path is not None:
-            from planner.plotfile import check_path
+            from planner.rendering.plotfile import check_path
 
             if swept is None:
                 raise PlannerError("--plot draws a sweep; add --sweep max-concurrency=1,2,4 "
@@ -100,12 +100,12 @@ def command(
             _emit_would_fail(est, workload, swept, source_warnings, json_out=json_out)
             return 1
         _check_lengths(est, workload)
-        from planner.perf.predict import predict
+        from planner.performance.predict import predict
 
         workloads = swept.workloads(workload) if swept else [workload]
         preds: list[PredictionLike] = [predict(est, w) for w in workloads]
         if plot_path is not None and swept is not None:
-            from planner.plot import write_plot
+            from planner.rendering.plot import write_plot
 
             write_plot(plot_path, _chart(est, swept, preds))
         if json_out:
@@ -126,8 +126,8 @@ def _write(text: str) -> None:
 def _check_lengths(est: Estimate, w: Workload) -> None:
     """A random request longer than max_model_len is one vLLM's server rejects (a failed request, not a
     measurement): refuse it as input rather than predict a benchmark of errors."""
-    from planner.bench_flags import max_input_len, max_output_len
     from planner.errors import PlannerError
+    from planner.performance.bench_flags import max_input_len, max_output_len
 
     if w.dataset_name != "random":
         return
@@ -170,7 +170,7 @@ def workload_json(w: Workload) -> dict[str, Any]:
 def benchmark_json(p: PredictionLike) -> BenchmarkJson:
     """The benchmark's --save-result keys: BenchmarkResult's, plus `failed` (0: vLLM would start and serve
     every request) and the peak output throughput that vLLM prints and saves."""
-    from planner.render_perf import peak_output_tokens_per_s
+    from planner.rendering.perf import peak_output_tokens_per_s
 
     out: dict[str, Any] = dict(p.benchmark.to_json())
     out["failed"] = 0
@@ -183,7 +183,7 @@ def point_json(p: PredictionLike) -> PerfPointJson:
 
 
 def _estimate_json(est: Estimate, source_warnings: list[str]) -> EstimateAnswer:
-    from planner.perf.coverage import not_modelled
+    from planner.performance.coverage import not_modelled
 
     # Estimate.to_json builds an EstimateAnswer (planner/answers.py); its annotation still says dict.
     out = cast("EstimateAnswer", est.to_json())
@@ -212,7 +212,7 @@ def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
            f"{r.max_num_seqs} · max_num_batched_tokens {r.max_num_batched_tokens:,}"]
     out += [f"warning (source): {w}" for w in source_warnings]
     out += [f"warning ({w.code}): {w.message}" for w in est.warnings]
-    from planner.perf.coverage import not_modelled
+    from planner.performance.coverage import not_modelled
 
     out += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
     return out
@@ -238,7 +238,7 @@ def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_war
 
 def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
                 source_warnings: list[str]) -> list[str]:
-    from planner.render_perf import (
+    from planner.rendering.perf import (
         bounds_lines,
         peak_output_tokens_per_s,
         serving_block,
@@ -277,7 +277,7 @@ def _value(v: float) -> str:
 
 
 def _chart(est: Estimate, swept: Sweep, preds: Sequence[PredictionLike]) -> Any:
-    from planner.plot import Chart
+    from planner.rendering.plot import Chart
 
     return Chart(title=f"{est.model.get('name')} on {est.resolved.world_size} x {est.gpu.id}, vLLM "
                        f"{est.rules.version}: --{swept.parameter} sweep",

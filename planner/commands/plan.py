@@ -2,7 +2,7 @@
 
 Everything the command does not know as its own option is read as `vllm serve` arguments with vLLM's
 spellings (as in `estimate`): a flag the user gives is kept, the rest are decided by the search
-(planner/recommend.py). The human output ends with the ready-to-run command, printed verbatim.
+(planner/planning/recommend.py). The human output ends with the ready-to-run command, printed verbatim.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 import typer
 
 from planner.commands import _options as _o
-from planner.vllm_versions import LATEST
+from planner.release.vllm_versions import LATEST
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from gpu_catalog import Gpu
     from planner.emit import Deployment, OpsLoad
-    from planner.recommend import PlanResult
-    from planner.sizing import Load
-    from planner.sources import LoadedModel
+    from planner.planning.recommend import PlanResult
+    from planner.planning.sizing import Load
+    from planner.sourcing.loader import LoadedModel
 
 HELP = ("Recommend how to serve MODEL with vLLM: GPU type and count, tensor/pipeline parallelism, "
         "quantization, KV cache dtype and the vllm serve flags, ranked by an objective, with the memory per "
@@ -69,9 +69,9 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
                token: str | None = None, load: Load | None = None) -> tuple[PlanResult, LoadedModel]:
     """Resolve the inputs and run the search: (PlanResult, LoadedModel)."""
     from planner.commands.estimate import parse_invocation
-    from planner.engine_args import parse_human_int
     from planner.errors import PlannerError
-    from planner.recommend import (
+    from planner.memory.spec import model_spec_from_config
+    from planner.planning.recommend import (
         DEFAULT_CONTEXT,
         PlanRequest,
         available_candidates,
@@ -80,9 +80,9 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
         select_candidates,
     )
     from planner.redact import remember
-    from planner.sources import load_model
-    from planner.spec import model_spec_from_config
-    from planner.vllm_versions import LATEST, rules_for
+    from planner.release.engine_args import parse_human_int
+    from planner.release.vllm_versions import LATEST, rules_for
+    from planner.sourcing.loader import load_model
 
     remember(token)                                      # never echoed, whatever fails below
     from planner.resolve import check_device_memory
@@ -118,8 +118,8 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
     available = available_candidates(loaded, spec, version)
     if cmd.args.quantization is not None:
         # A --quantization the user gives is kept as written: vLLM quantizes (or reads) as told.
-        from planner.quant import normalize_quant_name
-        from planner.recommend import Candidate
+        from planner.memory.quant import normalize_quant_name
+        from planner.planning.recommend import Candidate
 
         scheme = normalize_quant_name(cmd.args.quantization)
         cands: tuple[Candidate, ...] = (Candidate(
@@ -137,7 +137,7 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
                       explore=load is not None, context_floor=None if load is not None else DEFAULT_CONTEXT)
     result = recommend(req, model_max_len=spec.max_model_len)
     if load is not None and result.plans:
-        from planner.sizing import size
+        from planner.planning.sizing import size
 
         result, _ = size(result, load, model_max_len=spec.max_model_len)
     if notes:
@@ -164,9 +164,9 @@ def parse_load(*, request_rate: str | None, dataset_name: str | None, random_inp
                                hint="e.g. --request-rate 40, 1000/min or 5M/month")
         return None
     # The capacity model (and the perf model under it) only for a plan sized for a load.
-    from planner.bench_flags import WorkloadFlags, parse_float, parse_workload
-    from planner.capacity import PEAK_TO_AVERAGE, LoadShape, Slo, parse_rate
-    from planner.sizing import Load
+    from planner.performance.bench_flags import WorkloadFlags, parse_float, parse_workload
+    from planner.performance.capacity import PEAK_TO_AVERAGE, LoadShape, Slo, parse_rate
+    from planner.planning.sizing import Load
 
     rate = parse_rate(request_rate, flag="--request-rate")
     w, _ = parse_workload(WorkloadFlags(dataset_name=dataset_name, random_input_len=random_input_len,
@@ -195,13 +195,13 @@ def ops_load(result: PlanResult) -> OpsLoad | None:
     """The capacity plan's figures for the operations forms (planner.emit.ops_targets): None without a
     workload, or when the chosen plan does not meet it.
 
-    The queue target is where the perf model's TTFT target breaks (planner.perf.queue), on the chosen plan's
+    The queue target is where the perf model's TTFT target breaks (planner.performance.queue), on the chosen plan's
     estimate (its tuned batch limits) and the load's shape, with the capacity search's prompt count; without
     a TTFT target, the time-averaged waiting queue at the per-replica rate (the highest with a bounded queue).
     """
     from planner.emit import OpsLoad
-    from planner.perf.predict import predict
-    from planner.perf.queue import mean_waiting, queue_depth_target
+    from planner.performance.predict import predict
+    from planner.performance.queue import mean_waiting, queue_depth_target
 
     p = result.chosen
     fit = p.load if p is not None else None
@@ -229,7 +229,7 @@ def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
     req = result.request
     passthrough = dict(p.args.passthrough)
     port = passthrough.get("--port")
-    # A nargs="+" passthrough value is the shell-joined list of names (planner.serve_args): one name is
+    # A nargs="+" passthrough value is the shell-joined list of names (planner.release.serve_args): one name is
     # unquoted back to itself, so the emitters quote it once; several stay in the passthrough as given.
     import shlex
 
@@ -248,7 +248,7 @@ def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
 
 def _plot(path: Path, result: PlanResult) -> None:
     """The chosen plan's memory split; when nothing fits the closest miss's (why it fails), else no file."""
-    from planner.memory_plot import write_memory_plot
+    from planner.rendering.memory_plot import write_memory_plot
 
     if result.chosen is not None:
         write_memory_plot(path, result.chosen.est, "plan 1")
@@ -330,7 +330,7 @@ def command(
         if plot is not None:
             from pathlib import Path
 
-            from planner.plotfile import check_path
+            from planner.rendering.plotfile import check_path
 
             plot_path = Path(plot)
             check_path(plot_path)                      # before any work
@@ -371,7 +371,7 @@ def command(
         if json_out:
             import json
 
-            from planner.render_plan import plan_json
+            from planner.rendering.plan import plan_json
 
             doc = plan_json(result, loaded, texts)
             if targets is not None:
@@ -380,7 +380,7 @@ def command(
                 doc["written"] = written
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         else:
-            from planner.render_plan import render_plan
+            from planner.rendering.plan import render_plan
 
             # With a form to pipe (--emit vllm|docker|compose|k8s|hpa|...), stdout carries that form alone: the report
             # goes to stderr, where a terminal still shows it and `> compose.yaml` or `| kubectl apply -f -`

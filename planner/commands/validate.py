@@ -103,7 +103,7 @@ def _fmt(v: Any) -> str:
 def _render(result: Any) -> None:
     from rich.table import Table
 
-    from planner import term
+    from planner.rendering import term
 
     out = term.console()
     table = Table(title="predicted vs observed")

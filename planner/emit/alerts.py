@@ -1,6 +1,6 @@
 """Prometheus alert rules on vLLM's own metrics, at the plan's targets: a plain rules file and a PrometheusRule.
 
-The expressions read the series the target release exposes (planner.vllm_versions.metric_names) for the one
+The expressions read the series the target release exposes (planner.release.vllm_versions.metric_names) for the one
 served model (`model_name`, the label every vLLM series carries):
 * TTFT and inter-token latency: histogram_quantile at the SLO percentile over 5 minutes of the histograms'
   rates, summed across pods, against the TTFT target and the TPOT target (a request's TPOT is the mean of its

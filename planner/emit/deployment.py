@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass, field
 
 from gpu_catalog import Gpu
-from planner.engine_args import EngineArgs
 from planner.errors import PlannerError
-from planner.vllm_versions import LATEST
+from planner.release.engine_args import EngineArgs
+from planner.release.vllm_versions import LATEST
 
 # Kubernetes Service names must be RFC 1035 labels (start with a letter); Deployment and HPA names
 # accept the wider RFC 1123 subdomain, so the RFC 1035 label is the rule that fits all three.

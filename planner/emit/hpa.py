@@ -5,7 +5,7 @@ adapter on custom.metrics.k8s.io. An HPA metric name only has to be a valid path
 Kubernetes pkg/apis/autoscaling/validation `validateMetricIdentifier`; the OpenAPI schema sets no pattern),
 so the colon is kept. prometheus-adapter serves a series under its own name unless a rule renames it; the
 rule written in the comment (and docs/operations.md) keeps the name and averages the gauge over a minute,
-since the target is a time-average (planner.perf.queue) and one scrape sees a queue that comes and goes.
+since the target is a time-average (planner.performance.queue) and one scrape sees a queue that comes and goes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A replica over several nodes: the command of every node, and a Kubernetes LeaderWorkerSet.
 
 vLLM starts a multi-node replica in one of three ways, chosen here by the layout and the target release's
-own flags (planner.vllm_flags):
+own flags (planner.release.vllm_flags):
 
 * `dp`: data-parallel engines spread over the nodes (DP+EP for a MoE model, engines of TP x PP that fit a
   node). Every node runs `vllm serve` with `--data-parallel-size-local` engines; node 0 serves the API and
@@ -42,7 +42,7 @@ from planner.emit.shell import (
     serve_argv,
 )
 from planner.errors import PlannerError
-from planner.vllm_flags import flag_exists
+from planner.release.vllm_flags import flag_exists
 
 Mode = Literal["dp", "native", "ray"]
 # vLLM's defaults, stated so every node agrees: ParallelConfig.master_port (29501) and

@@ -13,7 +13,7 @@ How each value is set:
   scaling from zero or one cannot follow the daily ramp, so the pool that serves the average stays up and
   only the peak above it is autoscaled. Without a workload: 1.
 * queue depth (the HPA's target for vllm:num_requests_waiting per pod): where the perf model says the TTFT
-  target breaks (planner.perf.queue.queue_depth_target), rounded down to a tenth, at least 0.1. Without
+  target breaks (planner.performance.queue.queue_depth_target), rounded down to a tenth, at least 0.1. Without
   one: Deployment.waiting_per_pod (5): vLLM queues a request only when the batch is full, so a few waiting
   per pod is saturation.
 * SLO: the plan's TTFT and TPOT targets at its percentile; the inter-token latency alert uses the TPOT
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from planner.emit.deployment import Deployment
 from planner.emit.shell import API_KEY_ENV, api_key_required
 from planner.errors import PlannerError, did_you_mean
-from planner.prices import api_prices
-from planner.vllm_versions import MetricNames, metric_names, rules_for
+from planner.pricing.prices import api_prices
+from planner.release.vllm_versions import MetricNames, metric_names, rules_for
 
 if TYPE_CHECKING:
     from planner.answers import OpsJson
@@ -65,7 +65,7 @@ _CATALOG_PROVIDER_PREFIX = {"OpenAI": "openai", "Anthropic": "anthropic", "Googl
 
 @dataclass(frozen=True, kw_only=True)
 class OpsLoad:
-    """A capacity plan's figures (`plan` with a workload: planner.sizing.LoadFit), as plain numbers."""
+    """A capacity plan's figures (`plan` with a workload: planner.planning.sizing.LoadFit), as plain numbers."""
 
     request_rate: float                 # average load, req/s
     peak_to_average: float
@@ -129,7 +129,7 @@ class OpsTargets:
 
     @property
     def metrics(self) -> MetricNames:
-        """The series names of the target release (planner.vllm_versions)."""
+        """The series names of the target release (planner.release.vllm_versions)."""
         return metric_names(rules_for(self.vllm_version, self.engine))
 
     @property

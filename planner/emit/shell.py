@@ -14,8 +14,8 @@ import shlex
 from planner.emit.deployment import Deployment
 from planner.errors import PlannerError
 from planner.redact import ENV_FOR_DEST, SECRET_DESTS
-from planner.serve_args import to_serve_argv
-from planner.vllm_flags import flag_info
+from planner.release.serve_args import to_serve_argv
+from planner.release.vllm_flags import flag_info
 
 # Stated in every emitted command even at vLLM's default, so the plan is explicit (issue 4).
 EXPLICIT = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "max_num_seqs")
@@ -53,7 +53,7 @@ def serve_argv(d: Deployment, *, port: int | None = None) -> list[str]:
     passthrough = [(k, v) for k, v in d.args.passthrough if k not in replaced and _secret_dest(k, d) is None]
     if d.served_model_name is not None:
         # vLLM takes several names here (nargs="+"); a passthrough value of such a flag is the
-        # shell-joined list (planner.serve_args), so one name is quoted to stay one name.
+        # shell-joined list (planner.release.serve_args), so one name is quoted to stay one name.
         info = flag_info("--served-model-name", d.vllm_version)
         many = info is not None and info.nargs == "+"
         name = shlex.quote(d.served_model_name) if many else d.served_model_name

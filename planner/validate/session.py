@@ -107,7 +107,7 @@ def _read(path: Path, what: str) -> str:
 
 def _device_and_gpu(opts: ValidateOptions, distribution: str | None) -> tuple[str, Any]:
     import gpu_catalog
-    from planner.cpu_backend import read_host_cpu
+    from planner.memory.cpu_backend import read_host_cpu
 
     device = opts.device
     if device not in ("auto", "cuda", "cpu"):
@@ -140,17 +140,17 @@ def _device_and_gpu(opts: ValidateOptions, distribution: str | None) -> tuple[st
 
 def _cpu_prelaunch_errors(loaded: Any, resolved: Any, env: dict[str, str], *,
                           this_host: bool) -> list[dict[str, str]]:
-    """Findings of vLLM's CPU backend the estimate does not make (planner.cpu_backend): kernels that do
+    """Findings of vLLM's CPU backend the estimate does not make (planner.memory.cpu_backend): kernels that do
     not exist (vLLM itself only fails on the first request) and, when launching here, this host's
     NUMA-node memory checks."""
-    from planner.cpu_backend import (
+    from planner.memory.cpu_backend import (
         cpu_attention_findings,
         cpu_kv_budget_bytes,
         cpu_startup_footprint_bytes,
         read_host_cpu,
         uses_mla_backend,
     )
-    from planner.spec import model_spec_from_config
+    from planner.memory.spec import model_spec_from_config
 
     spec = model_spec_from_config(loaded.config, loaded.name)
     mla = uses_mla_backend(loaded.config)
@@ -186,7 +186,7 @@ def _revision(passthrough: tuple[tuple[str, str | None], ...]) -> str | None:
 def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Prediction:
     """The prediction for the run, from the same model files vLLM will load (revision, token, offline)."""
     from planner.resolve import estimate_from, make_inputs, parse_invocation
-    from planner.sources import load_model
+    from planner.sourcing.loader import load_model
 
     ref, parsed = parse_invocation(list(opts.serve_flags), opts.model, version,
                                    usage="planner validate MODEL [--gpu NAME] [vllm serve flags]")
@@ -197,7 +197,7 @@ def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Pr
     env = {k: v for k, v in {**os.environ, **sc.env, **opts.env}.items() if k in _ENV_KEYS}
     amx = False
     if device == "cpu":
-        from planner.cpu_backend import read_host_cpu
+        from planner.memory.cpu_backend import read_host_cpu
 
         amx = read_host_cpu().amx if opts.from_log is None else False
     est = estimate_from(make_inputs(loaded, gpu, sc.args, vllm_version=version, env=env, cpu_amx=amx))
@@ -216,7 +216,7 @@ def _launch_argv(opts: ValidateOptions, resolved: Any, version: str, vcmd: Any,
                  port: int, serve_model: str) -> tuple[list[str], str, int]:
     from dataclasses import replace
 
-    from planner.serve_args import to_serve_argv
+    from planner.release.serve_args import to_serve_argv
 
     passthrough = list(resolved.passthrough)
     given = {k for k, _ in passthrough}
@@ -364,6 +364,6 @@ def _release(version: str | None) -> str | None:
 
 
 def _latest() -> str:
-    from planner.vllm_versions import LATEST
+    from planner.release.vllm_versions import LATEST
 
     return LATEST

@@ -29,7 +29,7 @@ from test_emit_cases import cases
 
 from gpu_catalog import cpu_device
 from planner.emit import Deployment, compose, docker_run, k8s, vllm_serve, write_all
-from planner.engine_args import EngineArgs
+from planner.release.engine_args import EngineArgs
 
 pytestmark = pytest.mark.e2e
 

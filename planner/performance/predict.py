@@ -1,0 +1,168 @@
+"""predict(): what `vllm bench serve` (or `vllm bench throughput`) would measure for an estimated deployment.
+
+Ties the memory model's answer (planner.memory.estimator.Estimate: resolved batch limits, KV blocks, quantization,
+GPU) to the step-time model and the scheduler simulation, then computes the benchmark's statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from planner.performance.calibration import DEFAULT, Calibration
+from planner.performance.metrics import BenchmarkResult, summarize
+from planner.performance.scheduler import SchedulerConfig, simulate
+from planner.performance.step_time import ModelCost, Regime, StepTime, hardware, model_cost, step_time, weight_floor_s
+from planner.performance.types import SimResult, Workload
+from planner.performance.workload import generate
+from planner.release.vllm_versions import cudagraph_max_capture
+
+_LABELS = {
+    "weights": "reading the weights (memory bandwidth)",
+    "kv_reads": "reading the KV cache (memory bandwidth)",
+    "compute": "compute (GEMM and attention FLOPs)",
+    "communication": "tensor/pipeline-parallel communication",
+    "overhead": "per-step CPU overhead (scheduling, sampling, launches)",
+}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What limits the deployment on this workload: shares of GPU step time per cause, and the time
+    requests spent held back by the KV cache's capacity, the max_num_seqs cap or the client's queue."""
+
+    step_shares: dict[str, float]      # share of engine busy time per cause (sums to 1)
+    busy_s: float                      # engine time spent in steps
+    duration_s: float
+    kv_capacity_s: float               # step time with requests waiting for KV blocks (or preempting)
+    max_num_seqs_s: float              # step time with requests waiting because max_num_seqs were running
+    queueing_s: float                  # step time with requests held by the client's --max-concurrency
+    preemptions: int
+    max_num_seqs: int
+    num_blocks: int
+    weight_floor_ms: float             # one decode step can never be faster than this
+    steps: int
+
+    def dominant(self) -> str:
+        return max(self.step_shares, key=lambda k: self.step_shares[k]) if self.step_shares else "overhead"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dominant": self.dominant(),
+                "step_shares": {k: round(v, 4) for k, v in self.step_shares.items()},
+                "busy_s": round(self.busy_s, 3), "duration_s": round(self.duration_s, 3),
+                "kv_capacity_s": round(self.kv_capacity_s, 3), "max_num_seqs_s": round(self.max_num_seqs_s, 3),
+                "queueing_s": round(self.queueing_s, 3), "preemptions": self.preemptions,
+                "max_num_seqs": self.max_num_seqs, "num_blocks": self.num_blocks,
+                "weight_floor_ms": round(self.weight_floor_ms, 4), "steps": self.steps}
+
+    def lines(self) -> list[str]:
+        out = []
+        for k, v in sorted(self.step_shares.items(), key=lambda kv: -kv[1]):
+            if v >= 0.05:
+                out.append(f"{v:.0%} of engine time is {_LABELS.get(k, k)}")
+        out.append(f"a decode step cannot beat {self.weight_floor_ms:.2f} ms (one read of the weights at peak "
+                   "bandwidth)")
+        d = self.duration_s or 1.0
+        if self.preemptions:
+            out.append(f"the KV cache ({self.num_blocks} blocks) ran out: {self.preemptions} preemptions "
+                       f"(recompute), requests waited for blocks {self.kv_capacity_s / d:.0%} of the run")
+        elif self.kv_capacity_s > 0.01 * d:
+            out.append(f"the KV cache ({self.num_blocks} blocks) held requests back {self.kv_capacity_s / d:.0%} "
+                       "of the run")
+        if self.max_num_seqs_s > 0.01 * d:
+            out.append(f"--max-num-seqs {self.max_num_seqs} capped the batch {self.max_num_seqs_s / d:.0%} of the "
+                       "run")
+        if self.queueing_s > 0.01 * d:
+            out.append(f"requests queued at the client (--max-concurrency) {self.queueing_s / d:.0%} of the run")
+        return out
+
+
+@dataclass(frozen=True)
+class Prediction:
+    workload: Workload
+    benchmark: BenchmarkResult
+    bounds: Bounds
+    sim: SimResult
+
+
+def _regime(est: Any, cal: Calibration, max_capture: int) -> Regime:
+    rules = est.rules
+    r = est.resolved
+    async_on = r.async_scheduling if r.async_scheduling is not None else rules.async_scheduling
+    if rules.engine == "v0":
+        base = cal.step_overhead_v0_s
+    elif async_on:
+        base = cal.step_overhead_async_s
+    else:
+        base = cal.step_overhead_v1_s
+    return Regime(step_overhead_s=base, per_seq_overhead_s=cal.per_seq_overhead_s, eager=bool(r.enforce_eager),
+                  max_graph_batch=max_capture if max_capture > 0 else 512, frontend_overlap=rules.engine == "v1")
+
+
+def cost_of(est: Any) -> ModelCost:
+    spec = est.spec
+    if spec is None:
+        raise ValueError("this Estimate carries no ModelSpec (made by an older planner.memory.estimator)")
+    r = est.resolved
+    act = 4 if r.dtype == "float32" else 2
+    kvb = 1 if str(r.kv_cache_dtype).startswith("fp8") else act
+    ep = bool(r.enable_expert_parallel and spec.is_moe)
+    lay = getattr(est, "layout", None)
+    nodes = lay.nodes(est.gpu.gpus_per_node) if lay is not None else 1
+    return model_cost(spec, est.quant, tp=r.tensor_parallel_size, pp=r.pipeline_parallel_size, act_bytes=act,
+                      kv_bytes=kvb, ep=ep, nodes=nodes)
+
+
+def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Prediction:
+    """Simulate `workload` on the deployment `est` (planner.memory.estimator.Estimate).
+
+    The deployment must start: callers check `est.fits` first (the CLI exits 1 with est.errors when it
+    does not); predict raises ValueError when `est.fits` is False, or when the GPU catalog lacks the peak
+    figures the step model needs.
+    """
+    if not est.fits:
+        raise ValueError("the deployment would not start (est.fits is False): " +
+                         "; ".join(e.message for e in est.errors))
+
+    r = est.resolved
+    cost = cost_of(est)
+    hw = hardware(est.gpu, est.quant)
+    mns, mnbt = int(r.max_num_seqs), int(r.max_num_batched_tokens)
+    cap = 0 if r.enforce_eager else cudagraph_max_capture(
+        est.rules, max_num_seqs=mns, mnbt=mnbt, cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
+        performance_mode=r.performance_mode)
+    reg = _regime(est, cal, cap)
+    offline = workload.offline_batch
+    cfg = SchedulerConfig(
+        max_num_seqs=mns, max_num_batched_tokens=mnbt, num_blocks=int(est.kv_cache.num_blocks),
+        block_size=int(est.kv_cache.block_size), chunked_prefill=bool(r.enable_chunked_prefill),
+        prefill_first=est.rules.engine == "v0" and not r.enable_chunked_prefill,
+        max_concurrency=None if offline else workload.max_concurrency,
+        request_overhead_s=0.0 if offline else cal.request_overhead_s,
+        per_prompt_token_s=0.0 if offline else cal.per_prompt_token_s, max_model_len=int(r.max_model_len))
+    requests = generate(workload)
+    mml = int(r.max_model_len)
+    too_long = [q for q in requests if q.input_len + q.output_len > mml]
+    if too_long:
+        raise ValueError(f"{len(too_long)} of the {len(requests)} requests are longer than max_model_len "
+                         f"{mml} (vLLM rejects them)")
+
+    def step(nd: int, dctx: int, ptok: int, pairs: float, pctx: int, npf: int) -> StepTime:
+        return step_time(cost, hw, cal, reg, num_decode=nd, decode_ctx=dctx, prefill_tokens=ptok,
+                         prefill_pairs=pairs, prefill_ctx=pctx, num_prefill=npf)
+
+    try:
+        sim = simulate(requests, cfg, step)
+    except RuntimeError as e:      # a request that can never get its blocks
+        raise ValueError(str(e)) from None
+    bench = summarize(sim)
+    b = sim.bound_seconds
+    parts = {k: b.get(k, 0.0) for k in _LABELS}
+    busy = sum(parts.values())
+    shares = {k: (v / busy if busy else 0.0) for k, v in parts.items()}
+    bounds = Bounds(step_shares=shares, busy_s=busy, duration_s=sim.duration_s,
+                    kv_capacity_s=b.get("kv_capacity", 0.0), max_num_seqs_s=b.get("max_num_seqs", 0.0),
+                    queueing_s=b.get("queueing", 0.0), preemptions=sim.preemptions, max_num_seqs=mns,
+                    num_blocks=int(est.kv_cache.num_blocks), weight_floor_ms=weight_floor_s(cost, hw) * 1000,
+                    steps=sim.steps)
+    return Prediction(workload=workload, benchmark=bench, bounds=bounds, sim=sim)

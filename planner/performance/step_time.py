@@ -1,0 +1,327 @@
+"""Time of one engine step (one forward pass over a batch), from the model's shapes and the GPU's peaks.
+
+Pure arithmetic. Per TP rank of the slowest pipeline stage, a step is a roofline per operator class:
+
+* linear layers: max(weight bytes read / achieved bandwidth, GEMM FLOPs / achieved FLOPS). The bytes are
+  the quantized layout's (planner.memory.quant.linear_bytes), so fp8/int4 checkpoints read fewer bytes. MoE layers
+  read only the experts the batch's tokens touch: with T tokens routed to k of E experts each, the
+  expected number of distinct experts is E (1 - (1 - k/E)^T). GEMMs run in fp8 only where vLLM runs fp8
+  GEMMs (fp8 weights on compute capability >= 8.9, or ROCm gfx942+), int8 for W8A8; weight-only schemes
+  (AWQ/GPTQ/Marlin, fp8 below 8.9, MXFP4 below Blackwell) run 16-bit math with a dequantization factor.
+* attention: max(KV bytes read / bandwidth, attention FLOPs / FLOPS). Decode reads each sequence's context
+  once (sliding-window layers at most the window); a prefill chunk of c tokens after p cached tokens
+  does 4 x heads x head_dim x (c p + c (c + 1) / 2) FLOPs per layer (quadratic in the chunk).
+* tensor parallelism: two all-reduces per layer of tokens x hidden x dtype bytes (ring: 2 (tp - 1) / tp of
+  it over the link), plus a fixed latency each, over the catalog's interconnect (NVLink/xGMI vs PCIe).
+* pipeline parallelism: stages hold 1/pp of the layers; a step's time is the slowest stage plus the
+  activation hand-offs. V1 keeps pp batches in flight, so the engine completes one batch per stage time
+  (the scheduler simulation treats a step as the slowest stage's time; the bubble is the hand-off).
+* several nodes (planner.memory.parallel, the catalog's `internode_gbps`): the PP hand-off between stages on
+  different nodes, and the TP all-reduces of a TP group wider than a node, go over the inter-node network
+  (its bandwidth per GPU, plus INTERNODE_LATENCY_S per message) instead of the node's own links. Data-
+  parallel engines and expert parallelism's all-to-all are not modelled (planner.performance.coverage says so).
+* per-step CPU overhead by release regime (V0, V1, V1 with async scheduling) plus a per-sequence term,
+  and kernel-launch time per layer under --enforce-eager (no CUDA graphs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gpu_catalog import Gpu
+from planner.memory.quant import QuantScheme, linear_bytes
+from planner.memory.spec import ModelSpec
+from planner.memory.weights import pad_vocab, pp_partition
+from planner.performance.calibration import Calibration
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One GPU's peaks, in bytes/s and FLOP/s."""
+
+    name: str
+    mem_bw: float           # HBM/GDDR bandwidth, bytes/s
+    gemm_flops: float       # dense peak for the GEMMs' dtype (fp8 / int8 / 16-bit)
+    attn_flops: float       # 16-bit dense peak (attention runs in the activation dtype)
+    link_bw: float          # per-GPU one-direction link bandwidth for all-reduce, bytes/s
+    fast_link: bool         # NVLink/NVSwitch or xGMI (custom all-reduce) vs PCIe
+    weight_only: bool       # GEMMs dequantize weights in the kernel (slower compute-bound)
+    rocm: bool = False      # AMD Instinct: vLLM's ROCm kernels reach a smaller fraction of the peaks
+    net_bw: float | None = None   # inter-node network per GPU, bytes/s (None: not in the catalog)
+    gpus_per_node: int = 8
+
+
+# One message over the inter-node network (RDMA over InfiniBand/RoCE plus NCCL's own launch): not fitted,
+# there is no multi-node run in ../shared/validation/vllm-perf.jsonl; the order of magnitude of a NCCL
+# send/recv between nodes (a few microseconds on the wire, ~20 us end to end).
+INTERNODE_LATENCY_S = 20e-6
+
+
+def _link_bw(gpu: Gpu) -> tuple[float, bool]:
+    text = gpu.interconnect or ""
+    if gpu.nvlink:
+        m = re.search(r"([\d.]+)\s*(TB|GB)/s", text)
+        total = float(m.group(1)) * (1e12 if m and m.group(2) == "TB" else 1e9) if m else 300e9
+        return total / 2, True           # datasheet figures are both directions together
+    if "Infinity Fabric" in text or "xGMI" in text:
+        m = re.search(r"(\d+)\s*links?\s*x\s*([\d.]+)\s*GB/s", text)
+        total = int(m.group(1)) * float(m.group(2)) * 1e9 if m else 896e9
+        return total / 2, True
+    gen = re.search(r"PCIe\s*(\d)", text)
+    per_dir = {3: 16e9, 4: 32e9, 5: 64e9}.get(int(gen.group(1)) if gen else 4, 32e9)
+    return per_dir, False
+
+
+def gemm_mode(gpu: Gpu, scheme: QuantScheme) -> str:
+    """'fp8' | 'int8' | '16bit' | 'weight_only': how vLLM runs the linear layers' math on this GPU."""
+    amd = gpu.vendor == "amd"
+    cc = gpu.cc
+    kind = scheme.kind
+    if kind == "fp8":
+        return "fp8" if (amd and cc >= (9, 4)) or (not amd and cc >= (8, 9)) else "weight_only"
+    if kind == "int8" and not scheme.experts_only:
+        return "int8"
+    if kind in ("mxfp4", "nvfp4"):
+        return "fp8" if cc >= (10, 0) and not amd else "weight_only"
+    if kind in ("packed_int", "nf4") or (kind == "int8" and scheme.experts_only):
+        return "weight_only"
+    return "16bit"
+
+
+def hardware(gpu: Gpu, scheme: QuantScheme) -> Hardware:
+    """Peaks from gpu_catalog. Raises ValueError when the catalog lacks the figures."""
+    if not gpu.memory_bandwidth_gbps:
+        raise ValueError(f"{gpu.name}: the GPU catalog has no memory bandwidth for it")
+    half = gpu.tflops_bf16 if gpu.cc >= (8, 0) and gpu.tflops_bf16 else (gpu.tflops_fp16 or gpu.tflops_bf16)
+    if not half:
+        raise ValueError(f"{gpu.name}: the GPU catalog has no 16-bit TFLOPS for it")
+    mode = gemm_mode(gpu, scheme)
+    peak = {"fp8": gpu.tflops_fp8, "int8": gpu.tflops_int8}.get(mode) or half
+    link, fast = _link_bw(gpu)
+    net = gpu.internode_gbps * 1e9 / 8 if gpu.internode_gbps else None
+    return Hardware(name=gpu.name, mem_bw=gpu.memory_bandwidth_gbps * 1e9, gemm_flops=peak * 1e12,
+                    attn_flops=half * 1e12, link_bw=link, fast_link=fast, weight_only=mode == "weight_only",
+                    rocm=gpu.vendor == "amd", net_bw=net, gpus_per_node=gpu.gpus_per_node)
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """Per TP rank of the slowest pipeline stage: what one step reads and computes."""
+
+    layers: int                     # decoder layers on the stage
+    attn_layers: int                # full-attention layers on the stage
+    sliding_layers: int
+    window: int                     # sliding window (0 when none)
+    dense_bytes: float              # non-expert weights read once per step (all linears, lm_head)
+    dense_flops_per_token: float    # 2 x non-expert linear params (without lm_head)
+    lm_head_flops_per_seq: float    # logits only for the sampled position of each sequence
+    moe_layers: int
+    experts: int                    # experts held on this rank per MoE layer
+    experts_total: int
+    top_k: int
+    expert_bytes: float             # one expert's weights on this rank (one layer)
+    expert_flops_per_token: float   # 2 x one expert's params on this rank (one layer)
+    kv_bytes_per_token_layer: float  # KV bytes one context token occupies in one layer, this rank
+    attn_flops_per_pair_layer: float  # FLOPs per (query token, context token) pair per layer, this rank
+    hidden: int
+    act_bytes: int
+    tp: int
+    pp: int
+    # bytes of the 16-bit copy of the weights if read at peak: the physics floor of a decode step
+    min_weight_bytes: float = 0.0
+    nodes: int = 1                  # nodes the replica spans
+
+
+def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_bytes: int, kv_bytes: int,
+               ep: bool = False, nodes: int = 1) -> ModelCost:
+    h = spec.hidden_size
+    parts = pp_partition(spec.num_layers, pp)
+    stage = max(range(pp), key=lambda s: parts[s])
+    start = sum(parts[:stage])
+    layer_ids = range(start, start + parts[stage])
+    last = stage == pp - 1
+    dense_b = 0.0
+    dense_e = 0.0
+
+    def lin(n_out: int, k_in: int, module: str) -> None:
+        nonlocal dense_b, dense_e
+        q = not scheme.experts_only and not scheme.skips(module)
+        dense_b += sum(linear_bytes(scheme, n_out, k_in, act_bytes, quantized=q))
+        dense_e += n_out * k_in
+
+    heads_r = max(1, spec.num_heads // tp)
+    kv_r = max(1, spec.num_kv_heads // tp)
+    attn = sliding = moe_layers = 0
+    window = 0
+    expert_b = expert_e = 0.0
+    for li in layer_ids:
+        layer = spec.layers[li]
+        if layer.attention == "mla":
+            nope, rope, v = spec.qk_nope_head_dim, spec.qk_rope_head_dim, spec.v_head_dim
+            if spec.q_lora_rank:
+                lin(spec.q_lora_rank + spec.kv_lora_rank + rope, h, "self_attn.fused_qkv_a_proj")
+                lin(heads_r * (nope + rope), spec.q_lora_rank, "self_attn.q_b_proj")
+            else:
+                lin(heads_r * (nope + rope), h, "self_attn.q_proj")
+                lin(spec.kv_lora_rank + rope, h, "self_attn.kv_a_proj_with_mqa")
+            lin(heads_r * (nope + v), spec.kv_lora_rank, "self_attn.kv_b_proj")
+            lin(h, heads_r * v, "self_attn.o_proj")
+        elif layer.attention not in ("linear", "none"):
+            lin((heads_r + 2 * kv_r) * spec.head_dim, h, "self_attn.qkv_proj")
+            lin(h, heads_r * spec.v_head_dim, "self_attn.o_proj")
+        if layer.attention in ("sliding", "chunked") and layer.window:
+            sliding += 1
+            window = max(window, layer.window)
+        elif layer.attention not in ("linear", "none"):
+            attn += 1
+        if layer.moe:
+            moe_layers += 1
+            dense_b += spec.num_experts * h * act_bytes      # router
+            dense_e += spec.num_experts * h
+            inter_r = spec.moe_intermediate_size // (1 if ep else tp)
+            if scheme.is_quantized and not scheme.skips("experts"):
+                eb = sum(linear_bytes(scheme, 2 * inter_r, h, act_bytes)) + sum(linear_bytes(scheme, h, inter_r,
+                                                                                             act_bytes))
+            else:
+                eb = 3 * inter_r * h * act_bytes
+            expert_b, expert_e = float(eb), float(3 * inter_r * h)
+            if spec.shared_expert_intermediate_size:
+                si = spec.shared_expert_intermediate_size // tp
+                lin(2 * si, h, "mlp.shared_expert.gate_up_proj")
+                lin(h, si, "mlp.shared_expert.down_proj")
+        elif spec.intermediate_size:
+            inter_r = spec.intermediate_size // tp
+            lin((2 if spec.mlp_gated else 1) * inter_r, h, "mlp.gate_up_proj")
+            lin(h, inter_r, "mlp.down_proj")
+    body_e = dense_e
+    lm_e = 0.0
+    if last:
+        vocab_r = pad_vocab(spec.vocab_size) // tp
+        lm_q = scheme.lm_head_quantized and scheme.is_quantized
+        dense_b += sum(linear_bytes(scheme, vocab_r, h, act_bytes, quantized=lm_q))
+        lm_e = float(vocab_r * h)
+    if spec.is_mla:
+        kv_tok = (spec.kv_lora_rank + spec.qk_rope_head_dim) * kv_bytes     # latent, replicated over TP
+        # absorbed MLA decode: scores over the 576-wide latent plus values over the 512-wide part
+        pair = 2.0 * heads_r * (2 * spec.kv_lora_rank + spec.qk_rope_head_dim)
+    else:
+        kv_tok = 2 * kv_r * spec.head_dim * kv_bytes
+        pair = 4.0 * heads_r * spec.head_dim
+    experts_local = -(-spec.num_experts // tp) if ep else spec.num_experts
+    min_w = dense_b + moe_layers * experts_local * expert_b
+    return ModelCost(layers=len(layer_ids), attn_layers=attn, sliding_layers=sliding, window=window,
+                     dense_bytes=dense_b, dense_flops_per_token=2.0 * body_e, lm_head_flops_per_seq=2.0 * lm_e,
+                     moe_layers=moe_layers, experts=experts_local, experts_total=spec.num_experts,
+                     top_k=spec.num_experts_per_tok, expert_bytes=expert_b, expert_flops_per_token=2.0 * expert_e,
+                     kv_bytes_per_token_layer=float(kv_tok), attn_flops_per_pair_layer=pair, hidden=h,
+                     act_bytes=act_bytes, tp=tp, pp=pp, min_weight_bytes=min_w, nodes=nodes)
+
+
+@dataclass(frozen=True)
+class Regime:
+    """How the release runs steps: per-step CPU overhead and whether CUDA graphs are captured."""
+
+    step_overhead_s: float
+    per_seq_overhead_s: float
+    eager: bool
+    max_graph_batch: int = 512       # decode batches above the largest capture size run eagerly
+    # V1 runs the API server's per-token output processing in another process than the engine core: it
+    # overlaps the step, and bounds it only when it takes longer. V0 does it in the engine's loop.
+    frontend_overlap: bool = True
+
+
+@dataclass(frozen=True)
+class StepTime:
+    total: float
+    weights: float         # linear layers, weight-read bound part
+    compute: float         # linear + attention, FLOP-bound part
+    kv_reads: float        # attention, KV-read bound part
+    communication: float
+    overhead: float
+
+
+def experts_touched(experts: int, experts_total: int, top_k: int, tokens: int) -> float:
+    """Expected distinct experts (of the `experts` on this rank) hit by `tokens` tokens choosing top_k of
+    experts_total each, uniformly: experts x (1 - (1 - k/E)^T)."""
+    if experts_total <= 0 or tokens <= 0:
+        return 0.0
+    p = min(1.0, top_k / experts_total)
+    return experts * (1.0 - (1.0 - p) ** tokens)
+
+
+def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_decode: int, decode_ctx: int,
+              prefill_tokens: int, prefill_pairs: float, prefill_ctx: int = 0, num_prefill: int = 0) -> StepTime:
+    """One step: `num_decode` sequences decoding one token over `decode_ctx` context tokens in all, and
+    `prefill_tokens` prompt tokens in chunks whose (query, key) pairs sum to `prefill_pairs` and which
+    read `prefill_ctx` already cached tokens; `num_prefill` of them sample a token (their last chunk)."""
+    tokens = num_decode + prefill_tokens
+    seqs = num_decode + num_prefill
+    if tokens <= 0:
+        return StepTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    vendor = cal.rocm_efficiency if hw.rocm else 1.0
+    bw = hw.mem_bw * cal.bw_efficiency * vendor
+    fl = hw.gemm_flops * cal.flops_efficiency * vendor
+    # linear layers
+    wbytes = c.dense_bytes
+    flops = c.dense_flops_per_token * tokens + c.lm_head_flops_per_seq * max(1, seqs)
+    if c.moe_layers:
+        touched = experts_touched(c.experts, c.experts_total, c.top_k, tokens)
+        # fused-MoE grouped GEMMs (many small per-expert GEMMs, routing, permutes) reach a smaller
+        # fraction of the peaks than dense GEMMs: counted as proportionally more bytes and FLOPs
+        wbytes += c.moe_layers * touched * c.expert_bytes / cal.moe_efficiency
+        # each token's top_k experts, of which experts/experts_total live on this rank (EP) or all (TP)
+        share = c.experts / c.experts_total if c.experts_total else 1.0
+        flops += c.moe_layers * c.top_k * share * c.expert_flops_per_token * tokens / cal.moe_efficiency
+    t_mem = wbytes / bw
+    t_fl = flops / fl * (cal.dequant_compute_factor if hw.weight_only else 1.0)
+    # attention
+    full_ctx = decode_ctx + prefill_ctx + prefill_tokens
+    swa_ctx = min(full_ctx, (num_decode + num_prefill) * c.window) if c.window else 0
+    kv = c.kv_bytes_per_token_layer * (c.attn_layers * full_ctx + c.sliding_layers * swa_ctx)
+    a_mem = kv / bw
+    pairs = decode_ctx + prefill_pairs
+    a_fl = c.attn_flops_per_pair_layer * pairs * (c.attn_layers + c.sliding_layers) / (
+        hw.attn_flops * cal.flops_efficiency * vendor)
+    # tensor parallel all-reduces (2 per layer) and pipeline hand-offs
+    comm = 0.0
+    net = hw.net_bw if c.nodes > 1 and hw.net_bw else None
+    if c.tp > 1:
+        lat = cal.allreduce_latency_nvlink_s if hw.fast_link else cal.allreduce_latency_pcie_s
+        vol = tokens * c.hidden * c.act_bytes * 2.0 * (c.tp - 1) / c.tp
+        if net is not None and c.tp > hw.gpus_per_node:
+            # a TP group wider than a node: the ring's slowest hops are the network's
+            comm = 2 * c.layers * (lat + INTERNODE_LATENCY_S + vol / (net * cal.link_efficiency))
+        else:
+            comm = 2 * c.layers * (lat + vol / (hw.link_bw * cal.link_efficiency))
+    if c.pp > 1:
+        handoff = tokens * c.hidden * c.act_bytes
+        if net is not None:
+            # stages on different nodes hand the activations over the network (one NIC per GPU: each TP
+            # rank sends its copy in parallel)
+            comm += INTERNODE_LATENCY_S + handoff / (net * cal.link_efficiency)
+        else:
+            comm += handoff / (hw.link_bw * cal.link_efficiency)
+    over = reg.step_overhead_s
+    if reg.eager or tokens > reg.max_graph_batch:
+        # no CUDA graph for this batch: every kernel is launched from Python
+        over += cal.eager_per_layer_s * c.layers
+    lin_t = max(t_mem, t_fl)
+    att_t = max(a_mem, a_fl)
+    total = lin_t + att_t + comm + over
+    frontend = reg.per_seq_overhead_s * seqs
+    if reg.frontend_overlap:
+        if frontend > total:
+            over += frontend - total
+            total = frontend
+    else:
+        over += frontend
+        total += frontend
+    return StepTime(total=total, weights=t_mem if t_mem >= t_fl else 0.0,
+                    compute=(t_fl if t_fl > t_mem else 0.0) + (a_fl if a_fl > a_mem else 0.0),
+                    kv_reads=a_mem if a_mem >= a_fl else 0.0, communication=comm, overhead=over)
+
+
+def weight_floor_s(c: ModelCost, hw: Hardware) -> float:
+    """Reading this rank's dense weights once at the datasheet peak: no decode step is faster."""
+    return c.dense_bytes / hw.mem_bw

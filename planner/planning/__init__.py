@@ -1,0 +1,1 @@
+"""The plan search: candidate deployments ranked by fit, load and cost."""

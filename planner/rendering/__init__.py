@@ -1,0 +1,1 @@
+"""Human output: tables, bars and charts for the terminal and files."""

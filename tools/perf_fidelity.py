@@ -1,0 +1,368 @@
+"""Score the performance model against published vLLM benchmarks (tests/data/validation/vllm-perf.jsonl).
+
+`python -m tools.perf_fidelity [--json] [--cases FILE] [--verbose]` maps each case to a model config, a
+catalog GPU, `vllm serve` flags and a workload, runs estimate + predict, and compares with the statistic the
+source printed (median before mean before p95 before p99) for output throughput, TPOT (ITL where the source
+printed no TPOT) and TTFT. It prints the pooled median and p90 absolute % error, per family, GPU, source and
+engine era (V0: releases before 0.8 or V0; V1), the median over sources of each source's median, and the
+cases it cannot answer with the reason. The data file: --cases, else $VLLM_PLANNER_PERF_CASES, else
+tests/data/validation/ next to the package (a source checkout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gpu_catalog
+from planner.memory.estimator import estimate
+from planner.performance.calibration import DEFAULT, Calibration
+from planner.performance.predict import predict
+from planner.performance.types import Workload
+from planner.release.engine_args import EngineArgs
+from planner.sourcing.loader import load_model
+
+ENV = "VLLM_PLANNER_PERF_CASES"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "validation"
+METRICS = ("output_throughput", "tpot", "ttft")
+
+# Model name pattern -> (planner model ref, max_model_len override, note). Refs are model_catalog aliases or
+# files under perf-model-configs/ / model-configs/ ("cfg:NAME"). Where the checkpoint's architecture is
+# another's with the same shapes the mapping says so; nothing here is fitted.
+MODELS: tuple[tuple[str, str, int | None, str], ...] = (
+    (r"DeepSeek-R1-Distill-Qwen-14B", "deepseek-r1-distill-qwen-14b", None, ""),
+    (r"DeepSeek-R1-Distill-Qwen-32B", "deepseek-r1-distill-qwen-32b", None, ""),
+    (r"DeepSeek-R1-0528", "deepseek-r1-0528", None, ""),
+    (r"DeepSeek-R1", "deepseek-r1", None, ""),
+    (r"DeepSeek-V3\.2", "deepseek-v3.1", None, "V3.2 = V3.1's shapes plus a sparse-attention indexer (not modelled)"),
+    (r"gpt-oss-120b", "gpt-oss-120b", None, ""),
+    (r"gpt-oss-20b", "gpt-oss-20b", None, ""),
+    (r"GLM-4\.5-Air", "cfg:zai-org__GLM-4.5-Air", None, ""),
+    (r"GLM-4\.6", "cfg:zai-org__GLM-4.6", None, ""),
+    (r"Qwen2-7B", "qwen2.5-7b", None, "Qwen2-7B has Qwen2.5-7B's shapes"),
+    (r"Qwen2-72B", "qwen2.5-72b", None, "Qwen2-72B has Qwen2.5-72B's shapes"),
+    (r"Qwen2\.5-32B", "qwen2.5-32b", None, ""),
+    (r"(?i)llama-?3\.1-405B|Hermes-3-Llama-3\.1-405B|Llama 3\.1 405B", "llama-3.1-405b", None, ""),
+    (r"(?i)Nemotron-70B|llama-?3\.1-70B|Llama 3\.1 70B", "llama-3.1-70b", None, ""),
+    (r"(?i)llama-?3\.1-8B|Llama 3\.1 8B", "llama-3.1-8b", None, ""),
+    (r"Meta-Llama-3-70B", "llama-3.1-70b", 8192, "Llama 3 70B = Llama 3.1 70B's shapes, 8K context"),
+    (r"Meta-Llama-3-8B", "llama-3.1-8b", 8192, "Llama 3 8B = Llama 3.1 8B's shapes, 8K context"),
+    (r"Mistral-7B", "mistral-7b", None, ""),
+    (r"Mistral-Nemo", "mistral-nemo-12b", None, ""),
+    (r"Mistral-Large-Instruct-2407", "mistral-large-2411", None, "2407 has 2411's shapes"),
+    (r"Mixtral-8x7B", "mixtral-8x7b", None, ""),
+    (r"Mixtral-8x22B", "mixtral-8x22b", None, ""),
+)
+# GPU strings are free text: first matching pattern wins.
+GPUS: tuple[tuple[str, str], ...] = (
+    (r"GB300", ""), (r"not stated", ""),
+    (r"H200", "H200-141GB"), (r"H100 PCIe", "H100-PCIe-80GB"), (r"H100", "H100-SXM-80GB"),
+    (r"A100", "A100-SXM-80GB"), (r"B200", "B200-180GB"), (r"MI300X", "MI300X-192GB"),
+    (r"RTX 4090", "RTX-4090-24GB"),
+)
+UNSTATED_VERSION = "0.11.0"
+
+
+@dataclass
+class CaseResult:
+    id: str
+    family: str
+    gpu: str
+    source: str
+    era: str
+    errors: dict[str, float] = field(default_factory=dict)        # metric -> signed relative error
+    rows: list[tuple[str, str, float, float]] = field(default_factory=list)  # metric, stat, pred, obs
+    skipped: str = ""
+    note: str = ""
+
+
+def _source(case: dict[str, Any]) -> str:
+    parts = str(case.get("source", "")).split("/")
+    return parts[3] if len(parts) > 3 and "github.com" in parts[2] else (parts[2] if len(parts) > 2 else "?")
+
+
+def _version(case: dict[str, Any]) -> tuple[str, str]:
+    m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", str(case.get("vllm_version") or ""))
+    if not m:
+        return UNSTATED_VERSION, f"vLLM version unstated: modelled as {UNSTATED_VERSION}"
+    v = ".".join(g for g in m.groups() if g is not None)
+    if tuple(int(g) for g in m.groups() if g is not None) < (0, 6):
+        return "0.6.0", f"vLLM {v} predates the modelled releases: modelled as 0.6.0 (same V0 engine)"
+    return v, ""
+
+
+def _load(ref: str, data: Path) -> Any:
+    if ref.startswith("cfg:"):
+        name = ref[4:]
+        for sub in ("perf-model-configs", "model-configs"):
+            p = data / sub / f"{name}.json"
+            if p.is_file():
+                return json.loads(p.read_text())
+        raise LookupError(f"no config file {name}.json")
+
+    return load_model(ref, offline=True)
+
+
+def _stat(obs: dict[str, Any], metric: str) -> tuple[str, float] | None:
+    for stat in ("median", "mean", "p95", "p99"):
+        v = obs.get(f"{stat}_{metric}_ms")
+        if isinstance(v, (int, float)) and v > 0:
+            return stat, float(v)
+    return None
+
+
+def _flag(text: str, name: str) -> str | None:
+    m = re.search(rf"--{name}[ =]([\w.]+)", text)
+    return m.group(1) if m else None
+
+
+def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
+    """(estimate, workload, note) for a case; raises LookupError with the reason it cannot be answered."""
+
+    notes: list[str] = []
+    name = str(case.get("model") or "")
+    hit = next(((ref, mml, note) for pat, ref, mml, note in MODELS if re.search(pat, name)), None)
+    if hit is None:
+        raise LookupError(f"no config for {name}")
+    ref, mml, note = hit
+    if note:
+        notes.append(note)
+    gname = next((g for pat, g in GPUS if re.search(pat, str(case.get("gpu") or ""))), None)
+    if not gname:
+        raise LookupError(f"GPU not in the catalog or not stated: {case.get('gpu')}")
+    gpu = gpu_catalog.resolve(gname)
+    tool = str(case.get("benchmark_tool") or "")
+    ds = str(case.get("dataset") or "")
+    if "shared-prefix" in ds:
+        raise LookupError("generated-shared-prefix dataset: prefix-cache hits are not modelled")
+    if "closed-loop" in tool and not case.get("max_concurrency"):
+        raise LookupError("closed-loop client without a stated concurrency")
+    flags = str(case.get("other_flags") or "")
+    version, vnote = _version(case)
+    if vnote:
+        notes.append(vnote)
+    tp = case.get("tensor_parallel_size") or case.get("num_gpus") or 1
+    pp = case.get("pipeline_parallel_size") or 1
+    if "DP" in flags and re.search(r"DP\s*\d+|data.parallel", flags) and tp * pp < (case.get("num_gpus") or 1):
+        raise LookupError("data-parallel replicas: not modelled")
+    kw: dict[str, Any] = {"tensor_parallel_size": int(tp), "pipeline_parallel_size": int(pp)}
+    for key in ("max_num_seqs", "max_num_batched_tokens", "max_model_len"):
+        if case.get(key):
+            kw[key] = int(case[key])
+    if mml and "max_model_len" not in kw:
+        kw["max_model_len"] = mml
+    for key, flag in (("max_model_len", "max-model-len"), ("max_num_seqs", "max-num-seqs"),
+                      ("max_num_batched_tokens", "max-num-batched-tokens")):
+        v = _flag(flags, flag)
+        if v and v.isdigit() and key not in kw:
+            kw[key] = int(v)
+    util = _flag(flags, "gpu-memory-utilization")
+    if util:
+        kw["gpu_memory_utilization"] = float(util)
+    if "--async-scheduling" in flags:
+        kw["async_scheduling"] = True
+    if "--enforce-eager" in flags:
+        kw["enforce_eager"] = True
+    if "--enable-expert-parallel" in flags:
+        kw["enable_expert_parallel"] = True
+    if re.search(r"chunked prefill False", flags):
+        kw["enable_chunked_prefill"] = False
+    kvd = str(case.get("kv_cache_dtype") or "")
+    if kvd.startswith("fp8") and "not shown" not in kvd:
+        kw["kv_cache_dtype"] = "fp8"
+    q = str(case.get("quantization") or "")
+    quant = "fp8" if q.startswith("fp8") else None
+    model = _load(ref, data)
+    args = EngineArgs(**kw)
+    est = estimate(model, gpu, args, vllm_version=version, quant=quant)
+    if not est.fits and not case.get("max_model_len") and not _flag(flags, "max-model-len"):
+        # Benchmarks that do not state --max-model-len ran; a long default context that does not fit is
+        # what their operator shortened: retry with the longest context the benchmark needs.
+        need = (case.get("input_len") or 1024) + (case.get("output_len") or 1024)
+        est = estimate(model, gpu, EngineArgs(**{**kw, "max_model_len": max(4096, int(need * 1.1))}),
+                       vllm_version=version, quant=quant)
+        notes.append("max_model_len not stated and the default does not fit: shortened")
+    if not est.fits:
+        raise LookupError("the memory model says it would not start: " + "; ".join(e.code for e in est.errors))
+    rate_s = str(case.get("request_rate") or "inf")
+    offline = "offline" in rate_s or "throughput" in tool
+    try:
+        rate = float(rate_s.split()[0])
+    except ValueError:
+        rate = float("inf")
+    n = int(case.get("num_prompts") or 1000)
+    if "sharegpt" in ds:
+        w = Workload(dataset_name="sharegpt", num_prompts=n, request_rate=rate,
+                     max_concurrency=case.get("max_concurrency"), offline_batch=offline)
+    else:
+        il, ol = case.get("input_len"), case.get("output_len")
+        if not il and not ol and not ds and "benchmark_serving" in tool:
+            # dataset unstated: benchmark_serving.py's default dataset is ShareGPT
+            notes.append("dataset unstated: benchmark_serving.py's default (sharegpt)")
+            return est, Workload(dataset_name="sharegpt", num_prompts=n, request_rate=rate,
+                                 max_concurrency=case.get("max_concurrency"), offline_batch=offline), \
+                "; ".join(notes)
+        if not il or not ol:
+            raise LookupError("input/output lengths not stated")
+        w = Workload(random_input_len=int(il), random_output_len=int(ol), num_prompts=n, request_rate=rate,
+                     max_concurrency=case.get("max_concurrency"), offline_batch=offline)
+    return est, w, "; ".join(notes)
+
+
+def run_case(case: dict[str, Any], data: Path, cal: Calibration = DEFAULT, built: Any = None) -> CaseResult:
+
+    ver = str(case.get("vllm_version") or "")
+    m = re.match(r"\s*0\.(\d+)", ver)
+    era = "V0" if (m and int(m.group(1)) < 8) else "V1"
+    res = CaseResult(id=case["id"], family=str(case.get("family") or "?"), gpu=str(case.get("gpu") or "?"),
+                     source=_source(case), era=era)
+    try:
+        est, w, note = built if built is not None else build_case(case, data)
+    except LookupError as e:
+        res.skipped = str(e)
+        return res
+    res.note = note
+    if est.rules.engine == "v0":
+        res.era = "V0"
+    try:
+        p = predict(est, w, cal)
+    except (ValueError, RuntimeError) as e:
+        res.skipped = f"predict: {e}"
+        return res
+    b = p.benchmark
+    obs = case.get("observed") or {}
+    o_tp = obs.get("output_tok_s")
+    if isinstance(o_tp, (int, float)) and o_tp > 0:
+        res.rows.append(("output_throughput", "", b.output_throughput, float(o_tp)))
+    for metric, pref in (("tpot", ("tpot", "itl")), ("ttft", ("ttft",))):
+        for name in pref:
+            got = _stat(obs, name)
+            if got:
+                stat, v = got
+                res.rows.append((metric, f"{stat}_{name}", float(getattr(b, f"{stat}_{name}_ms")), v))
+                break
+    for metric, _stat_name, pred, o in res.rows:
+        res.errors[metric] = (pred - o) / o
+    return res
+
+
+def load_cases(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def find_data(arg: str | None) -> Path:
+    cands = (arg,) if arg else (os.environ.get(ENV), str(DATA / "vllm-perf.jsonl"))
+    for cand in cands:
+        if cand:
+            p = Path(cand)
+            if p.is_dir():
+                p = p / "vllm-perf.jsonl"
+            if p.is_file():
+                return p
+    raise FileNotFoundError(f"vllm-perf.jsonl not found: pass --cases FILE or set {ENV}")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    if not s:
+        return float("nan")
+    pos = (len(s) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def summarize(results: list[CaseResult]) -> dict[str, Any]:
+    answered = [r for r in results if not r.skipped]
+    out: dict[str, Any] = {"cases": len(results), "answered": len(answered),
+                           "answer_rate": len(answered) / len(results) if results else 0.0}
+
+    def block(rs: list[CaseResult]) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for m in METRICS:
+            e = [abs(r.errors[m]) for r in rs if m in r.errors]
+            if e:
+                d[m] = {"n": len(e), "median": statistics.median(e), "p90": _pct(e, 0.9),
+                        "bias": statistics.median([r.errors[m] for r in rs if m in r.errors])}
+        return d
+
+    out["pooled"] = block(answered)
+    for key in ("family", "gpu", "source", "era"):
+        groups: dict[str, list[CaseResult]] = {}
+        for r in answered:
+            groups.setdefault(getattr(r, key), []).append(r)
+        out[f"by_{key}"] = {k: block(v) for k, v in sorted(groups.items())}
+    per_source = out["by_source"]
+    out["median_of_source_medians"] = {
+        m: statistics.median([v[m]["median"] for v in per_source.values() if m in v])
+        for m in METRICS if any(m in v for v in per_source.values())}
+    out["unanswered"] = {r.id: r.skipped for r in results if r.skipped}
+    return out
+
+
+def run_all(path: str | None = None, cal: Calibration = DEFAULT) -> tuple[list[CaseResult], dict[str, Any]]:
+    p = find_data(path)
+    results = [run_case(c, p.parent, cal) for c in load_cases(p)]
+    return results, summarize(results)
+
+
+def _fmt_block(d: dict[str, Any]) -> str:
+    return "  ".join(f"{m} {v['median']:.1%}/{v['p90']:.1%} (n={v['n']}, bias {v['bias']:+.0%})"
+                     for m, v in d.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    verbose = "--verbose" in argv
+    path_arg = None
+    if "--cases" in argv:
+        i = argv.index("--cases")
+        path_arg = argv[i + 1] if i + 1 < len(argv) else None
+        if path_arg is None:
+            print("error: --cases needs a file", file=sys.stderr)
+            return 2
+    try:
+        path = find_data(path_arg)
+        cases = load_cases(path)
+    except (FileNotFoundError, OSError, json.JSONDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    data = path.parent
+    results = [run_case(c, data) for c in cases]
+    summary = summarize(results)
+    if as_json:
+        summary["results"] = [{"id": r.id, "errors": r.errors, "rows": r.rows, "skipped": r.skipped,
+                               "note": r.note} for r in results]
+        print(json.dumps(summary, indent=1, default=str))
+        return 0
+    if verbose:
+        for r in results:
+            if r.skipped:
+                continue
+            cells = "  ".join(f"{m}{'(' + s + ')' if s else ''} {p:.1f} vs {o:.1f} ({(p - o) / o:+.0%})"
+                              for m, s, p, o in r.rows)
+            print(f"{r.id} {r.family[:18]:18} {r.gpu[:14]:14} {cells}")
+    print(f"answered {summary['answered']}/{summary['cases']} ({summary['answer_rate']:.1%}); "
+          "median/p90 abs error")
+    print("pooled:", _fmt_block(summary["pooled"]))
+    for key in ("era", "family", "gpu", "source"):
+        print(f"by {key}:")
+        for k, v in summary[f"by_{key}"].items():
+            print(f"  {k[:40]:40} {_fmt_block(v)}")
+    print("median of source medians:", "  ".join(f"{m} {v:.1%}" for m, v in
+                                                summary["median_of_source_medians"].items()))
+    print("unanswered:")
+    for k, v in summary["unanswered"].items():
+        print(f"  {k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

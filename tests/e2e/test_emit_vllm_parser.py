@@ -164,8 +164,11 @@ def test_emitted_serve_script_starts_vllm_and_answers(vllm_env: Path, tiny_model
         port=port,
     )
     folder = tmp_path / "deploy"
-    # On a CPU device only serve.sh applies: the container forms are NVIDIA-only and left out.
-    assert [p.name for p in write_all(d, folder)] == ["serve.sh", "README.md"]
+    # On a CPU device the container forms are NVIDIA-only and left out; the monitoring and gateway files
+    # (which name no device) are written beside serve.sh.
+    names = [p.name for p in write_all(d, folder)]
+    assert names[0] == "serve.sh" and names[-1] == "README.md"
+    assert not {"Dockerfile", "compose.yaml", "k8s.yaml"} & set(names), names
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         ["bash", str(folder / "serve.sh")], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,

@@ -319,7 +319,7 @@ def test_check_flags_an_lws_with_too_few_pods(tmp_path: Path) -> None:
 
 
 def test_pipeline_handoff_across_nodes_costs_the_network() -> None:
-    cfg = json.loads((Path(__file__).resolve().parents[2] / "shared" / "reference" / "model-configs"
+    cfg = json.loads((Path(__file__).resolve().parent / "data" / "validation" / "model-configs"
                       / "meta-llama__Llama-3.1-405B.json").read_text())
     spec = model_spec_from_config(cfg)
     hw = hardware(H100, NONE)

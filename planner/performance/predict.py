@@ -181,7 +181,7 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
                          prefill_pairs=pairs, prefill_ctx=pctx, num_prefill=npf)
 
     try:
-        sim = simulate(requests, cfg, step)
+        sim = simulate(requests, cfg, step, decode)
     except RuntimeError as e:      # a request that can never get its blocks
         raise ValueError(str(e)) from None
     bench = summarize(sim)

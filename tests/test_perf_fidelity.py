@@ -1,9 +1,9 @@
 """The performance model against published vLLM benchmarks (tests/data/validation/vllm-perf.jsonl).
 
 Thresholds are what the model reaches today plus a small margin (measured with
-`python -m tools.perf_fidelity`), not issue 12's targets, which it does not meet yet: output
-throughput and TPOT median <= 10 % / p90 <= 30 %, TTFT median <= 30 % / p90 <= 100 %, >= 95 % answered.
-They fail if the step model, the scheduler or the workload shapes regress.
+`python -m tools.perf_fidelity`), tight enough that a regression of the step model, the scheduler or the
+load shapes fails. Issue 12's targets, not all met yet: output throughput and TPOT median <= 10 % / p90
+<= 30 %, TTFT median <= 30 % / p90 <= 100 %, >= 95 % answered, the median over sources held to the same.
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ from tools import perf_fidelity as fidelity
 pytestmark = pytest.mark.slow
 
 # metric -> (median, p90) absolute relative error held, pooled over the answered cases
-# measured 2026-12-02: throughput 26.2 % / 97.7 %, TPOT 30.6 % / 67.6 %, TTFT 56.0 % / 290.5 %, 282/317 answered
-POOLED = {"output_throughput": (0.29, 1.05), "tpot": (0.33, 0.72), "ttft": (0.60, 3.10)}
-ANSWERED = 0.88
-# measured: 29.7 %, 32.1 %, 88.4 %
-SOURCE_MEDIANS = {"output_throughput": 0.33, "tpot": 0.36, "ttft": 0.95}
+# measured 2026-12-02: throughput 12.3 % / 55.3 %, TPOT 12.4 % / 40.7 %, TTFT 32.0 % / 185.1 %, 292/317 answered
+POOLED = {"output_throughput": (0.135, 0.60), "tpot": (0.135, 0.45), "ttft": (0.35, 2.05)}
+# V1 (vLLM 0.8 and later), measured: 10.0 % / 38.0 %, 12.4 % / 44.4 %, 24.6 % / 197.3 %
+V1 = {"output_throughput": (0.11, 0.42), "tpot": (0.135, 0.49), "ttft": (0.27, 2.20)}
+# V0 (before 0.8), measured: throughput 26.8 % / 117.4 %, TPOT 11.2 % / 31.6 %
+V0 = {"output_throughput": (0.33, 1.30), "tpot": (0.125, 0.35)}
+ANSWERED = 0.92
+# median over sources of each source's median, measured: 10.2 %, 11.2 %, 33.4 % (V1: 7.1 %, 9.9 %, 28.7 %)
+SOURCE_MEDIANS = {"output_throughput": 0.115, "tpot": 0.125, "ttft": 0.37}
+SOURCE_MEDIANS_V1 = {"output_throughput": 0.08, "tpot": 0.11, "ttft": 0.32}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +52,16 @@ def test_no_single_source_carries_the_score(run) -> None:  # type: ignore[no-unt
     _, s = run
     for metric, limit in SOURCE_MEDIANS.items():
         assert s["median_of_source_medians"][metric] <= limit
+    for metric, limit in SOURCE_MEDIANS_V1.items():
+        assert s["median_of_source_medians_by_era"]["V1"][metric] <= limit
+
+
+@pytest.mark.parametrize(("era", "held"), [("V1", V1), ("V0", V0)])
+def test_each_engine_era_holds_apart(run, era: str, held: dict[str, tuple[float, float]]) -> None:  # type: ignore[no-untyped-def]
+    _, s = run
+    for metric, (med, p90) in held.items():
+        got = s["by_era"][era][metric]
+        assert got["median"] <= med and got["p90"] <= p90, (era, metric, got)
 
 
 def test_missing_data_file_is_one_clean_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

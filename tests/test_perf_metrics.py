@@ -35,3 +35,16 @@ def test_single_token_requests_have_no_tpot() -> None:
     r = Request(0, 0.0, 5, 1)
     b = summarize(SimResult((RequestTiming(r, 0.0, 0.05, 0.05),), duration_s=0.05, max_concurrent_requests=1))
     assert b.mean_tpot_ms == 0.0 and b.mean_ttft_ms == 50.0
+
+
+@given(st.lists(st.tuples(st.floats(0, 10, allow_nan=False), st.integers(1, 5)), min_size=1, max_size=30))
+def test_counted_itl_statistics_equal_the_expanded_list(pairs: list[tuple[float, int]]) -> None:
+    from planner.performance.metrics import _stats_ms, _stats_ms_counted
+
+    counts: dict[float, int] = {}
+    for v, c in pairs:
+        counts[v] = counts.get(v, 0) + c
+    expanded = [v for v, c in counts.items() for _ in range(c)]
+    a, b = _stats_ms_counted(counts), _stats_ms(expanded)
+    for k in a:
+        assert abs(a[k] - b[k]) <= 1e-9 * max(1.0, abs(b[k]))

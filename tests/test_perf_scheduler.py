@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+
+import pytest
 
 from planner.performance.scheduler import SchedulerConfig, simulate
 from planner.performance.step_time import StepTime
@@ -104,3 +107,93 @@ def test_arrivals_wait_for_their_time_and_request_overhead_delays_ttft() -> None
     t1 = sim.timings[1]
     assert t1.sent_s == 5.0 and math.isclose(t1.first_token_s - t1.sent_s, 0.21)
     assert math.isclose(sim.duration_s, 5.0 + 0.22)
+
+
+def _varied_step(nd: int, dctx: int, ptok: int, pairs: float, pctx: int, npf: int) -> StepTime:
+    t = 0.002 + 3e-5 * nd + 1e-8 * dctx + 2e-6 * ptok + 1e-10 * pairs
+    return StepTime(t, t, 0.0, 0.0, 0.0, 0.0)
+
+
+def _mixed(n: int, seed: int, rate: float | None) -> list[Request]:
+    import random
+
+    rng = random.Random(seed)
+    t = 0.0
+    out = []
+    for i in range(n):
+        if rate:
+            t += rng.expovariate(rate)
+        out.append(Request(i, t, rng.randint(5, 900), rng.randint(1, 300)))
+    return out
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"max_num_seqs": 16}, {"num_blocks": 600}, {"num_blocks": 300, "max_num_seqs": 64},
+    {"max_concurrency": 7}, {"chunked_prefill": False}, {"prefill_first": True, "chunked_prefill": False},
+    {"prefill_first": True, "chunked_prefill": False, "num_blocks": 500}, {"max_num_batched_tokens": 512},
+    {"request_overhead_s": 0.01, "per_prompt_token_s": 1e-5},
+    {"frontend_request_s": 0.002, "frontend_token_s": 1e-4, "max_concurrency": 30, "ramp_up_s": 1.0},
+    {"num_blocks": 300, "prefix_caching": True}, {"num_blocks": 600, "prefix_caching": True, "max_num_seqs": 32},
+])
+@pytest.mark.parametrize("rate", [None, 40.0])
+def test_fast_forward_gives_the_same_run_as_the_step_loop(kw: dict[str, object], rate: float | None) -> None:
+    reqs = _mixed(120, 3, rate)
+    fast = simulate(reqs, cfg(**kw), _varied_step)
+    slow = simulate(reqs, cfg(fast_forward=False, **kw), _varied_step)
+    assert fast.steps == slow.steps and fast.preemptions == slow.preemptions
+    assert fast.duration_s == slow.duration_s and fast.max_concurrent_requests == slow.max_concurrent_requests
+    assert fast.timings == slow.timings
+    assert fast.bound_seconds == pytest.approx(slow.bound_seconds, rel=1e-9, abs=1e-12)
+    assert fast.itl_counts == slow.itl_counts
+    # the pooled {gap: count} gives the same ITL statistics as every request's gaps listed out
+    from dataclasses import replace
+
+    from planner.performance.metrics import summarize
+
+    a, b = summarize(fast), summarize(replace(fast, itl_counts=None))
+    for stat in ("mean", "median", "std", "p95", "p99"):
+        assert getattr(a, f"{stat}_itl_ms") == pytest.approx(getattr(b, f"{stat}_itl_ms"), rel=1e-9, abs=1e-9)
+
+
+def test_fast_forward_does_not_take_a_prompt_one_token_short_for_a_decode() -> None:
+    # a 2049-token prompt leaves exactly one prompt token for its second chunk
+    reqs = [Request(0, 0.0, 2049, 5)] + [Request(i, 0.0, 30, 40) for i in range(1, 6)]
+    fast = simulate(reqs, cfg(), _varied_step)
+    slow = simulate(reqs, cfg(fast_forward=False), _varied_step)
+    assert fast.timings == slow.timings and fast.steps == slow.steps
+
+
+def test_the_api_server_works_through_a_burst_one_request_at_a_time() -> None:
+    # 50 requests at t=0, 10 ms of API-server work each: the engine sees them 10 ms apart
+    sim = simulate(burst(50, 20, 5), cfg(frontend_request_s=0.01), Recorder(base=0.001))
+    firsts = sorted(t.first_token_s for t in sim.timings)
+    assert firsts[0] >= 0.01 and firsts[-1] >= 50 * 0.01
+    assert all(b - a >= 0.01 - 1e-9 for a, b in itertools.pairwise(firsts))
+    # ... and streams each request's tokens as they come (a step apart), not held behind the input queue
+    assert all(g > 0 for t in sim.timings for g in t.itl_s) and all(len(t.itl_s) == 4 for t in sim.timings)
+
+
+def test_a_slow_api_server_streams_several_steps_per_chunk() -> None:
+    quick = simulate(burst(64, 20, 40), cfg(), Recorder(base=0.002))
+    slow = simulate(burst(64, 20, 40), cfg(frontend_token_s=1e-4), Recorder(base=0.002))
+    # 64 chunks x 0.1 ms > a 2 ms step: the server merges steps, the client sees fewer, longer gaps
+    assert sum(len(t.itl_s) for t in slow.timings) < sum(len(t.itl_s) for t in quick.timings)
+    assert sum(slow.itl_counts.values()) == sum(len(t.itl_s) for t in slow.timings)   # type: ignore[union-attr]
+    assert slow.steps == quick.steps     # the engine does not wait for the server
+
+
+def test_closed_loop_ramp_up_staggers_the_first_requests() -> None:
+    sim = simulate(burst(12, 50, 100), cfg(max_concurrency=4, ramp_up_s=2.0), Recorder())
+    sent = {round(t.sent_s, 9) for t in sim.timings}
+    # worker k starts at k x 0.5 s; each request takes 1 s
+    assert sorted(sent)[:4] == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_a_preempted_request_finds_its_blocks_in_the_prefix_cache() -> None:
+    # KV for about two and a half of the requests at their end: preemptions, whose recompute the
+    # prefix cache (V1's default) mostly saves
+    reqs = burst(6, 200, 300)
+    cold = simulate(reqs, cfg(num_blocks=80), Recorder(per_token=1e-5))
+    warm = simulate(reqs, cfg(num_blocks=80, prefix_caching=True), Recorder(per_token=1e-5))
+    assert cold.preemptions > 0 and warm.preemptions > 0
+    assert warm.duration_s < cold.duration_s

@@ -51,7 +51,7 @@ def test_moe_reads_only_the_experts_a_batch_touches() -> None:
     c = cost_of(est)
     # one token touches its top-8 experts of 128 in each MoE layer, not all 128
     read = one.weights * DEFAULT.bw_efficiency * hardware(est.gpu, est.quant).mem_bw
-    assert read == pytest.approx(c.dense_bytes + c.moe_layers * 8 * c.expert_bytes / DEFAULT.moe_efficiency)
+    assert read == pytest.approx(c.dense_bytes + c.moe_layers * 8 * c.expert_bytes)
     assert many.total > 2 * one.total
 
 
@@ -90,3 +90,15 @@ def test_eager_and_v0_cost_more_per_step_than_v1_graphs() -> None:
                   EngineArgs(max_model_len=8192), vllm_version="0.6.3")
     assert _regime(v0, DEFAULT, 512).step_overhead_s == DEFAULT.step_overhead_v0_s
     assert not math.isclose(DEFAULT.step_overhead_v0_s, DEFAULT.step_overhead_async_s)
+
+
+def test_cached_decode_steps_are_step_time_exactly() -> None:
+    from planner.performance.step_time import DecodeSteps
+
+    for model in ("llama-3.1-8b", "gpt-oss-20b", "qwen3-30b-a3b"):
+        est = est_of(model, tensor_parallel_size=2)
+        c, hw, reg = cost_of(est), hardware(est.gpu, est.quant), _regime(est, DEFAULT, 512)
+        fast = DecodeSteps(c, hw, DEFAULT, reg)
+        for n, ctx in ((1, 10), (7, 5000), (300, 900_000), (7, 6000), (1024, 10)):
+            assert fast(n, ctx) == step_time(c, hw, DEFAULT, reg, num_decode=n, decode_ctx=ctx, prefill_tokens=0,
+                                             prefill_pairs=0.0)

@@ -147,7 +147,7 @@ def test_human_output_has_the_capacity_block() -> None:
     code, out, _ = run("plan", *EXAMPLE_SLO)
     assert code == 0
     block = out[out.index("Capacity: "):out.index("Why\n")]
-    for needle in ("replicas x", "at the peak (peak-to-average 2)", "one replica sustains", "TTFT p50",
+    for needle in (" replica", "at the peak (peak-to-average 2)", "one replica sustains", "TTFT p50",
                    "TPOT p50", "/h (", "per 1M output tokens"):
         assert needle in block, needle
     body = out[: out.rfind("vllm serve ")]
@@ -222,7 +222,7 @@ def test_memory_utilization_is_vllms_default_where_the_plan_holds() -> None:
 def test_batch_limits_are_tuned_when_the_defaults_break_ttft() -> None:
     # Long prompts on an L40S: vLLM's 2,048-token budget makes a 6,000-token prefill take several steps.
     argv = ("qwen3-8b", "--gpu", "L40S", "--request-rate", "4", "--random-input-len", "6000",
-            "--random-output-len", "100", "--slo-ttft-ms", "1000")
+            "--random-output-len", "100", "--slo-ttft-ms", "700")
     code, doc = plan_json(*argv)
     assert code == 0
     top = doc["plans"][0]
@@ -233,5 +233,5 @@ def test_batch_limits_are_tuned_when_the_defaults_break_ttft() -> None:
     why = {d["flag"]: d["why"] for d in doc["plan"]["decisions"]}
     assert why["--max-num-batched-tokens"] == cap["tuning"]
     bench = perf_of(doc)
-    assert bench["p95_ttft_ms"] <= 1000
+    assert bench["p95_ttft_ms"] <= 700
     assert cap["replicas"] * cap["per_replica_request_rate"] >= cap["peak_request_rate"]

@@ -16,14 +16,15 @@ import os
 import re
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gpu_catalog
 from planner.memory.estimator import estimate
 from planner.performance.calibration import DEFAULT, Calibration
-from planner.performance.predict import predict
+from planner.performance.predict import cost_of, predict
+from planner.performance.step_time import hardware
 from planner.performance.types import Workload
 from planner.release.engine_args import EngineArgs
 from planner.sourcing.loader import load_model
@@ -67,6 +68,31 @@ GPUS: tuple[tuple[str, str], ...] = (
     (r"RTX 4090", "RTX-4090-24GB"),
 )
 UNSTATED_VERSION = "0.11.0"
+# Months of vLLM releases (GitHub release notes of vllm-project/vllm; a month is the one the release
+# appeared in), to date a benchmark whose source states a date but no version: the release of the month
+# before the date (a benchmark is run before it is published).
+RELEASE_MONTHS: tuple[tuple[str, str], ...] = (
+    ("2024-09", "0.6.0"), ("2024-10", "0.6.3"), ("2024-11", "0.6.4"), ("2024-12", "0.6.5"),
+    ("2025-01", "0.7.0"), ("2025-02", "0.7.3"), ("2025-03", "0.8.0"), ("2025-04", "0.8.4"),
+    ("2025-05", "0.9.0"), ("2025-06", "0.9.1"), ("2025-07", "0.9.2"), ("2025-08", "0.10.1"),
+    ("2025-09", "0.10.2"), ("2025-10", "0.11.0"), ("2025-11", "0.11.1"), ("2025-12", "0.12.0"),
+)
+# Share of the device memory the memory model may be short by, on a deployment the source ran: within
+# it the case is modelled with the smallest KV cache vLLM starts with (one max_model_len request).
+RAN_ANYWAY_SLACK = 0.05
+# Written by `tools/fit_perf.py --holdout family --out ...` beside vllm-perf.jsonl: each family scored with
+# coefficients refitted without it; the fidelity command prints it as the held-out figures.
+HOLDOUT_FILE = "perf-holdout.json"
+
+
+class Built(NamedTuple):
+    """A case mapped to the planner's inputs."""
+
+    est: Any                 # planner.memory.estimator.Estimate
+    workload: Workload
+    note: str
+    link: str | None = None  # "network": tensor-parallel ranks in separate pods (planner.performance.predict)
+    release: str | None = None  # the release that ran, where older than the modelled one (0.5.x)
 
 
 @dataclass
@@ -76,6 +102,7 @@ class CaseResult:
     gpu: str
     source: str
     era: str
+    regime: str = ""                  # burst | rate | concurrency | offline (the load shape)
     errors: dict[str, float] = field(default_factory=dict)        # metric -> signed relative error
     rows: list[tuple[str, str, float, float]] = field(default_factory=list)  # metric, stat, pred, obs
     skipped: str = ""
@@ -87,14 +114,74 @@ def _source(case: dict[str, Any]) -> str:
     return parts[3] if len(parts) > 3 and "github.com" in parts[2] else (parts[2] if len(parts) > 2 else "?")
 
 
-def _version(case: dict[str, Any]) -> tuple[str, str]:
+def _doc(case: dict[str, Any]) -> str:
+    return str(case.get("source", "")).split("#")[0]
+
+
+def repeated_tables(cases: list[dict[str, Any]]) -> dict[str, str]:
+    """Case id -> the earlier case whose observed figures it repeats exactly on another GPU: a table the
+    source copied (two GPUs do not measure the same eleven figures to the hundredth)."""
+    seen: dict[str, dict[str, Any]] = {}
+    out: dict[str, str] = {}
+    for c in cases:
+        key = json.dumps(c.get("observed") or {}, sort_keys=True)
+        first = seen.setdefault(key, c)
+        if first is not c and first.get("gpu") != c.get("gpu"):
+            out[str(c["id"])] = str(first["id"])
+    return out
+
+
+def doc_versions(cases: list[dict[str, Any]]) -> dict[str, str]:
+    """Source document -> the one vLLM version its points state (documents that state several are left out)."""
+    seen: dict[str, set[str]] = {}
+    for c in cases:
+        m = re.match(r"\s*(\d+\.\d+(?:\.\d+)*)", str(c.get("vllm_version") or ""))
+        if m:
+            seen.setdefault(_doc(c), set()).add(m.group(1))
+    return {d: next(iter(v)) for d, v in seen.items() if len(v) == 1}
+
+
+def _dated_release(text: str) -> tuple[str, str] | None:
+    """The release of the month a vLLM build is dated ("vLLM main 2025-08"), else of the month before the
+    date the source was published; with the reason."""
+    m = re.search(r"(20\d\d)-(\d\d)(?:-\d\d)?", text)
+    if not m:
+        return None
+    y, mo = int(m.group(1)), int(m.group(2))
+    why = "the release of the month the vLLM build is dated"
+    if not re.search(r"vLLM main (?:around )?$", text[:m.start()]):
+        y, mo = (y, mo - 1) if mo > 1 else (y - 1, 12)
+        why = "the release of the month before the source's date"
+    month = f"{y:04d}-{mo:02d}"
+    hit = None
+    for first, version in RELEASE_MONTHS:
+        if first <= month:
+            hit = version
+    return (hit, why) if hit else None
+
+
+def _version(case: dict[str, Any], docs: dict[str, str] | None = None) -> tuple[str, str]:
     m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", str(case.get("vllm_version") or ""))
     if not m:
-        return UNSTATED_VERSION, f"vLLM version unstated: modelled as {UNSTATED_VERSION}"
+        flags = str(case.get("other_flags") or "")
+        tag = re.search(r"vllm[_-]v?(\d+\.\d+\.\d+)", flags)
+        if docs and _doc(case) in docs:
+            v, why = docs[_doc(case)], "the version the source's other points state"
+        elif tag:
+            v, why = tag.group(1), "the release in the image tag the source names"
+        elif (dated := _dated_release(flags)) is not None:
+            v, why = dated
+        else:
+            return UNSTATED_VERSION, f"vLLM version unstated: modelled as {UNSTATED_VERSION}"
+        m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", v)
+        assert m is not None
+        note = f"vLLM version unstated: modelled as {v} ({why})"
+    else:
+        note = ""
     v = ".".join(g for g in m.groups() if g is not None)
     if tuple(int(g) for g in m.groups() if g is not None) < (0, 6):
         return "0.6.0", f"vLLM {v} predates the modelled releases: modelled as 0.6.0 (same V0 engine)"
-    return v, ""
+    return v, note
 
 
 def _load(ref: str, data: Path) -> Any:
@@ -122,8 +209,9 @@ def _flag(text: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
-    """(estimate, workload, note) for a case; raises LookupError with the reason it cannot be answered."""
+def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = None) -> Built:
+    """The planner's inputs for a case; raises LookupError with the reason it cannot be answered.
+    `docs`: doc_versions() of the whole file (a point that states no version takes its document's)."""
 
     notes: list[str] = []
     name = str(case.get("model") or "")
@@ -144,7 +232,9 @@ def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
     if "closed-loop" in tool and not case.get("max_concurrency"):
         raise LookupError("closed-loop client without a stated concurrency")
     flags = str(case.get("other_flags") or "")
-    version, vnote = _version(case)
+    if re.search(r"speculative|Eagle|MTP=", flags):
+        raise LookupError("speculative decoding: not modelled")
+    version, vnote = _version(case, docs)
     if vnote:
         notes.append(vnote)
     tp = case.get("tensor_parallel_size") or case.get("num_gpus") or 1
@@ -163,8 +253,17 @@ def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
         if v and v.isdigit() and key not in kw:
             kw[key] = int(v)
     util = _flag(flags, "gpu-memory-utilization")
+    prose = re.search(r"gpu_memory_utilization\s+([\d.]+)", flags)
+    if not util and prose:
+        util = prose.group(1)
     if util:
         kw["gpu_memory_utilization"] = float(util)
+    kv_stated = re.search(r"Available KV cache memory(?: in each GPU)?:\s*([\d.]+)\s*GiB", flags)
+    if kv_stated and not util:
+        # the engine's own log line; where the utilization it came from is not given, the KV cache is
+        # taken as logged
+        kw["kv_cache_memory_bytes"] = int(float(kv_stated.group(1)) * (1 << 30))
+        notes.append(f"KV cache memory as the source's log states ({kv_stated.group(1)} GiB per GPU)")
     if "--async-scheduling" in flags:
         kw["async_scheduling"] = True
     if "--enforce-eager" in flags:
@@ -181,13 +280,34 @@ def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
     model = _load(ref, data)
     args = EngineArgs(**kw)
     est = estimate(model, gpu, args, vllm_version=version, quant=quant)
+
+    def ran_anyway(est: Any, kw: dict[str, Any]) -> Any:
+        # The source ran it: where the memory model is short by less than RAN_ANYWAY_SLACK of the device
+        # memory, model the smallest KV cache vLLM starts with (one request of max_model_len tokens).
+        if est.fits or not {e.code for e in est.errors} <= {"no_kv_memory", "kv_cache_too_small"} or \
+                "kv_cache_memory_bytes" in kw:
+            return est
+        mml_r = int(est.resolved.max_model_len or 0)
+        per_req = est.kv_cache.blocks_per_request or -(-mml_r // est.kv_cache.block_size)
+        need_b = per_req * est.kv_cache.bytes_per_block
+        have_b = max(0.0, float(est.kv_cache.num_blocks) * est.kv_cache.bytes_per_block)
+        short = need_b - have_b + _negative_kv_bytes(est)
+        if need_b <= 0 or short > RAN_ANYWAY_SLACK * float(est.per_gpu.total_gib) * (1 << 30):
+            return est
+        notes.append(f"the memory model is {short / (1 << 30):.2f} GiB short of a deployment the source ran: "
+                     "modelled with the smallest KV cache vLLM starts with (one max_model_len request)")
+        return estimate(model, gpu, EngineArgs(**{**kw, "max_model_len": mml_r, "kv_cache_memory_bytes": int(need_b)}),
+                        vllm_version=version, quant=quant)
+
+    est = ran_anyway(est, kw)
     if not est.fits and not case.get("max_model_len") and not _flag(flags, "max-model-len"):
         # Benchmarks that do not state --max-model-len ran; a long default context that does not fit is
         # what their operator shortened: retry with the longest context the benchmark needs.
         need = (case.get("input_len") or 1024) + (case.get("output_len") or 1024)
-        est = estimate(model, gpu, EngineArgs(**{**kw, "max_model_len": max(4096, int(need * 1.1))}),
-                       vllm_version=version, quant=quant)
+        kw2 = {**kw, "max_model_len": max(4096, int(need * 1.1))}
+        est = estimate(model, gpu, EngineArgs(**kw2), vllm_version=version, quant=quant)
         notes.append("max_model_len not stated and the default does not fit: shortened")
+        est = ran_anyway(est, kw2)
     if not est.fits:
         raise LookupError("the memory model says it would not start: " + "; ".join(e.code for e in est.errors))
     rate_s = str(case.get("request_rate") or "inf")
@@ -202,49 +322,97 @@ def build_case(case: dict[str, Any], data: Path) -> tuple[Any, Any, str]:
                      max_concurrency=case.get("max_concurrency"), offline_batch=offline)
     else:
         il, ol = case.get("input_len"), case.get("output_len")
+        implied = re.search(r"(\d+)/(\d+) implied by totals", ds)
+        if implied and not il and not ol:
+            il, ol = int(implied.group(1)), int(implied.group(2))
+            notes.append("lengths as the source's token totals imply")
         if not il and not ol and not ds and "benchmark_serving" in tool:
             # dataset unstated: benchmark_serving.py's default dataset is ShareGPT
             notes.append("dataset unstated: benchmark_serving.py's default (sharegpt)")
-            return est, Workload(dataset_name="sharegpt", num_prompts=n, request_rate=rate,
-                                 max_concurrency=case.get("max_concurrency"), offline_batch=offline), \
-                "; ".join(notes)
-        if not il or not ol:
-            raise LookupError("input/output lengths not stated")
-        w = Workload(random_input_len=int(il), random_output_len=int(ol), num_prompts=n, request_rate=rate,
-                     max_concurrency=case.get("max_concurrency"), offline_batch=offline)
-    return est, w, "; ".join(notes)
+            w = Workload(dataset_name="sharegpt", num_prompts=n, request_rate=rate,
+                         max_concurrency=case.get("max_concurrency"), offline_batch=offline)
+        else:
+            if not il or not ol:
+                raise LookupError("input/output lengths not stated")
+            w = Workload(random_input_len=int(il), random_output_len=int(ol), num_prompts=n, request_rate=rate,
+                         max_concurrency=case.get("max_concurrency"), offline_batch=offline)
+    ramp = re.search(r"after (\d+) s ramp-up", flags)
+    if ramp and w.max_concurrency:
+        # a closed-loop client that starts its workers one by one over the ramp-up
+        w = replace(w, ramp_up_s=float(ramp.group(1)))
+        notes.append(f"closed-loop workers started over the {ramp.group(1)} s ramp-up")
+    link = None
+    if int(tp) > 1 and re.search(r"\d+ GPU pods", flags):
+        # ranks in separate pods: NCCL cannot use NVLink or peer access between the containers
+        link = "network"
+        notes.append("tensor parallelism across pods: all-reduce over the host network")
+    stated = re.match(r"\s*(\d+\.\d+(?:\.\d+)?)", str(case.get("vllm_version") or ""))
+    release = stated.group(1) if stated and tuple(int(x) for x in stated.group(1).split(".")) < (0, 6) else None
+    return Built(est, w, "; ".join(notes), link, release)
 
 
-def run_case(case: dict[str, Any], data: Path, cal: Calibration = DEFAULT, built: Any = None) -> CaseResult:
+def _prefill_floor_s(est: Any, pred: Any) -> float:
+    """The mean prompt's linear-layer FLOPs at the GPU's datasheet peak: no cold TTFT is shorter."""
+    b = pred.benchmark
+    mean_in = b.total_input_tokens / max(1, b.completed)
+    return cost_of(est).dense_flops_per_token * mean_in / hardware(est.gpu, est.quant).gemm_flops
+
+
+def _negative_kv_bytes(est: Any) -> float:
+    """How far below zero the memory model's KV budget went (0 when it is not negative)."""
+    return max(0.0, -float(est.per_gpu.kv_cache_gib)) * (1 << 30)
+
+
+def run_case(case: dict[str, Any], data: Path, cal: Calibration = DEFAULT, built: Any = None,
+             docs: dict[str, str] | None = None, repeats: dict[str, str] | None = None) -> CaseResult:
 
     ver = str(case.get("vllm_version") or "")
     m = re.match(r"\s*0\.(\d+)", ver)
     era = "V0" if (m and int(m.group(1)) < 8) else "V1"
     res = CaseResult(id=case["id"], family=str(case.get("family") or "?"), gpu=str(case.get("gpu") or "?"),
                      source=_source(case), era=era)
+    if repeats and case["id"] in repeats:
+        res.skipped = (f"observed figures identical to {repeats[case['id']]}'s on another GPU: the source "
+                       "repeated a table")
+        return res
     try:
-        est, w, note = built if built is not None else build_case(case, data)
+        est, w, note, link, release = built if built is not None else build_case(case, data, docs)
     except LookupError as e:
         res.skipped = str(e)
         return res
     res.note = note
     if est.rules.engine == "v0":
         res.era = "V0"
+    res.regime = ("offline" if w.offline_batch else "concurrency" if w.max_concurrency else
+                  "burst" if w.request_rate == float("inf") else "rate")
     try:
-        p = predict(est, w, cal)
+        p = predict(est, w, cal, link=link, release=release)
     except (ValueError, RuntimeError) as e:
         res.skipped = f"predict: {e}"
         return res
     b = p.benchmark
     obs = case.get("observed") or {}
     o_tp = obs.get("output_tok_s")
+    o_tot = obs.get("total_tok_s")
     if isinstance(o_tp, (int, float)) and o_tp > 0:
         res.rows.append(("output_throughput", "", b.output_throughput, float(o_tp)))
+    elif isinstance(o_tot, (int, float)) and o_tot > 0 and w.random_range_ratio == 0 and \
+            w.dataset_name == "random":
+        # `vllm bench throughput` prints tokens/s of input + output; with fixed lengths both runs hold
+        # the same tokens, so its relative error is the output throughput's
+        res.rows.append(("output_throughput", "total_tok_s", b.total_token_throughput, float(o_tot)))
     for metric, pref in (("tpot", ("tpot", "itl")), ("ttft", ("ttft",))):
         for name in pref:
             got = _stat(obs, name)
             if got:
                 stat, v = got
+                if metric == "ttft" and v / 1000 < _prefill_floor_s(est, p):
+                    # faster than the prompt's GEMMs at the datasheet peak: the prompts were in the
+                    # prefix cache (a sweep that repeats the same seeded prompts on one server)
+                    res.note = "; ".join(x for x in (res.note, "TTFT not scored: observed faster than the "
+                                                     "prompt's prefill at peak FLOPS (prefix-cache hits "
+                                                     "from an earlier run)") if x)
+                    break
                 res.rows.append((metric, f"{stat}_{name}", float(getattr(b, f"{stat}_{name}_ms")), v))
                 break
     for metric, _stat_name, pred, o in res.rows:
@@ -293,22 +461,32 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         return d
 
     out["pooled"] = block(answered)
-    for key in ("family", "gpu", "source", "era"):
+    for key in ("family", "gpu", "source", "era", "regime"):
         groups: dict[str, list[CaseResult]] = {}
         for r in answered:
             groups.setdefault(getattr(r, key), []).append(r)
         out[f"by_{key}"] = {k: block(v) for k, v in sorted(groups.items())}
-    per_source = out["by_source"]
-    out["median_of_source_medians"] = {
-        m: statistics.median([v[m]["median"] for v in per_source.values() if m in v])
-        for m in METRICS if any(m in v for v in per_source.values())}
+
+    def source_medians(rs: list[CaseResult]) -> dict[str, float]:
+        by: dict[str, list[CaseResult]] = {}
+        for r in rs:
+            by.setdefault(r.source, []).append(r)
+        blocks = [block(v) for v in by.values()]
+        return {m: statistics.median([b[m]["median"] for b in blocks if m in b])
+                for m in METRICS if any(m in b for b in blocks)}
+
+    out["median_of_source_medians"] = source_medians(answered)
+    out["median_of_source_medians_by_era"] = {
+        era: source_medians([r for r in answered if r.era == era]) for era in sorted({r.era for r in answered})}
     out["unanswered"] = {r.id: r.skipped for r in results if r.skipped}
     return out
 
 
 def run_all(path: str | None = None, cal: Calibration = DEFAULT) -> tuple[list[CaseResult], dict[str, Any]]:
     p = find_data(path)
-    results = [run_case(c, p.parent, cal) for c in load_cases(p)]
+    cases = load_cases(p)
+    docs, repeats = doc_versions(cases), repeated_tables(cases)
+    results = [run_case(c, p.parent, cal, docs=docs, repeats=repeats) for c in cases]
     return results, summarize(results)
 
 
@@ -335,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     data = path.parent
-    results = [run_case(c, data) for c in cases]
+    docs, repeats = doc_versions(cases), repeated_tables(cases)
+    results = [run_case(c, data, docs=docs, repeats=repeats) for c in cases]
     summary = summarize(results)
     if as_json:
         summary["results"] = [{"id": r.id, "errors": r.errors, "rows": r.rows, "skipped": r.skipped,
@@ -352,12 +531,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"answered {summary['answered']}/{summary['cases']} ({summary['answer_rate']:.1%}); "
           "median/p90 abs error")
     print("pooled:", _fmt_block(summary["pooled"]))
-    for key in ("era", "family", "gpu", "source"):
+    for key in ("era", "regime", "family", "gpu", "source"):
         print(f"by {key}:")
         for k, v in summary[f"by_{key}"].items():
             print(f"  {k[:40]:40} {_fmt_block(v)}")
     print("median of source medians:", "  ".join(f"{m} {v:.1%}" for m, v in
                                                 summary["median_of_source_medians"].items()))
+    for era, meds in summary["median_of_source_medians_by_era"].items():
+        print(f"  {era}:", "  ".join(f"{m} {v:.1%}" for m, v in meds.items()))
+    held = data / HOLDOUT_FILE
+    if held.is_file():
+        h = json.loads(held.read_text())
+        print(f"held out ({h.get('how', 'tools/fit_perf.py')}):")
+        for g, v in h.get("groups", {}).items():
+            print(f"  {g[:48]:48} " + "  ".join(
+                f"{m} {x['median']:.1%}" + (f"/{x['p90']:.1%}" if x.get("p90") is not None else "") + f" (n={x['n']})"
+                for m, x in v.items()))
     print("unanswered:")
     for k, v in summary["unanswered"].items():
         print(f"  {k}: {v}")

@@ -16,7 +16,9 @@ from planner.commands._run import run_command
 
 HELP = ("Launch real vLLM with the plan's flags (or read --from-log), parse what it reports, and compare "
         "it with the prediction. Unknown options are vLLM serve flags, e.g. --max-model-len 16k; a vLLM "
-        "--revision is the revision the prediction reads too.")
+        "--revision is the revision the prediction reads too. --bench runs a `vllm bench serve` load "
+        "(vLLM's own where the environment has it, else a built-in client) with the workload flags as "
+        "`vllm bench serve` spells them, and shows measured and predicted figures side by side.")
 
 
 _Str = str | None
@@ -52,6 +54,24 @@ def command(
     hf_token: Annotated[_Str, typer.Option(
         "--hf-token", help="Hugging Face token for gated or private repos, given to vLLM as HF_TOKEN "
                            "(default: HF_TOKEN or the `hf auth login` token).")] = None,
+    bench: Annotated[bool, typer.Option(
+        "--bench", help="Run a vllm bench serve load (the workload flags) and compare with planner perf.")] = False,
+    dataset_name: Annotated[_Str, typer.Option("--dataset-name", help="--bench: random (default) or sharegpt "
+                                               "(lengths only, built-in client).", metavar="NAME")] = None,
+    random_input_len: Annotated[_Str, typer.Option("--random-input-len", help="--bench: prompt tokens (1024).",
+                                                   metavar="N")] = None,
+    random_output_len: Annotated[_Str, typer.Option("--random-output-len", help="--bench: output tokens (128).",
+                                                    metavar="N")] = None,
+    random_range_ratio: Annotated[_Str, typer.Option("--random-range-ratio", help="--bench: length spread.",
+                                                     metavar="R")] = None,
+    num_prompts: Annotated[_Str, typer.Option("--num-prompts", help="--bench: requests (1000).", metavar="N")] = None,
+    request_rate: Annotated[_Str, typer.Option("--request-rate", help="--bench: req/s or inf (default).",
+                                               metavar="RATE")] = None,
+    burstiness: Annotated[_Str, typer.Option("--burstiness", help="--bench: gamma shape of the arrivals.",
+                                             metavar="B")] = None,
+    max_concurrency: Annotated[_Str, typer.Option("--max-concurrency", help="--bench: most requests in flight.",
+                                                  metavar="N")] = None,
+    seed: Annotated[_Str, typer.Option("--seed", help="--bench: the benchmark's seed (0).", metavar="N")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print only the JSON report on stdout.")] = False,
     debug: Annotated[bool, typer.Option("--debug", hidden=True)] = False,
 ) -> None:
@@ -61,11 +81,28 @@ def command(
 
         if tolerance is not None and not 0 <= tolerance < 1:
             raise PlannerError(f"--tolerance must be a fraction in [0, 1), got {tolerance}")
+        flags = {"--dataset-name": dataset_name, "--random-input-len": random_input_len,
+                 "--random-output-len": random_output_len, "--random-range-ratio": random_range_ratio,
+                 "--num-prompts": num_prompts, "--request-rate": request_rate, "--burstiness": burstiness,
+                 "--max-concurrency": max_concurrency, "--seed": seed}
+        workload = None
+        if bench:
+            from planner.performance.bench_flags import WorkloadFlags, parse_workload
+
+            workload, _ = parse_workload(WorkloadFlags(
+                dataset_name=dataset_name, random_input_len=random_input_len, random_output_len=random_output_len,
+                random_range_ratio=random_range_ratio, num_prompts=num_prompts, request_rate=request_rate,
+                burstiness=burstiness, max_concurrency=max_concurrency, seed=seed))
+            if from_log is not None:
+                raise PlannerError("--bench needs a running vLLM; it does not apply to --from-log")
+        elif given := [k for k, v in flags.items() if v is not None]:
+            raise PlannerError(f"{given[0]} is a --bench workload flag; add --bench")
         opts = ValidateOptions(model=model, serve_flags=list(ctx.args), device=device, gpu=gpu,
                                gpu_memory_gib=gpu_memory_gib, vllm_version=vllm_version, vllm_cmd=vllm_cmd,
                                vllm_env=vllm_env, from_log=from_log, metrics_file=metrics, requests=requests,
                                concurrency=concurrency, max_tokens=max_tokens, timeout=timeout,
-                               tolerance=tolerance, log_dir=log_dir, offline=offline, hf_token=hf_token)
+                               tolerance=tolerance, log_dir=log_dir, offline=offline, hf_token=hf_token,
+                               bench=workload)
         result = _with_progress(opts, run_validation)
         if json_out:
             sys.stdout.write(json.dumps(result.to_json(), default=str) + "\n")
@@ -137,9 +174,30 @@ def _render(result: Any) -> None:
                   f"TTFT p50/p95 {_fmt(ld['ttft_p50_s'])}/{_fmt(ld['ttft_p95_s'])} s; "
                   f"ITL p50/p95 {_fmt(ld['itl_p50_s'])}/{_fmt(ld['itl_p95_s'])} s; "
                   f"peak KV usage {_fmt(ld['max_kv_cache_usage'])}")
+    if r.bench:
+        for line in bench_lines(r.bench):
+            out.print(line, markup=False)
     if result.command:
         import shlex
 
         out.print("command: " + shlex.join(result.command), markup=False)
     if result.log_path:
         out.print(f"log: {result.log_path}", markup=False)
+
+
+def bench_lines(bench: dict[str, Any]) -> list[str]:
+    """The --bench block: the tool, the workload, measured (and predicted) figures in the benchmark's keys."""
+    from planner.validate.bench import render_rows, side_by_side
+
+    w = bench.get("workload") or {}
+    head = (f"benchmark ({bench.get('tool')}): {w.get('dataset_name')} {w.get('random_input_len')} in / "
+            f"{w.get('random_output_len')} out, {w.get('num_prompts')} prompts, rate {w.get('request_rate')}"
+            + (f", max concurrency {w['max_concurrency']}" if w.get("max_concurrency") else ""))
+    predicted = bench.get("predicted")
+    rows = side_by_side(predicted, bench.get("measured") or {})
+    lines = [head, *render_rows(rows, with_prediction=predicted is not None)]
+    if bench.get("failed"):
+        lines.append(f"{bench['failed']} requests failed: " + "; ".join(bench.get("errors") or []))
+    if bench.get("note"):
+        lines.append(f"note: {bench['note']}")
+    return lines

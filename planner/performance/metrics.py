@@ -9,6 +9,7 @@ benchmark duration (first request sent to last response finished).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -39,6 +40,34 @@ def _stats_ms(xs: Sequence[float]) -> dict[str, float]:
     var = math.fsum((x - mean) ** 2 for x in s) / n
     return {"mean": mean * 1000, "median": percentile(s, 50) * 1000, "std": math.sqrt(var) * 1000,
             "p95": percentile(s, 95) * 1000, "p99": percentile(s, 99) * 1000}
+
+
+def _stats_ms_counted(counts: dict[float, int]) -> dict[str, float]:
+    """_stats_ms of the list holding each value `count` times, without building it."""
+    total = sum(counts.values())
+    if not total:
+        return dict.fromkeys(STATS, 0.0)
+    vals = sorted(counts)
+    cum: list[int] = []
+    c = 0
+    for v in vals:
+        c += counts[v]
+        cum.append(c)
+    mean = math.fsum(v * counts[v] for v in vals) / total
+    var = math.fsum(counts[v] * (v - mean) ** 2 for v in vals) / total
+
+    def at(idx: int) -> float:
+        return vals[bisect.bisect_right(cum, idx)]
+
+    def pct(q: float) -> float:
+        pos = (total - 1) * q / 100.0
+        lo = math.floor(pos)
+        hi = min(lo + 1, total - 1)
+        a = at(lo)
+        return a + (at(hi) - a) * (pos - lo)
+
+    return {"mean": mean * 1000, "median": pct(50) * 1000, "std": math.sqrt(var) * 1000,
+            "p95": pct(95) * 1000, "p99": pct(99) * 1000}
 
 
 @dataclass(frozen=True)
@@ -95,7 +124,8 @@ def summarize(sim: SimResult) -> BenchmarkResult:
         e2els.append(latency)
         if n_out > 1:
             tpots.append((latency - ttft) / (n_out - 1))
-        itls.extend(t.itl_s)
+        if sim.itl_counts is None:
+            itls.extend(t.itl_s)
     dur = sim.duration_s if sim.duration_s > 0 else float("nan")
     completed = len(sim.timings)
     fields: dict[str, float | int] = {
@@ -109,6 +139,7 @@ def summarize(sim: SimResult) -> BenchmarkResult:
         "max_concurrent_requests": sim.max_concurrent_requests,
     }
     for name, xs in (("ttft", ttfts), ("tpot", tpots), ("itl", itls), ("e2el", e2els)):
-        for stat, value in _stats_ms(xs).items():
+        stats = _stats_ms_counted(sim.itl_counts) if name == "itl" and sim.itl_counts is not None else _stats_ms(xs)
+        for stat, value in stats.items():
             fields[f"{stat}_{name}_ms"] = value
     return BenchmarkResult(**fields)  # type: ignore[arg-type]

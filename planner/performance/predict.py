@@ -12,10 +12,19 @@ from typing import Any
 from planner.performance.calibration import DEFAULT, Calibration
 from planner.performance.metrics import BenchmarkResult, summarize
 from planner.performance.scheduler import SchedulerConfig, simulate
-from planner.performance.step_time import ModelCost, Regime, StepTime, hardware, model_cost, step_time, weight_floor_s
+from planner.performance.step_time import (
+    DecodeSteps,
+    ModelCost,
+    Regime,
+    StepTime,
+    hardware,
+    model_cost,
+    step_time,
+    weight_floor_s,
+)
 from planner.performance.types import SimResult, Workload
 from planner.performance.workload import generate
-from planner.release.vllm_versions import cudagraph_max_capture
+from planner.release.vllm_versions import cudagraph_max_capture, release_at_least
 
 _LABELS = {
     "weights": "reading the weights (memory bandwidth)",
@@ -85,18 +94,27 @@ class Prediction:
     sim: SimResult
 
 
-def _regime(est: Any, cal: Calibration, max_capture: int) -> Regime:
+def _regime(est: Any, cal: Calibration, max_capture: int, release: str | None = None) -> Regime:
+    """The release's step overheads. V0 from 0.6.0 processes step n's outputs while step n+1 runs on the
+    GPU (async output processing, on by default), so its per-sequence work overlaps the step as V1's does
+    under async scheduling; before 0.6 it ran between the steps. `release`: the vLLM release the run used
+    where it is older than the rules the estimate was made with (tools/perf_fidelity.py: 0.5.x runs)."""
     rules = est.rules
     r = est.resolved
     async_on = r.async_scheduling if r.async_scheduling is not None else rules.async_scheduling
+    v0_async_output = rules.engine == "v0" and release_at_least(release or rules.version, "0.6.0")
+    workers = max(0, int(r.tensor_parallel_size) * int(r.pipeline_parallel_size) - 1)
+    per_seq = cal.per_seq_overhead_s
     if rules.engine == "v0":
-        base = cal.step_overhead_v0_s
+        base = cal.step_overhead_v0_s + cal.tp_worker_overhead_v0_s * workers
+        per_seq = cal.per_seq_overhead_v0_s
     elif async_on:
-        base = cal.step_overhead_async_s
+        base = cal.step_overhead_async_s + cal.tp_worker_overhead_s * workers
     else:
-        base = cal.step_overhead_v1_s
-    return Regime(step_overhead_s=base, per_seq_overhead_s=cal.per_seq_overhead_s, eager=bool(r.enforce_eager),
-                  max_graph_batch=max_capture if max_capture > 0 else 512, frontend_overlap=rules.engine == "v1")
+        base = cal.step_overhead_v1_s + cal.tp_worker_overhead_s * workers
+    return Regime(step_overhead_s=base, per_seq_overhead_s=per_seq, eager=bool(r.enforce_eager),
+                  max_graph_batch=max_capture if max_capture > 0 else 512,
+                  cpu_overlap=(rules.engine == "v1" and bool(async_on)) or v0_async_output)
 
 
 def cost_of(est: Any) -> ModelCost:
@@ -113,8 +131,11 @@ def cost_of(est: Any) -> ModelCost:
                       kv_bytes=kvb, ep=ep, nodes=nodes)
 
 
-def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Prediction:
-    """Simulate `workload` on the deployment `est` (planner.memory.estimator.Estimate).
+def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: str | None = None,
+            release: str | None = None) -> Prediction:
+    """Simulate `workload` on the deployment `est` (planner.memory.estimator.Estimate). `link="network"`: the
+    tensor-parallel ranks are in separate pods or nodes and all-reduce over a host network. `release`:
+    the vLLM release that ran, where it predates the rules `est` was made with (see _regime).
 
     The deployment must start: callers check `est.fits` first (the CLI exits 1 with est.errors when it
     does not); predict raises ValueError when `est.fits` is False, or when the GPU catalog lacks the peak
@@ -126,12 +147,12 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Predict
 
     r = est.resolved
     cost = cost_of(est)
-    hw = hardware(est.gpu, est.quant)
+    hw = hardware(est.gpu, est.quant, link=link)
     mns, mnbt = int(r.max_num_seqs), int(r.max_num_batched_tokens)
     cap = 0 if r.enforce_eager else cudagraph_max_capture(
         est.rules, max_num_seqs=mns, mnbt=mnbt, cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
         performance_mode=r.performance_mode)
-    reg = _regime(est, cal, cap)
+    reg = _regime(est, cal, cap, release)
     offline = workload.offline_batch
     cfg = SchedulerConfig(
         max_num_seqs=mns, max_num_batched_tokens=mnbt, num_blocks=int(est.kv_cache.num_blocks),
@@ -139,7 +160,11 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Predict
         prefill_first=est.rules.engine == "v0" and not r.enable_chunked_prefill,
         max_concurrency=None if offline else workload.max_concurrency,
         request_overhead_s=0.0 if offline else cal.request_overhead_s,
-        per_prompt_token_s=0.0 if offline else cal.per_prompt_token_s, max_model_len=int(r.max_model_len))
+        frontend_request_s=0.0 if offline else cal.frontend_request_s,
+        per_prompt_token_s=0.0 if offline else cal.per_prompt_token_s,
+        frontend_token_s=0.0 if offline else cal.frontend_token_s, max_model_len=int(r.max_model_len),
+        ramp_up_s=0.0 if offline or not workload.max_concurrency else workload.ramp_up_s,
+        prefix_caching=est.rules.engine == "v1" and bool(r.enable_prefix_caching))
     requests = generate(workload)
     mml = int(r.max_model_len)
     too_long = [q for q in requests if q.input_len + q.output_len > mml]
@@ -147,12 +172,16 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT) -> Predict
         raise ValueError(f"{len(too_long)} of the {len(requests)} requests are longer than max_model_len "
                          f"{mml} (vLLM rejects them)")
 
+    decode = DecodeSteps(cost, hw, cal, reg)
+
     def step(nd: int, dctx: int, ptok: int, pairs: float, pctx: int, npf: int) -> StepTime:
+        if not ptok and not npf:
+            return decode(nd, dctx)
         return step_time(cost, hw, cal, reg, num_decode=nd, decode_ctx=dctx, prefill_tokens=ptok,
                          prefill_pairs=pairs, prefill_ctx=pctx, num_prefill=npf)
 
     try:
-        sim = simulate(requests, cfg, step)
+        sim = simulate(requests, cfg, step, decode)
     except RuntimeError as e:      # a request that can never get its blocks
         raise ValueError(str(e)) from None
     bench = summarize(sim)

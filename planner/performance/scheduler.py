@@ -9,8 +9,12 @@ Follows vllm/v1/core/sched/scheduler.py (0.33) `Scheduler.schedule`:
   a running request cannot get its next block, the lowest-priority running request (the last one
   admitted) is preempted: its blocks are freed and it goes back to the front of WAITING to be
   recomputed (prompt + the tokens it had generated). No new request is admitted in a step that
-  preempted. Random prompts share no prefix, so prefix caching never hits (a preempted request's own
-  freed blocks may in reality still hit; not modelled: recompute is the pessimistic case);
+  preempted. Random prompts share no prefix, so prefix caching never hits between requests; but with
+  prefix caching on (V1's default) a preempted request's own freed blocks stay cached until they are
+  reallocated: vLLM puts freed blocks at the end of its free queue and allocates from the front, so when
+  the request returns, the blocks allocated since beyond those that were free before it left are its
+  blocks overwritten (the last first), and the rest are prefix-cache hits it does not recompute (at
+  least one token is always computed);
 * a request whose computed tokens reach its length samples a token at the end of that step (the first
   token ends the prefill); it finishes when it has `output_len` tokens (the benchmark sets ignore_eos).
 
@@ -19,12 +23,20 @@ either waiting prompts (whole, as many as fit the budget and max_num_seqs) or ev
 both. V0 with chunked prefill mixes them like V1.
 
 The client (vllm/benchmarks/serve.py): requests are released at their arrival times (workload.py); with
---max-concurrency a semaphore holds a request until one in flight finishes. The server sees a request
-`request_overhead_s + per_prompt_token_s x prompt` after it is sent (HTTP, tokenization); an offline batch
-(`vllm bench throughput`) hands every prompt to the engine at t=0 with no such overhead.
+--max-concurrency a semaphore holds a request until one in flight finishes. A request reaches the API
+server `request_overhead_s` after it is sent. The API server is one process working through a queue: each
+request costs it `frontend_request_s + per_prompt_token_s x prompt` on the way in (parsing, chat template,
+tokenization) before the engine sees it, and each engine step's output costs it `frontend_token_s` per
+request that emitted a token (detokenization, the streamed chunk); when the server falls behind the
+engine, it streams the tokens of several steps as one chunk per request (vLLM's output collector merges
+them; the benchmark's ITL is per chunk). The engine core, a separate process, does not wait for it.
+An offline batch (`vllm bench throughput`) hands every prompt to the engine at t=0, with no server.
 
-Cost: Python work per step is proportional to the running batch, so a run costs about one loop
-iteration per generated token.
+Cost: the requests that are decoding are advanced as one group: per step the simulation touches only the
+requests that start, finish, prefill or are preempted (and, on a step that preempts, the whole batch, which
+is then walked one request at a time exactly as vLLM does), so a run costs a few loop iterations per
+request plus one per step, not one per generated token. `fast_forward=False` walks every step request by
+request; tests check both give the same run.
 """
 
 from __future__ import annotations
@@ -50,14 +62,25 @@ class SchedulerConfig:
     chunked_prefill: bool = True
     prefill_first: bool = False          # V0 without chunked prefill
     max_concurrency: int | None = None   # client semaphore
-    request_overhead_s: float = 0.0      # client/API server delay before the engine sees a request
-    per_prompt_token_s: float = 0.0
+    request_overhead_s: float = 0.0      # client/network latency before the API server sees a request
+    frontend_request_s: float = 0.0      # API server time per request on the way in (a queue)
+    per_prompt_token_s: float = 0.0      # ... plus this per prompt token
+    frontend_token_s: float = 0.0        # API server time per request per streamed chunk
+    ramp_up_s: float = 0.0               # the client's --max-concurrency workers start evenly over this
+    # V1's prefix cache: a preempted request's freed blocks stay cached until reallocated, so on its
+    # return it recomputes only what other requests have overwritten since (see the module docstring).
+    prefix_caching: bool = False
     max_model_len: int = 1 << 30
+    # Advance the decoding requests as one group (same steps, same times, far less Python per step);
+    # False runs every step through the plain per-request loop, which the tests compare it with.
+    fast_forward: bool = True
 
 
-def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) -> SimResult:
+def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
+             decode: Callable[[int, int], StepTime] | None = None) -> SimResult:
     """Run the requests through the scheduler; `step(num_decode, decode_ctx, prefill_tokens, prefill_pairs,
-    prefill_ctx, num_prefill)` gives each step's time."""
+    prefill_ctx, num_prefill)` gives each step's time; `decode(num_decode, decode_ctx)`, when given, is the
+    same for decode-only steps (step_time.DecodeSteps: a faster path to the same figures)."""
     n = len(requests)
     bs = max(1, cfg.block_size)
     in_len = [r.input_len for r in requests]
@@ -78,14 +101,30 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
     cap = cfg.max_concurrency if cfg.max_concurrency else n
     mns = cfg.max_num_seqs
     budget0 = cfg.max_num_batched_tokens
+    lazy = cfg.fast_forward
 
     # client: requests in arrival order; each takes a semaphore slot, free from the time it was released
     pending = deque(sorted(range(n), key=lambda i: (requests[i].arrival_s, i)))
-    slots = [0.0] * min(cap, n)
+    n_slots = min(cap, n)
+    slots = [cfg.ramp_up_s * k / n_slots for k in range(n_slots)] if cfg.ramp_up_s > 0 else [0.0] * n_slots
     max_in_flight = 0
     inbox: list[tuple[float, int]] = []                # (time the engine sees it, id)
     waiting: deque[int] = deque()
-    running: list[int] = []
+    # The running queue in vLLM's order is `dec` followed by `tail`. `dec` holds decoding requests that
+    # are advanced as a group ("ticks": every step that schedules them): for i in dec, computed = cb[i] + G
+    # and generated = gb[i] + G, with G the ticks so far; its blocks are ceil(computed / block_size) and
+    # cnt[c % block_size] counts them by when they need their next block. `tail` holds the rest (a
+    # partial prefill, requests admitted behind it), walked one by one. Without fast_forward everything
+    # is in `tail`.
+    dec: dict[int, int] = {}                           # id -> tick at which it joined the group
+    tail: list[int] = []
+    cb = [0] * n
+    gb = [0] * n
+    cnt = [0] * bs
+    fin_at: dict[int, list[int]] = {}                  # tick -> decoders that finish on it
+    tick_step: list[int] = []                          # step index of each tick
+    g_tick = 0
+    ctx_sum = 0                                        # sum of cb over dec
     now = 0.0
     done = 0
     preemptions = 0
@@ -93,15 +132,75 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
                             "max_num_seqs", "queueing"), 0.0)
     delay = cfg.request_overhead_s
     per_tok = cfg.per_prompt_token_s
+    per_req = cfg.frontend_request_s
+    fe_free = 0.0                                      # API server busy with input until then
+    emit_n: list[int] = []                             # requests that emitted a token in each step
 
     def release(t: float) -> None:
-        nonlocal max_in_flight
+        nonlocal max_in_flight, fe_free
         while pending and slots and max(requests[pending[0]].arrival_s, slots[0]) <= t:
             i = pending.popleft()
             s = max(requests[i].arrival_s, heapq.heappop(slots))
             sent[i] = s
-            heapq.heappush(inbox, (s + delay + per_tok * in_len[i], i))
+            start = max(s + delay, fe_free)
+            fe_free = start + per_req + per_tok * in_len[i]
+            heapq.heappush(inbox, (fe_free, i))
         max_in_flight = max(max_in_flight, n - len(pending) - done)
+
+    def emit(i: int, a: int, b: int) -> None:
+        """Record that request i emitted a token at every step from a to b."""
+        r = runs[i]
+        if r and r[-1] == a - 1:
+            r[-1] = b
+        else:
+            r.append(a)
+            r.append(b)
+
+    def leave(i: int) -> None:
+        """Take decoder i out of the group with its exact state (its tokens up to the last tick)."""
+        nonlocal ctx_sum
+        j0 = dec.pop(i)
+        c = cb[i] + g_tick
+        computed[i] = c
+        generated[i] = gb[i] + g_tick
+        blocks[i] = -(-c // bs)
+        cnt[cb[i] % bs] -= 1
+        ctx_sum -= cb[i]
+        if g_tick > j0:
+            a, b = tick_step[j0], tick_step[g_tick - 1]
+            if b - a == g_tick - 1 - j0:
+                emit(i, a, b)
+            else:                                       # V0: prefill steps between the ticks
+                for k in range(j0, g_tick):
+                    emit(i, tick_step[k], tick_step[k])
+
+    def join(i: int) -> None:
+        """Put decoding request i (exact state) into the group."""
+        nonlocal ctx_sum
+        dec[i] = g_tick
+        cb[i] = computed[i] - g_tick
+        gb[i] = generated[i] - g_tick
+        cnt[cb[i] % bs] += 1
+        ctx_sum += cb[i]
+        fin_at.setdefault(out_len[i] - gb[i] - 1, []).append(i)
+
+    def is_decoding(i: int) -> bool:
+        # one token left and it is not a prompt token (a prefill one short of its end is not decoding)
+        return generated[i] > 0 and computed[i] == in_len[i] + generated[i] - 1
+
+    alloc_total = 0                                    # blocks allocated so far (the free queue's clock)
+    gone_free = [0] * n                                # preempted: free blocks ahead of its own when it left
+    gone_alloc = [0] * n                               # ... alloc_total then
+    gone_blocks = [0] * n                              # ... and the blocks it left in the cache
+
+    def resume_hit(i: int) -> tuple[int, int]:
+        """(cached tokens, cached blocks) a returning preempted request finds in the prefix cache."""
+        if not gone_blocks[i]:
+            return 0, 0
+        overwritten = max(0, alloc_total - gone_alloc[i] - gone_free[i])
+        kept = max(0, gone_blocks[i] - overwritten)
+        kept = min(kept, (in_len[i] + generated[i] - 1) // bs)
+        return kept * bs, kept
 
     steps = 0
     while done < n:
@@ -109,7 +208,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
             seen, j = heapq.heappop(inbox)
             wait_since[j] = seen
             waiting.append(j)
-        if not running and not waiting:
+        if not dec and not tail and not waiting:
             # idle engine: jump to the next arrival (at the server, or at the client)
             nxt = inbox[0][0] if inbox else math.inf
             if pending and slots:
@@ -122,86 +221,263 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
                 raise RuntimeError("scheduler stalled with requests left")  # pragma: no cover
             now = max(now, nxt)
             continue
+        if dec and not tail and (not waiting or len(dec) >= mns) and len(dec) <= budget0:
+            # Pure decode: every step is the group's tick until a request finishes and another can be
+            # admitted, or a block is missing. Those steps run here, without the general path's walk.
+            moved = False
+            decode_step = decode or (lambda nd_, ctx_: step(nd_, ctx_, 0, 0.0, 0, 0))
+            times_append, tick_append, emit_append, fin_pop = times.append, tick_step.append, emit_n.append, fin_at.pop
+            b_w = b_k = b_c = b_m = b_o = b_mns = b_q = 0.0
+            while True:
+                nd = len(dec)
+                need = cnt[(-g_tick) % bs]
+                if need > free:
+                    break
+                free -= need
+                alloc_total += need
+                st = decode_step(nd, ctx_sum + nd * (g_tick + 1))
+                dt = st.total
+                now += dt
+                times_append(now)
+                b_w += st.weights
+                b_k += st.kv_reads
+                b_c += st.compute
+                b_m += st.communication
+                b_o += st.overhead
+                if waiting and nd >= mns:
+                    b_mns += dt
+                if pending and not slots and requests[pending[0]].arrival_s <= now:
+                    b_q += dt
+                tick_append(steps)
+                g_tick += 1
+                emit_append(nd)
+                fins = fin_pop(g_tick - 1, None)
+                steps += 1
+                moved = True
+                if fins:
+                    gone: list[int] = []
+                    for i in fins:
+                        if i in dec and gb[i] + g_tick == out_len[i]:
+                            leave(i)
+                            finish_step[i] = steps - 1
+                            gone.append(i)
+                    for i in gone:
+                        free += blocks[i]
+                        blocks[i] = 0
+                        heapq.heappush(slots, now)
+                    done += len(gone)
+                if pending and slots:
+                    release(now)
+                while inbox and inbox[0][0] <= now:
+                    seen, j = heapq.heappop(inbox)
+                    wait_since[j] = seen
+                    waiting.append(j)
+                if not dec or (waiting and len(dec) < mns):
+                    break
+            bounds["weights"] += b_w
+            bounds["kv_reads"] += b_k
+            bounds["compute"] += b_c
+            bounds["communication"] += b_m
+            bounds["overhead"] += b_o
+            bounds["max_num_seqs"] += b_mns
+            bounds["queueing"] += b_q
+            if moved:
+                continue
         budget = budget0
         sched: list[tuple[int, int]] = []
         preempted = False
         kv_blocked = False
-        if cfg.prefill_first and waiting and len(running) < mns:
-            # V0: a prefill-only step if any waiting prompt can start
-            while waiting and len(running) < mns:
+        n_run = len(dec) + len(tail)
+        ticked = False
+        # --- the group path: no request of the step can be preempted ---
+        grouped = False
+        if dec and len(dec) <= budget0:
+            prefill_step = False
+            if cfg.prefill_first and waiting and n_run < mns:
                 i = waiting[0]
                 need = in_len[i] + generated[i]
-                if need > budget:
-                    break
-                nb = -(-need // bs)
-                if nb > free:
-                    kv_blocked = True
-                    break
-                waiting.popleft()
-                queued += now - wait_since[i]
-                free -= nb
-                blocks[i] = nb
-                running.append(i)
-                sched.append((i, need))
-                budget -= need
-        if not sched:
-            k = 0
-            while k < len(running):
-                i = running[k]
-                total = in_len[i] + generated[i]
-                want = total - computed[i]
-                if cfg.prefill_first and want > 1:
-                    k += 1
-                    continue
-                ntok = want if want <= budget else budget
-                if ntok <= 0:
-                    k += 1
-                    continue
-                nb = -(-(computed[i] + ntok) // bs) - blocks[i]
-                while nb > free:
-                    victim = running.pop()
-                    free += blocks[victim]
-                    blocks[victim] = 0
-                    computed[victim] = 0
-                    waiting.appendleft(victim)
-                    wait_since[victim] = now
-                    preemptions += 1
-                    preempted = True
-                    if victim == i:
-                        break
-                if k >= len(running) or running[k] != i:
-                    break
-                free -= nb
-                blocks[i] += nb
-                sched.append((i, ntok))
-                budget -= ntok
-                k += 1
-            if not preempted and not cfg.prefill_first:
-                while waiting and budget > 0 and len(running) < mns:
+                prefill_step = need <= budget0 and -(-need // bs) <= free
+            if prefill_step:
+                grouped = True                           # admissions below; the group waits this step
+            else:
+                need_dec = cnt[(-g_tick) % bs]
+                f = free - need_dec
+                plan: list[tuple[int, int, int]] = []
+                left = budget0 - len(dec)
+                ok = f >= 0
+                if ok:
+                    for i in tail:
+                        want = in_len[i] + generated[i] - computed[i]
+                        if cfg.prefill_first and want > 1:
+                            continue
+                        ntok = want if want <= left else left
+                        if ntok <= 0:
+                            continue
+                        nb = -(-(computed[i] + ntok) // bs) - blocks[i]
+                        if nb > f:
+                            ok = False
+                            break
+                        f -= nb
+                        plan.append((i, ntok, nb))
+                        left -= ntok
+                if ok:
+                    grouped = True
+                    ticked = True
+                    alloc_total += free - f
+                    free = f
+                    budget = left
+                    for i, ntok, nb in plan:
+                        blocks[i] += nb
+                        sched.append((i, ntok))
+        if grouped:
+            if cfg.prefill_first and not ticked:
+                while waiting and n_run < mns:
                     i = waiting[0]
-                    want = in_len[i] + generated[i] - computed[i]
-                    if not cfg.chunked_prefill and want > budget:
+                    need = in_len[i] + generated[i]
+                    if need > budget:
                         break
-                    ntok = want if want <= budget else budget
-                    nb = -(-(computed[i] + ntok) // bs) - blocks[i]
+                    nb = -(-need // bs)
                     if nb > free:
                         kv_blocked = True
                         break
                     waiting.popleft()
                     queued += now - wait_since[i]
                     free -= nb
+                    alloc_total += nb
+                    blocks[i] = nb
+                    tail.append(i)
+                    n_run += 1
+                    sched.append((i, need))
+                    budget -= need
+            elif not cfg.prefill_first:
+                while waiting and budget > 0 and n_run < mns:
+                    i = waiting[0]
+                    hc, hb = resume_hit(i)
+                    c0 = hc or computed[i]
+                    want = in_len[i] + generated[i] - c0
+                    if not cfg.chunked_prefill and want > budget:
+                        break
+                    ntok = want if want <= budget else budget
+                    nb = -(-(c0 + ntok) // bs) - (hb or blocks[i])
+                    if nb + hb > free:
+                        kv_blocked = True
+                        break
+                    waiting.popleft()
+                    queued += now - wait_since[i]
+                    if hb:
+                        computed[i], blocks[i] = hc, hb
+                    gone_blocks[i] = 0
+                    free -= nb + hb
+                    alloc_total += nb
                     blocks[i] += nb
-                    running.append(i)
+                    tail.append(i)
+                    n_run += 1
                     sched.append((i, ntok))
                     budget -= ntok
-        if not sched:
+            elif cfg.prefill_first and waiting and n_run < mns:
+                # a decode step because the head cannot start: say why, as the plain loop does
+                i = waiting[0]
+                need = in_len[i] + generated[i]
+                if need <= budget0 and -(-need // bs) > free:
+                    kv_blocked = True
+        else:
+            # --- the plain path: every running request walked in order (vLLM's loop) ---
+            running = list(dec)
+            for i in running:
+                leave(i)
+            running += tail
+            tail = []
+            if cfg.prefill_first and waiting and len(running) < mns:
+                # V0: a prefill-only step if any waiting prompt can start
+                while waiting and len(running) < mns:
+                    i = waiting[0]
+                    need = in_len[i] + generated[i]
+                    if need > budget:
+                        break
+                    nb = -(-need // bs)
+                    if nb > free:
+                        kv_blocked = True
+                        break
+                    waiting.popleft()
+                    queued += now - wait_since[i]
+                    free -= nb
+                    alloc_total += nb
+                    blocks[i] = nb
+                    running.append(i)
+                    sched.append((i, need))
+                    budget -= need
+            if not sched:
+                k = 0
+                while k < len(running):
+                    i = running[k]
+                    total = in_len[i] + generated[i]
+                    want = total - computed[i]
+                    if cfg.prefill_first and want > 1:
+                        k += 1
+                        continue
+                    ntok = want if want <= budget else budget
+                    if ntok <= 0:
+                        k += 1
+                        continue
+                    nb = -(-(computed[i] + ntok) // bs) - blocks[i]
+                    while nb > free:
+                        victim = running.pop()
+                        if cfg.prefix_caching:
+                            gone_free[victim], gone_alloc[victim] = free, alloc_total
+                            gone_blocks[victim] = blocks[victim]
+                        free += blocks[victim]
+                        blocks[victim] = 0
+                        computed[victim] = 0
+                        waiting.appendleft(victim)
+                        wait_since[victim] = now
+                        preemptions += 1
+                        preempted = True
+                        if victim == i:
+                            break
+                    if k >= len(running) or running[k] != i:
+                        break
+                    free -= nb
+                    alloc_total += nb
+                    blocks[i] += nb
+                    sched.append((i, ntok))
+                    budget -= ntok
+                    k += 1
+                if not preempted and not cfg.prefill_first:
+                    while waiting and budget > 0 and len(running) < mns:
+                        i = waiting[0]
+                        hc, hb = resume_hit(i)
+                        c0 = hc or computed[i]
+                        want = in_len[i] + generated[i] - c0
+                        if not cfg.chunked_prefill and want > budget:
+                            break
+                        ntok = want if want <= budget else budget
+                        nb = -(-(c0 + ntok) // bs) - (hb or blocks[i])
+                        if nb + hb > free:
+                            kv_blocked = True
+                            break
+                        waiting.popleft()
+                        queued += now - wait_since[i]
+                        if hb:
+                            computed[i], blocks[i] = hc, hb
+                        gone_blocks[i] = 0
+                        free -= nb + hb
+                        alloc_total += nb
+                        blocks[i] += nb
+                        running.append(i)
+                        sched.append((i, ntok))
+                        budget -= ntok
+            tail = running
+            n_run = len(tail)
+        if not sched and not ticked:
             if preempted or kv_blocked:
                 # nothing fits even alone: the request can never run (vLLM would reject it at admission)
                 raise RuntimeError("a request needs more KV blocks than the cache holds")
             nxt = inbox[0][0] if inbox else now + 1e-3
             now = max(now, nxt)
             continue
-        nd = dctx = ptok = pctx = npf = 0
+        nd = len(dec) if ticked else 0
+        dctx = ctx_sum + nd * (g_tick + 1) if ticked else 0
+        ptok = pctx = npf = 0
         pairs = 0.0
         for i, ntok in sched:
             c = computed[i]
@@ -226,49 +502,110 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn) ->
         if waiting:
             if kv_blocked or preempted:
                 bounds["kv_capacity"] += dt
-            elif len(running) >= mns:
+            elif n_run >= mns:
                 bounds["max_num_seqs"] += dt
         if pending and not slots and requests[pending[0]].arrival_s <= now:
             bounds["queueing"] += dt
         finished: list[int] = []
+        emitted = len(dec) if ticked else 0
+        if ticked:
+            tick_step.append(steps)
+            g_tick += 1
+            fins = fin_at.pop(g_tick - 1, None)
+            if fins:
+                for i in fins:
+                    if i in dec and gb[i] + g_tick == out_len[i]:
+                        leave(i)
+                        finish_step[i] = steps
+                        finished.append(i)
         for i, ntok in sched:
             computed[i] += ntok
             if computed[i] >= in_len[i] + generated[i]:
                 generated[i] += 1
-                r = runs[i]
-                if r and r[-1] == steps - 1:
-                    r[-1] = steps
-                else:
-                    r.append(steps)
-                    r.append(steps)
+                emitted += 1
+                emit(i, steps, steps)
                 if first_step[i] < 0:
                     first_step[i] = steps
                 if generated[i] >= out_len[i]:
                     finish_step[i] = steps
                     finished.append(i)
+        emit_n.append(emitted)
         steps += 1
         if finished:
             fin = set(finished)
-            running = [i for i in running if i not in fin]
+            tail = [i for i in tail if i not in fin]
             for i in finished:
                 free += blocks[i]
                 blocks[i] = 0
             done += len(finished)
             for _ in finished:
                 heapq.heappush(slots, now)
+        if lazy:
+            k = 0
+            while k < len(tail) and is_decoding(tail[k]):
+                join(tail[k])
+                k += 1
+            if k:
+                del tail[:k]
         if pending:
             release(now)
 
+    # The API server streams each step's tokens in rounds: a round starts when the server is free and
+    # takes every step the engine has finished by then, one chunk per request (frontend_token_s each: the
+    # rounds' requests are about the largest step's). Output is not held behind queued input: the
+    # server's event loop interleaves them (a 4-token request in a burst of 1000 still streams its tokens
+    # a step apart). With no server cost every step is its own round at the step's end.
+    per_chunk = cfg.frontend_token_s
+    round_of = [0] * len(times)
+    round_t: list[float] = []
+    free_at = 0.0
+    k = 0
+    while k < len(times):
+        start = max(free_at, times[k])
+        j = k
+        m = 0
+        while j < len(times) and times[j] <= start:
+            if emit_n[j] > m:
+                m = emit_n[j]
+            round_of[j] = len(round_t)
+            j += 1
+        free_at = start + per_chunk * m
+        round_t.append(free_at)
+        k = j
+    # Token times: a run of steps a..b is delivered in rounds ra..rb; within a run the gaps are the rounds'
+    # (the same float for every request streaming in both), so the pooled inter-token latencies are kept
+    # as {gap: count} (a difference array over rounds) beside each request's tuple.
+    gaps = [0.0] + [round_t[k] - round_t[k - 1] for k in range(1, len(round_t))]
+    per_round = [0] * (len(round_t) + 1)
+    extra: dict[float, int] = {}
     timings = []
     for i in range(n):
         r = runs[i]
-        tok_times: list[float] = []
+        itl: list[float] = []
+        prev_end = -1
         for a, b in zip(r[::2], r[1::2], strict=True):
-            tok_times.extend(times[a:b + 1])
-        itl = tuple(tok_times[k + 1] - tok_times[k] for k in range(len(tok_times) - 1))
-        timings.append(RequestTiming(request=requests[i], sent_s=sent[i], first_token_s=times[first_step[i]],
-                                     finish_s=times[finish_step[i]], itl_s=itl))
+            ra, rb = round_of[a], round_of[b]
+            if prev_end >= 0 and ra > prev_end:     # a preemption's gap (none when in one chunk)
+                g = round_t[ra] - round_t[prev_end]
+                itl.append(g)
+                extra[g] = extra.get(g, 0) + 1
+            if rb > ra:
+                itl.extend(gaps[ra + 1:rb + 1])
+                per_round[ra + 1] += 1
+                per_round[rb + 1] -= 1
+            prev_end = rb
+        timings.append(RequestTiming(request=requests[i], sent_s=sent[i],
+                                     first_token_s=round_t[round_of[first_step[i]]],
+                                     finish_s=round_t[round_of[finish_step[i]]], itl_s=tuple(itl)))
+    itl_counts = extra
+    live = 0
+    for k in range(1, len(round_t)):
+        live += per_round[k]
+        if live:
+            g = gaps[k]
+            itl_counts[g] = itl_counts.get(g, 0) + live
     start = min(sent) if n else 0.0
     duration = (max(t.finish_s for t in timings) - start) if n else 0.0
     return SimResult(timings=tuple(timings), duration_s=duration, max_concurrent_requests=max_in_flight,
-                     preemptions=preemptions, steps=steps, bound_seconds=bounds, queued_request_s=queued)
+                     preemptions=preemptions, steps=steps, bound_seconds=bounds, itl_counts=itl_counts,
+                     queued_request_s=queued)

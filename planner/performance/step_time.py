@@ -5,12 +5,18 @@ Pure arithmetic. Per TP rank of the slowest pipeline stage, a step is a roofline
 * linear layers: max(weight bytes read / achieved bandwidth, GEMM FLOPs / achieved FLOPS). The bytes are
   the quantized layout's (planner.memory.quant.linear_bytes), so fp8/int4 checkpoints read fewer bytes. MoE layers
   read only the experts the batch's tokens touch: with T tokens routed to k of E experts each, the
-  expected number of distinct experts is E (1 - (1 - k/E)^T). GEMMs run in fp8 only where vLLM runs fp8
+  expected number of distinct experts is E (1 - (1 - k/E)^T). Fused-MoE grouped GEMMs reach a smaller
+  fraction of the FLOPS than dense ones, and less the narrower each rank's slice of an expert: tensor
+  parallelism splits the expert's intermediate dimension I over the ranks, and a GEMM whose N (gate/up)
+  or K (down) is I/tp = 192-352 (DeepSeek-V3, GLM-4.x at TP 4-8) fills few tensor-core tiles; the
+  efficiency is moe_efficiency x I_r / (I_r + moe_narrow_half) (expert parallelism keeps I whole).
+  GEMMs run in fp8 only where vLLM runs fp8
   GEMMs (fp8 weights on compute capability >= 8.9, or ROCm gfx942+), int8 for W8A8; weight-only schemes
   (AWQ/GPTQ/Marlin, fp8 below 8.9, MXFP4 below Blackwell) run 16-bit math with a dequantization factor.
 * attention: max(KV bytes read / bandwidth, attention FLOPs / FLOPS). Decode reads each sequence's context
   once (sliding-window layers at most the window); a prefill chunk of c tokens after p cached tokens
-  does 4 x heads x head_dim x (c p + c (c + 1) / 2) FLOPs per layer (quadratic in the chunk).
+  does 4 x heads x head_dim x (c p + c (c + 1) / 2) FLOPs per full-attention layer (quadratic in the
+  chunk), at most c x window per sliding-window layer.
 * tensor parallelism: two all-reduces per layer of tokens x hidden x dtype bytes (ring: 2 (tp - 1) / tp of
   it over the link), plus a fixed latency each, over the catalog's interconnect (NVLink/xGMI vs PCIe).
 * pipeline parallelism: stages hold 1/pp of the layers; a step's time is the slowest stage plus the
@@ -20,8 +26,16 @@ Pure arithmetic. Per TP rank of the slowest pipeline stage, a step is a roofline
   different nodes, and the TP all-reduces of a TP group wider than a node, go over the inter-node network
   (its bandwidth per GPU, plus INTERNODE_LATENCY_S per message) instead of the node's own links. Data-
   parallel engines and expert parallelism's all-to-all are not modelled (planner.performance.coverage says so).
-* per-step CPU overhead by release regime (V0, V1, V1 with async scheduling) plus a per-sequence term,
-  and kernel-launch time per layer under --enforce-eager (no CUDA graphs).
+* fixed kernel time per layer: a decoder layer runs some fifteen kernels (norms, rotary, attention,
+  activation, all-reduce, ...) of a few microseconds each even on a tiny batch, inside a CUDA graph too;
+  a fused-MoE layer adds its routing, top-k, token permutation and two grouped GEMMs. These floors are
+  what a small-batch decode step costs beyond its weight reads.
+* per-step CPU overhead by release regime (V0, V1, V1 with async scheduling) plus a per-sequence term
+  (scheduling, input preparation, sampling and output bookkeeping per running request): serial with the
+  GPU in V0 and in V1 without async scheduling, overlapped with it (bounding the step only when longer)
+  with async scheduling; and kernel-launch time per layer under --enforce-eager (no CUDA graphs).
+* attention reads the KV cache through paged-attention kernels, which reach a different fraction of the
+  bandwidth than the weight-streaming GEMMs (their own coefficient).
 """
 
 from __future__ import annotations
@@ -50,6 +64,7 @@ class Hardware:
     rocm: bool = False      # AMD Instinct: vLLM's ROCm kernels reach a smaller fraction of the peaks
     net_bw: float | None = None   # inter-node network per GPU, bytes/s (None: not in the catalog)
     gpus_per_node: int = 8
+    network: bool = False   # tensor parallelism over a host network (ranks in separate pods or nodes)
 
 
 # One message over the inter-node network (RDMA over InfiniBand/RoCE plus NCCL's own launch): not fitted,
@@ -89,8 +104,15 @@ def gemm_mode(gpu: Gpu, scheme: QuantScheme) -> str:
     return "16bit"
 
 
-def hardware(gpu: Gpu, scheme: QuantScheme) -> Hardware:
-    """Peaks from gpu_catalog. Raises ValueError when the catalog lacks the figures."""
+# A host network between tensor-parallel ranks that cannot use NVLink or PCIe peer access (separate pods
+# or nodes): 100 Gb/s Ethernet per direction (assumed; the NCCL socket transport on a datacenter pod
+# network). Used only where the deployment says its ranks are in separate pods (tools/perf_fidelity.py).
+NETWORK_LINK_BW = 12.5e9
+
+
+def hardware(gpu: Gpu, scheme: QuantScheme, *, link: str | None = None) -> Hardware:
+    """Peaks from gpu_catalog. Raises ValueError when the catalog lacks the figures. `link="network"`:
+    the tensor-parallel ranks talk over a host network instead of the catalog's interconnect."""
     if not gpu.memory_bandwidth_gbps:
         raise ValueError(f"{gpu.name}: the GPU catalog has no memory bandwidth for it")
     half = gpu.tflops_bf16 if gpu.cc >= (8, 0) and gpu.tflops_bf16 else (gpu.tflops_fp16 or gpu.tflops_bf16)
@@ -98,11 +120,14 @@ def hardware(gpu: Gpu, scheme: QuantScheme) -> Hardware:
         raise ValueError(f"{gpu.name}: the GPU catalog has no 16-bit TFLOPS for it")
     mode = gemm_mode(gpu, scheme)
     peak = {"fp8": gpu.tflops_fp8, "int8": gpu.tflops_int8}.get(mode) or half
-    link, fast = _link_bw(gpu)
+    link_bw, fast = _link_bw(gpu)
+    network = link == "network"
+    if network:
+        link_bw, fast = NETWORK_LINK_BW, False
     net = gpu.internode_gbps * 1e9 / 8 if gpu.internode_gbps else None
     return Hardware(name=gpu.name, mem_bw=gpu.memory_bandwidth_gbps * 1e9, gemm_flops=peak * 1e12,
-                    attn_flops=half * 1e12, link_bw=link, fast_link=fast, weight_only=mode == "weight_only",
-                    rocm=gpu.vendor == "amd", net_bw=net, gpus_per_node=gpu.gpus_per_node)
+                    attn_flops=half * 1e12, link_bw=link_bw, fast_link=fast, weight_only=mode == "weight_only",
+                    rocm=gpu.vendor == "amd", net_bw=net, gpus_per_node=gpu.gpus_per_node, network=network)
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,7 @@ class ModelCost:
     top_k: int
     expert_bytes: float             # one expert's weights on this rank (one layer)
     expert_flops_per_token: float   # 2 x one expert's params on this rank (one layer)
+    expert_inter_local: int         # the expert's intermediate size on this rank (I / tp, or I with EP)
     kv_bytes_per_token_layer: float  # KV bytes one context token occupies in one layer, this rank
     attn_flops_per_pair_layer: float  # FLOPs per (query token, context token) pair per layer, this rank
     hidden: int
@@ -155,6 +181,7 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
     attn = sliding = moe_layers = 0
     window = 0
     expert_b = expert_e = 0.0
+    inter_local = 0
     for li in layer_ids:
         layer = spec.layers[li]
         if layer.attention == "mla":
@@ -186,6 +213,7 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
             else:
                 eb = 3 * inter_r * h * act_bytes
             expert_b, expert_e = float(eb), float(3 * inter_r * h)
+            inter_local = inter_r
             if spec.shared_expert_intermediate_size:
                 si = spec.shared_expert_intermediate_size // tp
                 lin(2 * si, h, "mlp.shared_expert.gate_up_proj")
@@ -214,6 +242,7 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
                      dense_bytes=dense_b, dense_flops_per_token=2.0 * body_e, lm_head_flops_per_seq=2.0 * lm_e,
                      moe_layers=moe_layers, experts=experts_local, experts_total=spec.num_experts,
                      top_k=spec.num_experts_per_tok, expert_bytes=expert_b, expert_flops_per_token=2.0 * expert_e,
+                     expert_inter_local=inter_local,
                      kv_bytes_per_token_layer=float(kv_tok), attn_flops_per_pair_layer=pair, hidden=h,
                      act_bytes=act_bytes, tp=tp, pp=pp, min_weight_bytes=min_w, nodes=nodes)
 
@@ -226,9 +255,10 @@ class Regime:
     per_seq_overhead_s: float
     eager: bool
     max_graph_batch: int = 512       # decode batches above the largest capture size run eagerly
-    # V1 runs the API server's per-token output processing in another process than the engine core: it
-    # overlaps the step, and bounds it only when it takes longer. V0 does it in the engine's loop.
-    frontend_overlap: bool = True
+    # With async scheduling (V1) the engine core prepares step n+1 while the GPU runs step n: the per-
+    # sequence CPU work overlaps the step and bounds it only when it takes longer. Otherwise (V0, V1
+    # without it) it runs between the steps.
+    cpu_overlap: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,44 +280,36 @@ def experts_touched(experts: int, experts_total: int, top_k: int, tokens: int) -
     return experts * (1.0 - (1.0 - p) ** tokens)
 
 
-def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_decode: int, decode_ctx: int,
-              prefill_tokens: int, prefill_pairs: float, prefill_ctx: int = 0, num_prefill: int = 0) -> StepTime:
-    """One step: `num_decode` sequences decoding one token over `decode_ctx` context tokens in all, and
-    `prefill_tokens` prompt tokens in chunks whose (query, key) pairs sum to `prefill_pairs` and which
-    read `prefill_ctx` already cached tokens; `num_prefill` of them sample a token (their last chunk)."""
-    tokens = num_decode + prefill_tokens
-    seqs = num_decode + num_prefill
-    if tokens <= 0:
-        return StepTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+def _linear_parts(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, tokens: int,
+                  seqs: int) -> tuple[float, float, float, float, float]:
+    """(weight-read time, GEMM time, communication, fixed kernel time, step overhead): what a step of
+    `tokens` tokens and `seqs` sampled sequences costs outside attention."""
     vendor = cal.rocm_efficiency if hw.rocm else 1.0
     bw = hw.mem_bw * cal.bw_efficiency * vendor
     fl = hw.gemm_flops * cal.flops_efficiency * vendor
-    # linear layers
     wbytes = c.dense_bytes
     flops = c.dense_flops_per_token * tokens + c.lm_head_flops_per_seq * max(1, seqs)
     if c.moe_layers:
         touched = experts_touched(c.experts, c.experts_total, c.top_k, tokens)
-        # fused-MoE grouped GEMMs (many small per-expert GEMMs, routing, permutes) reach a smaller
-        # fraction of the peaks than dense GEMMs: counted as proportionally more bytes and FLOPs
-        wbytes += c.moe_layers * touched * c.expert_bytes / cal.moe_efficiency
-        # each token's top_k experts, of which experts/experts_total live on this rank (EP) or all (TP)
+        wbytes += c.moe_layers * touched * c.expert_bytes
+        # each token's top_k experts, of which experts/experts_total live on this rank (EP) or all (TP);
+        # fused-MoE grouped GEMMs (many small per-expert GEMMs, each rank's slice I_r wide) reach a
+        # smaller fraction of the FLOPS
         share = c.experts / c.experts_total if c.experts_total else 1.0
-        flops += c.moe_layers * c.top_k * share * c.expert_flops_per_token * tokens / cal.moe_efficiency
+        narrow = (c.expert_inter_local / (c.expert_inter_local + cal.moe_narrow_half)
+                  if c.expert_inter_local else 1.0)
+        flops += (c.moe_layers * c.top_k * share * c.expert_flops_per_token * tokens
+                  / (cal.moe_efficiency * narrow))
     t_mem = wbytes / bw
     t_fl = flops / fl * (cal.dequant_compute_factor if hw.weight_only else 1.0)
-    # attention
-    full_ctx = decode_ctx + prefill_ctx + prefill_tokens
-    swa_ctx = min(full_ctx, (num_decode + num_prefill) * c.window) if c.window else 0
-    kv = c.kv_bytes_per_token_layer * (c.attn_layers * full_ctx + c.sliding_layers * swa_ctx)
-    a_mem = kv / bw
-    pairs = decode_ctx + prefill_pairs
-    a_fl = c.attn_flops_per_pair_layer * pairs * (c.attn_layers + c.sliding_layers) / (
-        hw.attn_flops * cal.flops_efficiency * vendor)
     # tensor parallel all-reduces (2 per layer) and pipeline hand-offs
     comm = 0.0
     net = hw.net_bw if c.nodes > 1 and hw.net_bw else None
     if c.tp > 1:
-        lat = cal.allreduce_latency_nvlink_s if hw.fast_link else cal.allreduce_latency_pcie_s
+        if hw.network:
+            lat = cal.allreduce_latency_network_s
+        else:
+            lat = cal.allreduce_latency_nvlink_s if hw.fast_link else cal.allreduce_latency_pcie_s
         vol = tokens * c.hidden * c.act_bytes * 2.0 * (c.tp - 1) / c.tp
         if net is not None and c.tp > hw.gpus_per_node:
             # a TP group wider than a node: the ring's slowest hops are the network's
@@ -303,23 +325,85 @@ def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_
         else:
             comm += handoff / (hw.link_bw * cal.link_efficiency)
     over = reg.step_overhead_s
+    # kernels' fixed time per layer (a floor of tiny kernels, present inside CUDA graphs too)
+    kernels = cal.layer_kernel_s * c.layers + cal.moe_layer_kernel_s * c.moe_layers
     if reg.eager or tokens > reg.max_graph_batch:
         # no CUDA graph for this batch: every kernel is launched from Python
         over += cal.eager_per_layer_s * c.layers
+    return t_mem, t_fl, comm, kernels, over
+
+
+def _combine(parts: tuple[float, float, float, float, float], a_mem: float, a_fl: float, reg: Regime,
+             seqs: int) -> StepTime:
+    t_mem, t_fl, comm, kernels, over = parts
     lin_t = max(t_mem, t_fl)
     att_t = max(a_mem, a_fl)
-    total = lin_t + att_t + comm + over
-    frontend = reg.per_seq_overhead_s * seqs
-    if reg.frontend_overlap:
-        if frontend > total:
-            over += frontend - total
-            total = frontend
+    total = lin_t + att_t + comm + kernels + over
+    over += kernels
+    cpu = reg.per_seq_overhead_s * seqs
+    if reg.cpu_overlap:
+        if cpu > total:
+            over += cpu - total
+            total = cpu
     else:
-        over += frontend
-        total += frontend
+        over += cpu
+        total += cpu
     return StepTime(total=total, weights=t_mem if t_mem >= t_fl else 0.0,
                     compute=(t_fl if t_fl > t_mem else 0.0) + (a_fl if a_fl > a_mem else 0.0),
                     kv_reads=a_mem if a_mem >= a_fl else 0.0, communication=comm, overhead=over)
+
+
+def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_decode: int, decode_ctx: int,
+              prefill_tokens: int, prefill_pairs: float, prefill_ctx: int = 0, num_prefill: int = 0) -> StepTime:
+    """One step: `num_decode` sequences decoding one token over `decode_ctx` context tokens in all, and
+    `prefill_tokens` prompt tokens in chunks whose (query, key) pairs sum to `prefill_pairs` and which
+    read `prefill_ctx` already cached tokens; `num_prefill` of them sample a token (their last chunk)."""
+    tokens = num_decode + prefill_tokens
+    seqs = num_decode + num_prefill
+    if tokens <= 0:
+        return StepTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    parts = _linear_parts(c, hw, cal, reg, tokens, seqs)
+    pairs = decode_ctx + prefill_pairs
+    # a sliding-window layer's query sees at most `window` keys
+    swa_pairs = min(decode_ctx, num_decode * c.window) + min(prefill_pairs, prefill_tokens * c.window) \
+        if c.window else 0.0
+    a_mem, a_fl = _attention(c, hw, cal, decode_ctx + prefill_ctx + prefill_tokens, seqs, pairs, swa_pairs)
+    return _combine(parts, a_mem, a_fl, reg, seqs)
+
+
+def _attention(c: ModelCost, hw: Hardware, cal: Calibration, full_ctx: int, seqs: int,
+               pairs: float, swa_pairs: float) -> tuple[float, float]:
+    """(KV-read time, attention FLOP time) over `full_ctx` context tokens of `seqs` sequences, `pairs`
+    (query, key) pairs in full-attention layers and `swa_pairs` in sliding-window ones."""
+    vendor = cal.rocm_efficiency if hw.rocm else 1.0
+    swa_ctx = min(full_ctx, seqs * c.window) if c.window else 0
+    kv = c.kv_bytes_per_token_layer * (c.attn_layers * full_ctx + c.sliding_layers * swa_ctx)
+    a_mem = kv / (hw.mem_bw * cal.kv_bw_efficiency * vendor)
+    a_fl = c.attn_flops_per_pair_layer * (pairs * c.attn_layers + swa_pairs * c.sliding_layers) / (
+        hw.attn_flops * cal.flops_efficiency * vendor)
+    return a_mem, a_fl
+
+
+class DecodeSteps:
+    """step_time of decode-only steps, with the parts that depend only on the batch size kept per size
+    (the same arithmetic, so the same floats): a long decode run costs one dictionary look-up per step."""
+
+    def __init__(self, c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime) -> None:
+        self.c, self.hw, self.cal, self.reg = c, hw, cal, reg
+        self._parts: dict[int, tuple[float, float, float, float, float]] = {}
+
+    def __call__(self, num_decode: int, decode_ctx: int) -> StepTime:
+        if num_decode <= 0:
+            return StepTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        parts = self._parts.get(num_decode)
+        if parts is None:
+            parts = self._parts[num_decode] = _linear_parts(self.c, self.hw, self.cal, self.reg, num_decode,
+                                                            num_decode)
+        # as step_time computes them for a decode-only step (no prefill pairs), to the same floats
+        pairs = decode_ctx + 0.0
+        swa_pairs = min(decode_ctx, num_decode * self.c.window) + 0.0 if self.c.window else 0.0
+        a_mem, a_fl = _attention(self.c, self.hw, self.cal, decode_ctx, num_decode, pairs, swa_pairs)
+        return _combine(parts, a_mem, a_fl, self.reg, num_decode)
 
 
 def weight_floor_s(c: ModelCost, hw: Hardware) -> float:

@@ -35,6 +35,9 @@ class Workload:
     max_concurrency: int | None = None
     offline_batch: bool = False       # `vllm bench throughput`: all prompts handed to the engine at once
     seed: int = 0
+    # Closed-loop clients that start their max_concurrency workers one by one over this many seconds
+    # (no `vllm bench serve` flag: its workers all start at once; tools/perf_fidelity.py uses it).
+    ramp_up_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class SimResult:
     # Seconds of simulated time attributed to each limit ("weights", "kv_reads", "compute",
     # "communication", "overhead", "kv_capacity", "max_num_seqs", "queueing"): what bounds this deployment.
     bound_seconds: dict[str, float] = field(default_factory=dict)
+    # Every inter-token gap of every request pooled as {gap seconds: how many}: the simulator's steps
+    # repeat the same gap for the whole batch, so the benchmark's ITL statistics come from this instead
+    # of a list as long as the output. None: use the timings' itl_s.
+    itl_counts: dict[float, int] | None = None
     # Request-seconds spent in the engine's WAITING queue (from reaching the server, or from a preemption,
     # until admitted to the batch), summed over requests. Over duration_s it is the time-average of the
     # queue's length, the quantity vLLM's `vllm:num_requests_waiting` gauge samples (Little's law).

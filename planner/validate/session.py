@@ -51,6 +51,7 @@ class ValidateOptions:
     env: dict[str, str] = field(default_factory=dict)      # extra environment for the vLLM process
     offline: bool = False                                  # never touch the Hub (planner and vLLM)
     hf_token: str | None = None                            # for gated repos; reaches vLLM as HF_TOKEN
+    bench: Any = None                                      # a planner.performance Workload: run it, compare
 
 
 @dataclass
@@ -60,6 +61,8 @@ class RequestsSummary:
     skipped: int = 0
     results: list[dict[str, Any]] = field(default_factory=list)
     load: dict[str, Any] | None = None
+    # --bench: {"tool", "workload", "measured", "predicted" (None on CPU), "note", "failed", "errors"}
+    bench: dict[str, Any] | None = None
 
 
 @dataclass
@@ -168,6 +171,8 @@ class Prediction:
     predicted: dict[str, Any]        # estimate JSON with the CPU backend's pre-launch findings added
     resolved: Any                    # the resolved EngineArgs
     serve_model: str                 # what vLLM is pointed at: the repo id or the local folder
+    est: Any = None                  # the Estimate (planner.performance predicts the benchmark from it)
+    device: str = "cuda"
 
 
 def serve_model_of(loaded: Any, ref: str) -> str:
@@ -209,7 +214,7 @@ def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Pr
         if extra:
             predicted["errors"] = [*predicted["errors"], *extra]
             predicted["fits"] = False
-    return Prediction(predicted, est.resolved, serve_model_of(loaded, ref))
+    return Prediction(predicted, est.resolved, serve_model_of(loaded, ref), est, device)
 
 
 def _launch_argv(opts: ValidateOptions, resolved: Any, version: str, vcmd: Any,
@@ -274,7 +279,8 @@ def run_validation(opts: ValidateOptions, *, on_stage: Any = None) -> Validation
         reason = cpu_blockers[0]["message"]
         return ValidationResult(predicted, observed, compare(predicted, observed, tol), RequestsSummary(),
                                 version, argv, None, launched=False, not_launched_reason=reason)
-    observed, requests = _launch_and_observe(opts, argv, host, port, log_path, on_stage, launch_env(opts))
+    bench = _bench_plan(opts, pred, vcmd.python)
+    observed, requests = _launch_and_observe(opts, argv, host, port, log_path, on_stage, launch_env(opts), bench)
     return ValidationResult(predicted, observed, compare(predicted, observed, tol), requests, version, argv,
                             str(log_path), launched=True)
 
@@ -290,8 +296,51 @@ def launch_env(opts: ValidateOptions) -> dict[str, str]:
     return env
 
 
+@dataclass
+class BenchPlan:
+    """What --bench will run, decided before the launch: the workload, the predicted figures (None where the
+    performance model cannot answer, with the reason), and whether vLLM's own `vllm bench serve` is used."""
+
+    workload: Any
+    predicted: dict[str, Any] | None
+    note: str
+    python: str | None               # the vLLM environment's Python when `vllm bench serve` runs
+    tokenizer: str
+    vocab_size: int
+
+
+def _bench_plan(opts: ValidateOptions, pred: Prediction, python: str | None) -> BenchPlan | None:
+    from planner.validate.bench import has_vllm_bench
+
+    w = opts.bench
+    if w is None:
+        return None
+    est = pred.est
+    predicted: dict[str, Any] | None = None
+    note = ""
+    if pred.device == "cpu":
+        note = ("CPU backend: the performance model covers GPUs, so only the measurement is shown "
+                "(compare it with itself across runs)")
+    elif est is None or not est.fits:
+        note = "the prediction says vLLM would not start: no benchmark figures predicted"
+    else:
+        from planner.performance.predict import predict as perf_predict
+
+        try:
+            predicted = perf_predict(est, w).benchmark.to_json()
+        except ValueError as e:
+            note = f"no benchmark prediction: {e}"
+    use_vllm = w.dataset_name == "random" and has_vllm_bench(python)
+    if not use_vllm:
+        note = "; ".join(x for x in (note, "vllm bench serve not available here (or a dataset it needs a file "
+                                           "for): measured with the built-in client") if x)
+    vocab = int(getattr(est.spec, "vocab_size", 0) or 32000) if est is not None else 32000
+    return BenchPlan(w, predicted, note, python if use_vllm else None, pred.serve_model, vocab)
+
+
 def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port: int, log_path: Path,
-                        on_stage: Any, env: dict[str, str]) -> tuple[Observed, RequestsSummary]:
+                        on_stage: Any, env: dict[str, str],
+                        bench: BenchPlan | None = None) -> tuple[Observed, RequestsSummary]:
     from planner.validate.launch import (
         StartupTimeout,
         VllmServer,
@@ -328,6 +377,8 @@ def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port:
                 requests.load = asdict(load)
                 requests.ok += load.ok
                 requests.failed += load.failed
+            if bench is not None:
+                requests.bench = run_bench(bench, server.base_url, name, env)
     observed = parse_log(log_path.read_text(errors="replace") if log_path.exists() else "")
     if labels:
         apply_cache_config_info(observed, labels)
@@ -338,6 +389,20 @@ def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port:
         # No "startup complete" line (e.g. another uvicorn log level): health decides.
         observed.started = bool(labels) or requests.ok > 0
     return observed, requests
+
+
+def run_bench(plan: BenchPlan, base_url: str, served_name: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run the benchmark of `plan` against a started server; the JSON the report carries."""
+    from planner.validate.bench import run_builtin, run_vllm_bench
+
+    if plan.python:
+        run = run_vllm_bench(plan.python, base_url, served_name, plan.tokenizer, plan.workload, env=env)
+    else:
+        run = run_builtin(base_url, served_name, plan.workload, vocab_size=plan.vocab_size)
+    w = plan.workload
+    return {"tool": run.tool, "workload": asdict(w) | {"request_rate": str(w.request_rate)},
+            "measured": run.measured, "predicted": plan.predicted, "note": plan.note, "failed": run.failed,
+            "errors": run.errors, "command": run.command}
 
 
 def _served_name(base_url: str) -> str | None:

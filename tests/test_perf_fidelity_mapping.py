@@ -1,0 +1,86 @@
+"""How tools/perf_fidelity.py maps a published benchmark point to the planner's inputs: each rule reads what the
+source states (or says which assumption stands in for what it does not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tools import perf_fidelity as fidelity
+
+DATA = fidelity.find_data(None).parent
+
+
+def case(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "t000", "source": "https://github.com/acme/bench/blob/abc/README.md#L1", "vllm_version": "0.10.1.1",
+        "model": "Qwen/Qwen2-7B-Instruct", "quantization": None, "kv_cache_dtype": "auto",
+        "gpu": "NVIDIA A100 80GB", "num_gpus": 1, "tensor_parallel_size": 1, "pipeline_parallel_size": 1,
+        "max_model_len": 16384, "max_num_seqs": None, "max_num_batched_tokens": None, "other_flags": "",
+        "benchmark_tool": "benchmark_serving.py", "dataset": "random", "input_len": 1024, "output_len": 128,
+        "num_prompts": 10, "request_rate": "inf (default)", "max_concurrency": None,
+        "observed": {"output_tok_s": 100.0}, "family": "Qwen2/2.5 dense"}
+    base.update(kw)
+    return base
+
+
+def test_an_unstated_version_is_the_one_the_same_document_states() -> None:
+    stated, bare = case(), case(id="t001", vllm_version=None, source=case()["source"].replace("#L1", "#L99"))
+    docs = fidelity.doc_versions([stated, bare])
+    b = fidelity.build_case(bare, DATA, docs)
+    assert b.est.rules.version.startswith("0.10.1") and "other points state" in b.note
+
+
+def test_an_unstated_version_from_an_image_tag_or_a_date() -> None:
+    tag = fidelity.build_case(case(vllm_version=None, other_flags="image rocm/vllm:rocm6.4.1_vllm_0.10.1_2025"), DATA)
+    assert tag.est.rules.version.startswith("0.10.1") and "image tag" in tag.note
+    dated = fidelity.build_case(case(vllm_version=None, other_flags="blog dated 2025-03-18"), DATA)
+    assert dated.est.rules.version.startswith("0.7.3") and dated.est.rules.engine == "v0"
+    build = fidelity.build_case(case(vllm_version=None, other_flags="vLLM main around 2025-08"), DATA)
+    assert build.est.rules.version.startswith("0.10.1")
+
+
+def test_utilization_from_the_prose_and_the_logged_kv_memory() -> None:
+    util = fidelity.build_case(case(other_flags="gpu_memory_utilization 0.25 (startup log x.log)"), DATA)
+    assert util.est.resolved.gpu_memory_utilization == 0.25
+    logged = fidelity.build_case(case(other_flags="Test 7 (Available KV cache memory: 9.70 GiB); flags not shown"),
+                                 DATA)
+    assert logged.est.per_gpu.kv_cache_gib == pytest.approx(9.70, abs=0.01) and "log states" in logged.note
+
+
+def test_tensor_parallelism_across_pods_uses_the_host_network() -> None:
+    b = fidelity.build_case(case(tensor_parallel_size=2, num_gpus=2, other_flags="2 GPU pods host 7B model"), DATA)
+    assert b.link == "network"
+    assert fidelity.build_case(case(tensor_parallel_size=2, num_gpus=2), DATA).link is None
+
+
+def test_a_closed_loop_ramp_up_and_a_05_release() -> None:
+    b = fidelity.build_case(case(max_concurrency=8, other_flags="measured phase after 30 s ramp-up"), DATA)
+    assert b.workload.ramp_up_s == 30.0
+    old = fidelity.build_case(case(vllm_version="0.5.4", max_model_len=4096), DATA)
+    assert old.release == "0.5.4" and old.est.rules.version.startswith("0.6")
+
+
+def test_what_cannot_be_answered_says_why() -> None:
+    with pytest.raises(LookupError, match="speculative decoding"):
+        fidelity.build_case(case(other_flags="--speculative-config {...}"), DATA)
+    with pytest.raises(LookupError, match="shared-prefix"):
+        fidelity.build_case(case(dataset="generated-shared-prefix"), DATA)
+    with pytest.raises(LookupError, match="no config"):
+        fidelity.build_case(case(model="acme/unknown-model"), DATA)
+
+
+def test_a_ttft_faster_than_a_cold_prefill_is_not_scored() -> None:
+    # 1024 prompt tokens of a 7B model cannot be prefilled in 5 ms on an A100 (prefix-cache hits)
+    fast = fidelity.run_case(case(num_prompts=1, observed={"output_tok_s": 80.0, "median_ttft_ms": 5.0}), DATA)
+    assert "ttft" not in fast.errors and "prefix-cache" in fast.note
+    cold = fidelity.run_case(case(num_prompts=1, observed={"output_tok_s": 80.0, "median_ttft_ms": 90.0}), DATA)
+    assert "ttft" in cold.errors
+
+
+def test_offline_total_tokens_are_scored_as_throughput() -> None:
+    r = fidelity.run_case(case(benchmark_tool="benchmark_throughput.py (offline)",
+                               request_rate="offline (all prompts at once)",
+                               observed={"output_tok_s": None, "total_tok_s": 5000.0}), DATA)
+    assert r.rows and r.rows[0][:2] == ("output_throughput", "total_tok_s") and r.regime == "offline"

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +62,10 @@ def run_validate(args: list[str], env: dict[str, str], log_dir: Path,
     return proc.returncode, report, proc.stderr
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_layout_prediction_equals_vllm(layout: str, tiny_models: Path, vllm_env: Path,
-                                       vllm_run_env: dict[str, str], tmp_path: Path) -> None:
-    model, name = tiny_models / layout, unique_name()
+def _layout_args(layout: str, model: Path, name: str, vllm_env: Path,
+                 vllm_run_env: dict[str, str]) -> tuple[list[str], dict[str, str], bool, int]:
+    """The `planner validate` arguments and environment of one layout's launch, whether it runs the load,
+    and the completion length it asks for."""
     # One layout also runs the synthetic load (cheap: ~1 s), so /metrics histograms are read for real.
     load = ["--requests", "8", "--concurrency", "4", "--max-tokens", "64"] if layout == "llama_gqa" else []
     max_tokens = 64 if load else 16
@@ -74,8 +76,39 @@ def test_layout_prediction_equals_vllm(layout: str, tiny_models: Path, vllm_env:
     # One layout sizes its KV cache the legacy way, with VLLM_CPU_KVCACHE_SPACE (whole GiB).
     kv, env = (["--kv-cache-memory-bytes", "128M"], vllm_run_env) if layout != "mixtral_moe" else \
         ([], {**vllm_run_env, "VLLM_CPU_KVCACHE_SPACE": "1"})
-    code, rep, err = run_validate([str(model), *COMMON, *kv, *load, "--served-model-name", name, *launcher],
-                                  env, tmp_path)
+    return [str(model), *COMMON, *kv, *load, "--served-model-name", name, *launcher], env, bool(load), max_tokens
+
+
+@pytest.fixture(scope="module")
+def layout_runs(request: pytest.FixtureRequest, tiny_models: Path, vllm_env: Path, vllm_run_env: dict[str, str],
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Any]]]:
+    """The launches of the layouts this session selected, two at a time in the background.
+
+    A launch spends most of its ~20 s importing vLLM (API server, then the EngineCore it spawns), one core
+    at a time; two at once keep both cores of the CI machine busy and halve the wall time. Every layout sizes
+    its KV cache explicitly (bytes or VLLM_CPU_KVCACHE_SPACE), so what vLLM allocates does not depend on
+    the memory the other launch holds, and each has its own served name, port and log folder.
+    """
+    wanted = [item.callspec.params["layout"] for item in request.session.items
+              if getattr(item, "originalname", None) == "test_layout_prediction_equals_vllm"]
+    pool = ThreadPoolExecutor(max_workers=2)
+    runs: dict[str, Future[Any]] = {}
+    for layout in dict.fromkeys(wanted):
+        name = unique_name()
+        args, env, load, max_tokens = _layout_args(layout, tiny_models / layout, name, vllm_env, vllm_run_env)
+        log_dir = tmp_path_factory.mktemp(f"layout-{layout}")
+        runs[layout] = pool.submit(lambda a=args, e=env, d=log_dir, n=name, lo=load, m=max_tokens:
+                                   (run_validate(a, e, d), n, lo, m))
+    try:
+        yield runs
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_layout_prediction_equals_vllm(layout: str, layout_runs: dict[str, Future[Any]]) -> None:
+    (code, rep, err), name, load, max_tokens = layout_runs[layout].result()
+    kv = layout != "mixtral_moe"
     assert code == 0, err[-3000:]
     pred, obs = rep["predicted"], rep["observed"]
     assert obs["started"] is True and obs["errors"] == []

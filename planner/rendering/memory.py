@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from planner.rendering.term import pack
-from planner.rendering.textout import Table
+from planner.rendering.textout import Table, escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,8 +61,6 @@ def memory_table(est: Estimate, stage: PerGpu, title: str) -> Table:
 
 def render_estimate(est: Estimate, console: Console, warnings: Console | None = None) -> None:
     """The report on `console`; warnings on `warnings` (the CLI passes stderr: never in piped output)."""
-    from rich.markup import escape  # noqa: PLC0415 - rich only for human output
-
     r = est.resolved
     g = est.gpu
     name = str(est.model.get("name"))

@@ -23,9 +23,9 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Literal
 
-from gpu_catalog import mig
 from planner.errors import PlannerError, did_you_mean
 
 if TYPE_CHECKING:
@@ -360,6 +360,8 @@ def resolve(name: str, extra_file: str | None = None) -> Gpu:
 
 def mig_slice(parent: Gpu, profile: str) -> Gpu:
     """The device a process on MIG slice `profile` of `parent` sees: the slice's memory (gpu_catalog.mig)."""
+    # gpu_catalog.mig's tables are read only for a MIG name: a whole-GPU plan does not import them (issue 11).
+    mig = import_module("gpu_catalog.mig")
     known = mig.profiles(parent.id, parent.total_gib)
     if not known:
         raise PlannerError(f"{parent.id} has no MIG profiles in the catalog (MIG: A100, H100, H200)",

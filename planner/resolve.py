@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import gpu_catalog
 from gpu_catalog import Gpu
+from planner import memory
 from planner.errors import PlannerError
-from planner.memory.cpu_backend import read_host_cpu
 from planner.memory.estimator import Estimate, estimate
 from planner.memory.spec import model_spec_from_config
-from planner.memory.spec_decode import draft_reference
 from planner.redact import remember
 from planner.release.engine_args import EngineArgs, check_release
 from planner.release.serve_args import ServeCommand, find_launcher, parse_serve_argv, split_command
@@ -119,12 +118,12 @@ def load_draft(model: LoadedModel, args: EngineArgs, *, offline: bool | None = T
     """The draft model or EAGLE head --speculative-config names, loaded like a model (offline by default:
     the catalog and the Hub cache). A draft model that cannot be loaded is an error when `required`; an
     EAGLE head falls back to the estimate's stated assumption (a target-shaped layer)."""
-    if args.speculative_config is None and not any(k == "--speculative-model" for k, _ in args.passthrough):
+    if not args.wants_speculative:
         return None
     cfg = getattr(model, "config", None)
     if not isinstance(cfg, dict):
         return None
-    ref = draft_reference(args, model_spec_from_config(cfg, name=model.name), model.repo_id)
+    ref = memory.spec_decode.draft_reference(args, model_spec_from_config(cfg, name=model.name), model.repo_id)
     if ref is None:
         return None
     method, name = ref
@@ -186,7 +185,7 @@ def resolve_inputs(extra: list[str], *, gpu: str | None, device: str | None = No
         loaded = prequantized_variant(loaded, requested_quant) or loaded
     amx = False
     if device == "cpu":
-        amx = read_host_cpu().amx   # picks the CPU MLA kernel, and so its block size
+        amx = memory.cpu_backend.read_host_cpu().amx   # picks the CPU MLA kernel, and so its block size
     draft = load_draft(loaded, cmd.args, offline=offline or None, token=token, required=True)
     return make_inputs(loaded, dev, cmd.args, vllm_version=version, vllm_engine=vllm_engine, env=cmd.env,
                        quant=quant, gpu_memory_gib=gpu_memory_gib if device != "cpu" else None, cpu_amx=amx,

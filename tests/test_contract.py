@@ -144,6 +144,6 @@ def test_the_check_sees_a_drift() -> None:
 def test_one_schema_version() -> None:
     """The version is written once (planner/errors.py); every answer carries that one."""
     hits = [p for p in (ROOT / "planner").rglob("*.py") if "SCHEMA_VERSION =" in p.read_text()]
-    # planner/emit/dashboard.py's is Grafana's dashboard `schemaVersion`, not the planner's JSON contract.
-    assert sorted(p.relative_to(ROOT).as_posix() for p in hits) == ["planner/emit/dashboard.py", "planner/errors.py"]
+    # planner/emit/grafana.py's is Grafana's dashboard `schemaVersion`, not the planner's JSON contract.
+    assert sorted(p.relative_to(ROOT).as_posix() for p in hits) == ["planner/emit/grafana.py", "planner/errors.py"]
     assert json_schema()["schema_version"] == SCHEMA_VERSION

@@ -44,9 +44,9 @@ from planner.emit import (
     prometheus_rule,
     render_all,
 )
-from planner.emit.dashboard import dashboard_doc
+from planner.emit.autoscaling import quantity
 from planner.emit.gateway import litellm_config, litellm_doc, stream_timeout_s
-from planner.emit.hpa import quantity
+from planner.emit.grafana import dashboard_doc
 from planner.emit.ops import litellm_model
 from planner.errors import PlannerError
 from planner.release.engine_args import EngineArgs

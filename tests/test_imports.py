@@ -25,6 +25,15 @@ HEAVY = ("transformers", "torch", "vllm", "numpy", "safetensors", "tokenizers", 
 # Our own modules that belong to other commands; loading them means a top-level import crept in.
 OTHER_COMMANDS = ("planner.gate", "planner.validate", "planner.emit", "planner.sourcing.hub", "planner.contract")
 
+# Our own modules a plain catalog plan (no --emit, no LoRA, no speculative decoding, no CPU backend, no MIG
+# slice) must not import: each loads on first use (issue 11: PEP 562 __getattr__ in planner.emit and
+# planner.memory, import_module in gpu_catalog). One of them on the list below means an import crept back.
+NOT_ON_A_PLAIN_PLAN = ("planner.emit.forms", "planner.emit.ops", "planner.emit.alert_rules", "planner.emit.grafana",
+                       "planner.emit.autoscaling", "planner.emit.gateway", "planner.emit.manifests",
+                       "planner.emit.multinode", "planner.emit.folder", "planner.pricing.prices",
+                       "planner.memory.lora", "planner.memory.spec_decode", "planner.memory.cpu_backend",
+                       "gpu_catalog.mig", "rich")
+
 # Runs the CLI in-process inside a fresh interpreter and records every module it loaded, and those an
 # empty typer app loads (the floor).
 PROBE = """
@@ -116,6 +125,25 @@ def test_catalog_plan_imports_nothing_heavy(args: list[str], tmp_path: Path) -> 
     assert sorted(m for m in modules - floor if m.startswith("pydantic")) == []
     # The report goes to a pipe here: planner.rendering.textout writes it without rich (rich only for a terminal).
     assert sorted(m for m in modules - floor if m == "rich" or m.startswith("rich.")) == []
+
+
+@pytest.mark.parametrize("args", [
+    ["plan", "llama-3.1-70b", "--gpu", "H100", "--quant", "awq"],
+    ["estimate", "llama-3.1-70b", "--gpu", "H100", "--quant", "awq"],
+])
+def test_a_plain_catalog_plan_loads_no_feature_module(args: list[str], tmp_path: Path) -> None:
+    code, modules, floor = run_probe(args, tmp_path)
+    assert code in (0, 1)
+    assert "planner.memory.estimator" in modules
+    loaded = sorted(m for m in modules - floor if any(m == p or m.startswith(p + ".") for p in NOT_ON_A_PLAIN_PLAN))
+    assert loaded == []
+
+
+def test_the_feature_modules_load_when_asked_for(tmp_path: Path) -> None:
+    """The check can fail: --enable-lora and --emit compose do load what the plain plan leaves out."""
+    _, modules, _ = run_probe(["plan", "llama-3.1-8b", "--gpu", "H100", "--enable-lora", "--emit", "compose"],
+                              tmp_path)
+    assert {"planner.memory.lora", "planner.emit.forms", "planner.emit.manifests"} <= modules
 
 
 def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:

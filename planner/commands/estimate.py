@@ -92,11 +92,12 @@ def command(
             out["warnings"] = [*({"code": "source", "message": w} for w in loaded.warnings), *out["warnings"]]
             sys.stdout.write(json.dumps(out, indent=2) + "\n")
         else:
-            from planner.rendering import term
+            from planner.rendering import textout
             from planner.rendering.memory import render_estimate
 
-            console = term.console()
-            warnings = term.console(stderr=True)      # warnings never go into piped output
+            # textout's consoles: plain text without importing rich where rich would write no styles.
+            console = textout.console()
+            warnings = textout.console(stderr=True)   # warnings never go into piped output
             for w in loaded.warnings:
                 warnings.print(f"[yellow]warning[/yellow]: {w}", soft_wrap=True)
             render_estimate(est, console, warnings)

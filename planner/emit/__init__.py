@@ -5,94 +5,67 @@ Each deployment emitter is a pure function `Deployment -> str`; the operations e
 OpsTargets (planner/emit/ops.py: replicas, queue target, SLO, fallback) as plain numbers. Values from the
 plan are shell-quoted (commands) or `$`-escaped (manifests) so none can inject; secrets are referenced,
 never written.
+
+The names below load on first use (PEP 562 `__getattr__`): a plain `planner plan` prints only the
+`vllm serve` command of a single-node replica, and importing the other emitters (the operations forms
+and their prices, the manifests, the multi-node layouts) cost it a few milliseconds of its start-up
+budget (issue 11; tests/test_imports.py NOT_ON_A_PLAIN_PLAN).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, get_args
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from planner.emit.alerts import alerts, prometheus_rule
-from planner.emit.dashboard import dashboard
-from planner.emit.deployment import Deployment, app_name
-from planner.emit.folder import FILES, render_all, write_all
-from planner.emit.gateway import litellm
-from planner.emit.hpa import hpa
-from planner.emit.manifests import compose
-from planner.emit.manifests import k8s as _k8s_single
-from planner.emit.multinode import is_multinode, lws, node_commands, node_layout, vllm_nodes
-from planner.emit.ops import OpsLoad, OpsTargets, ops_targets
-from planner.emit.shell import NOT_APPLICABLE, docker_run, serve_argv
+from planner.emit.deployment import Deployment, app_name, is_multinode
+from planner.emit.names import ALL_FORMS, FORMS, OPS_FORMS, Form, OpsForm
 from planner.emit.shell import vllm_serve as _vllm_single
-from planner.errors import PlannerError, did_you_mean
 
-Form = Literal["vllm", "docker", "compose", "k8s"]
+if TYPE_CHECKING:
+    from planner.emit.alert_rules import alerts, prometheus_rule
+    from planner.emit.autoscaling import hpa
+    from planner.emit.folder import FILES, render_all, write_all
+    from planner.emit.forms import commands, emit, k8s
+    from planner.emit.gateway import litellm
+    from planner.emit.grafana import dashboard
+    from planner.emit.manifests import compose
+    from planner.emit.multinode import lws, node_commands, node_layout
+    from planner.emit.ops import OpsLoad, OpsTargets, ops_targets
+    from planner.emit.shell import docker_run, serve_argv
+
+# Each lazily loaded name -> the module that defines it (the TYPE_CHECKING imports above, for mypy and the
+# import graph, name the same ones: tests/test_emit.py checks that every name of __all__ resolves).
+_LAZY = {
+    "alerts": "planner.emit.alert_rules", "prometheus_rule": "planner.emit.alert_rules",
+    "dashboard": "planner.emit.grafana",
+    "FILES": "planner.emit.folder", "render_all": "planner.emit.folder", "write_all": "planner.emit.folder",
+    "commands": "planner.emit.forms", "emit": "planner.emit.forms", "k8s": "planner.emit.forms",
+    "litellm": "planner.emit.gateway",
+    "hpa": "planner.emit.autoscaling",
+    "compose": "planner.emit.manifests",
+    "lws": "planner.emit.multinode", "node_commands": "planner.emit.multinode",
+    "node_layout": "planner.emit.multinode", "vllm_nodes": "planner.emit.multinode",
+    "OpsLoad": "planner.emit.ops", "OpsTargets": "planner.emit.ops", "ops_targets": "planner.emit.ops",
+    "docker_run": "planner.emit.shell", "serve_argv": "planner.emit.shell",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """`planner.emit.NAME` for the names of _LAZY: imported on first use, then kept as a module global."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def vllm_serve(d: Deployment, *, one_line: bool = False) -> str:
-    """The `vllm serve` command; for a replica over several nodes, every node's command (planner.emit.multinode)."""
-    return vllm_nodes(d, one_line=one_line) if is_multinode(d) else _vllm_single(d, one_line=one_line)
-
-
-def k8s(d: Deployment, targets: OpsTargets | None = None) -> str:
-    """Deployment + Service + HPA; for a replica over several nodes, a LeaderWorkerSet alone."""
-    return lws(d) if is_multinode(d) else _k8s_single(d, targets)
-
-
-FORMS: tuple[str, ...] = get_args(Form)
-OpsForm = Literal["hpa", "alerts", "prometheus-rule", "dashboard", "litellm"]
-OPS_FORMS: tuple[str, ...] = get_args(OpsForm)
-ALL_FORMS: tuple[str, ...] = (*FORMS, *OPS_FORMS)
-
-_EMITTERS: dict[str, Callable[[Deployment], str]] = {
-    "vllm": vllm_serve,
-    "docker": docker_run,
-    "compose": compose,
-    "k8s": k8s,
-}
-_OPS_EMITTERS: dict[str, Callable[[Deployment, OpsTargets], str]] = {
-    "hpa": hpa,
-    "alerts": lambda _d, t: alerts(t),
-    "prometheus-rule": lambda _d, t: prometheus_rule(t),
-    "dashboard": lambda _d, t: dashboard(t),
-    "litellm": litellm,
-}
-
-
-def emit(d: Deployment, form: Form | OpsForm | str, targets: OpsTargets | None = None) -> str:
-    """The text of one form. `all` is not a text: it is a folder (`write_all`). The operations forms (and
-    the k8s form's HPA) use `targets`, by default ops_targets(d) (no workload: stated defaults)."""
-    if form in _OPS_EMITTERS:
-        return _OPS_EMITTERS[form](d, targets if targets is not None else ops_targets(d))
-    if form == "k8s":
-        return k8s(d, targets)
-    emitter = _EMITTERS.get(form)
-    if emitter is None:
-        if form == "all":
-            raise PlannerError("--emit all writes a folder of files, not one text", code="emit_form",
-                               hint="give a folder to write into")
-        hint = did_you_mean(str(form), [*ALL_FORMS, "all"]) or "choose from " + ", ".join([*ALL_FORMS, "all"])
-        raise PlannerError(f"unknown --emit form {form!r}", code="emit_form", hint=hint)
-    return emitter(d)
-
-
-def commands(d: Deployment) -> dict[str, str]:
-    """Every form that applies to `d` as text (the `commands` of `--json`).
-
-    The container forms apply to NVIDIA GPUs on one node only; for other plans they are left out
-    rather than failing the whole output.
-    """
-    out: dict[str, str] = {}
-    for form, emitter in _EMITTERS.items():
-        try:
-            out[form] = emitter(d)
-        except PlannerError as exc:
-            if exc.code not in NOT_APPLICABLE:
-                raise
+    """The `vllm serve` command; for a replica over several nodes, every node's command (planner.emit.multinode,
+    loaded only then)."""
     if is_multinode(d):
-        # Each node's command on its own too (`vllm` holds them all, with comments).
-        out.update({f"node-{nc.rank}": nc.text for nc in node_commands(d)})
-    return out
+        return str(__getattr__("vllm_nodes")(d, one_line=one_line))
+    return _vllm_single(d, one_line=one_line)
 
 
 __all__ = [

@@ -117,3 +117,9 @@ class Deployment:
     def image(self) -> str:
         """The vLLM OpenAI server image, pinned to the target release (tags are `v<version>`)."""
         return f"vllm/vllm-openai:v{self.vllm_version.removeprefix('v')}"
+
+
+def is_multinode(d: Deployment) -> bool:
+    """Whether one replica spans several nodes (planner/emit/multinode.py renders those; here so that a
+    plan on one node decides it without importing that module)."""
+    return d.gpu.vendor != "cpu" and d.num_gpus > d.gpu.gpus_per_node

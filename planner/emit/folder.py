@@ -10,13 +10,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from planner.emit.alerts import alerts, prometheus_rule
-from planner.emit.dashboard import dashboard
-from planner.emit.deployment import Deployment
+from planner.emit.alert_rules import alerts, prometheus_rule
+from planner.emit.autoscaling import hpa
+from planner.emit.deployment import Deployment, is_multinode
 from planner.emit.gateway import litellm
-from planner.emit.hpa import hpa
+from planner.emit.grafana import dashboard
 from planner.emit.manifests import compose, k8s
-from planner.emit.multinode import is_multinode, lws, node_scripts
+from planner.emit.multinode import lws, node_scripts
 from planner.emit.ops import OpsTargets, ops_targets
 from planner.emit.shell import NOT_APPLICABLE, docker_run, vllm_serve
 from planner.errors import PlannerError

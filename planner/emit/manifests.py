@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.emit.autoscaling import hpa_comment, hpa_doc
 from planner.emit.deployment import Deployment
-from planner.emit.hpa import hpa_comment, hpa_doc
 from planner.emit.ops import OpsTargets, ops_targets
 from planner.emit.shell import (
     API_KEY_ENV,
@@ -203,7 +203,7 @@ def _k8s_service(d: Deployment) -> dict[str, Any]:
 def k8s(d: Deployment, targets: OpsTargets | None = None) -> str:
     """Deployment + Service + HorizontalPodAutoscaler (multi-document YAML, `kubectl apply -f`).
 
-    The HPA is planner.emit.hpa's, from `targets` (default: ops_targets(d), the no-workload defaults)."""
+    The HPA is planner.emit.autoscaling's, from `targets` (default: ops_targets(d), the no-workload defaults)."""
     require_container_target(d, "k8s")
     t = targets if targets is not None else ops_targets(d)
     selector = (

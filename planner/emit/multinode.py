@@ -69,10 +69,6 @@ class NodeLayout:
     engines_per_node: int = 1       # dp mode: --data-parallel-size-local
 
 
-def is_multinode(d: Deployment) -> bool:
-    return d.gpu.vendor != "cpu" and d.num_gpus > d.gpu.gpus_per_node
-
-
 def node_layout(d: Deployment) -> NodeLayout:
     """How the replica is laid over nodes of `d.gpu.gpus_per_node` GPUs (PlannerError when vLLM cannot)."""
     a = d.args

@@ -18,23 +18,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_catalog import Gpu
+from planner import memory
 from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.memory import kv as kvm
 from planner.memory import multimodal as mm
 from planner.memory import startup_checks as checks
-from planner.memory.cpu_backend import CpuKvBudget
 from planner.memory.findings import Finding
-from planner.memory.lora import (
-    LoraSettings,
-    lora_findings,
-    lora_profile_bytes,
-    lora_settings,
-    lora_slot_tensors,
-    punica_buffer_tensors,
-)
 from planner.memory.overhead import (
     activation_peak_bytes,
     cudagraph_estimate_bytes,
@@ -45,7 +37,6 @@ from planner.memory.parallel import Layout, layout_of, moe_profile_tokens, start
 from planner.memory.platforms import Platform, platform_for
 from planner.memory.quant import QuantScheme, resolve_scheme
 from planner.memory.spec import ModelSpec, model_spec_from_config
-from planner.memory.spec_decode import Drafter, drafter, parse_speculative
 from planner.memory.startup_checks import CONTEXT_GIB as CONTEXT_GIB  # re-exported: plan sizes the context with it
 from planner.memory.startup_checks import NCCL_GIB as NCCL_GIB
 from planner.memory.vision import VisionTower, vision_tower
@@ -67,6 +58,11 @@ from planner.release.vllm_versions import (
     max_in_flight_tokens,
     rules_for,
 )
+
+if TYPE_CHECKING:
+    from planner.memory.cpu_backend import CpuKvBudget
+    from planner.memory.lora import LoraSettings
+    from planner.memory.spec_decode import Drafter
 
 GiB = 2**30
 
@@ -300,7 +296,9 @@ def _resolve_drafter(spec: ModelSpec, args: EngineArgs, model_info: dict[str, An
                      warnings: list[Finding]) -> Drafter | None:
     """--speculative-config -> the drafter on one rank (planner/memory/spec_decode.py); `draft` is the draft
     model's or EAGLE head's config when the caller could load it."""
-    settings = parse_speculative(args, spec, target_ref=model_info.get("repo_id"))
+    if not args.wants_speculative:
+        return None                      # spec_decode is imported only for a command that asks for it
+    settings = memory.spec_decode.parse_speculative(args, spec, target_ref=model_info.get("repo_id"))
     if settings is None:
         return None
     draft_spec: ModelSpec | None = None
@@ -322,8 +320,9 @@ def _resolve_drafter(spec: ModelSpec, args: EngineArgs, model_info: dict[str, An
     layer: tuple[int, ...] = ()
     if settings.method == "mtp" and spec.mtp_layers:
         layer = _one_layer_tensors(spec, scheme, tp=tp, ep=ep, act_bytes=act_bytes)
-    result = drafter(settings, spec, tp=tp, act_bytes=act_bytes, draft=draft_spec, draft_vocab_size=draft_vocab,
-                     draft_weight_tensors=draft_tensors, target_layer_tensors=layer)
+    result = memory.spec_decode.drafter(settings, spec, tp=tp, act_bytes=act_bytes, draft=draft_spec,
+                                        draft_vocab_size=draft_vocab, draft_weight_tensors=draft_tensors,
+                                        target_layer_tensors=layer)
     if result is not None and result.assumption:
         warnings.append(Finding("spec_decode_assumption", result.assumption))
     return result
@@ -451,9 +450,10 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
     errors.extend(checks.batch_limit_errors(max_num_seqs=mns, max_num_batched_tokens=mnbt, max_model_len=mml,
                                             chunked_prefill=chunked))
 
-    lora = lora_settings(args, rules, act_bytes)
+    # planner/memory/lora.py is imported only for --enable-lora (its settings are None without it).
+    lora = memory.lora.lora_settings(args, rules, act_bytes) if args.enable_lora else None
     if lora is not None:
-        errors.extend(lora_findings(lora, spec, tp))
+        errors.extend(memory.lora.lora_findings(lora, spec, tp))
     drafter_ = _resolve_drafter(spec, args, model_info, draft, tp=tp, act_bytes=act_bytes, scheme=scheme,
                                 ep=ep, errors=errors, warnings=warnings)
     if drafter_ is not None and drafter_.settings.method not in ("ngram", "ngram_gpu", "suffix") \
@@ -546,9 +546,9 @@ def _added_weights(rt: Runtime, layers: range, *, first: bool, last: bool) -> in
     spec, tp = rt.spec, rt.tp
     tensors: list[int] = []
     if rt.lora is not None:
-        tensors += punica_buffer_tensors(max_num_batched_tokens=rt.max_num_batched_tokens,
-                                         max_num_seqs=rt.max_num_seqs, max_loras=rt.lora.max_loras)
-        tensors += lora_slot_tensors(spec, layers, first=first, last=last, tp=tp, ep=rt.ep, lora=rt.lora)
+        tensors += memory.lora.punica_buffer_tensors(max_num_batched_tokens=rt.max_num_batched_tokens,
+                                                     max_num_seqs=rt.max_num_seqs, max_loras=rt.lora.max_loras)
+        tensors += memory.lora.lora_slot_tensors(spec, layers, first=first, last=last, tp=tp, ep=rt.ep, lora=rt.lora)
     if rt.drafter is not None and last:
         tensors += rt.drafter.weight_tensors
     added = allocated_bytes(tensors) if tensors else 0
@@ -566,7 +566,7 @@ def _profile_peak(rt: Runtime, act: int, *, first: bool, last: bool) -> int:
     """The profile run's activation peak with what LoRA, the drafter and the encoder add to it."""
     mnbt = rt.max_num_batched_tokens
     if rt.lora is not None:
-        act += lora_profile_bytes(rt.spec, num_tokens=mnbt, tp=rt.tp, lora=rt.lora)
+        act += memory.lora.lora_profile_bytes(rt.spec, num_tokens=mnbt, tp=rt.tp, lora=rt.lora)
     if rt.encoder is not None and first:
         # The encoder's outputs stay cached through the language model's dummy forward.
         act = max(act + rt.encoder.cache_bytes, rt.encoder.encoder_peak)

@@ -9,15 +9,18 @@ vllm/platforms/cpu.py and vllm/v1/worker/cpu_worker.py (planner/memory/cpu_backe
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from gpu_catalog import Gpu
-from planner.memory import cpu_backend
+from planner import memory
 from planner.memory import kv as kvm
 from planner.memory.findings import Finding
 from planner.memory.spec import ModelSpec
 from planner.release.engine_args import EngineArgs
 from planner.release.vllm_versions import BatchDefaults, VersionRules, batch_defaults
+
+if TYPE_CHECKING:
+    from planner.memory import cpu_backend
 
 
 class KvMemory(NamedTuple):
@@ -106,12 +109,12 @@ class CpuPlatform(CudaPlatform):
 
     def attention_findings(self, spec: ModelSpec, args: EngineArgs) -> list[Finding]:
         head = spec.kv_lora_rank + spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
-        return [Finding(f.code, f.message) for f in cpu_backend.cpu_attention_findings(
+        return [Finding(f.code, f.message) for f in memory.cpu_backend.cpu_attention_findings(
             head_size=head, use_mla=spec.is_mla, kv_cache_dtype=args.kv_cache_dtype)]
 
     def scheduler_overrides(self, spec: ModelSpec, args: EngineArgs, *, chunked: bool, mnbt: int,
                             max_model_len: int) -> tuple[bool, int, EngineArgs]:
-        forced = cpu_backend.cpu_mla_scheduler_overrides(use_mla=spec.is_mla, amx=self.amx,
+        forced = memory.cpu_backend.cpu_mla_scheduler_overrides(use_mla=spec.is_mla, amx=self.amx,
                                                          attention_backend=self.attention_backend,
                                                          max_model_len=max_model_len)
         if not forced:
@@ -120,17 +123,17 @@ class CpuPlatform(CudaPlatform):
 
     def batch_defaults(self, rules: VersionRules, gpu: Gpu, *, total_gib: float) -> BatchDefaults:
         """get_batch_defaults on CPU: 128 sequences and 2048 tokens per rank for `vllm serve`."""
-        return BatchDefaults(*cpu_backend.cpu_scheduler_defaults(1, api_server=True))
+        return BatchDefaults(*memory.cpu_backend.cpu_scheduler_defaults(1, api_server=True))
 
     def enforce_eager(self, args: EngineArgs) -> bool:
         return True
 
     def block_size(self, spec: ModelSpec, args: EngineArgs, gpu: Gpu, rules: VersionRules) -> int:
-        return cpu_backend.cpu_block_size(user_block_size=args.block_size, use_mla=spec.is_mla, amx=self.amx,
+        return memory.cpu_backend.cpu_block_size(user_block_size=args.block_size, use_mla=spec.is_mla, amx=self.amx,
                                           model_type=spec.model_type, attention_backend=self.attention_backend)
 
     def kv_budget(self, args: EngineArgs, util: float, env: dict[str, str]) -> cpu_backend.CpuKvBudget | None:
-        return cpu_backend.cpu_kv_budget_bytes(kv_cache_memory_bytes=args.kv_cache_memory_bytes,
+        return memory.cpu_backend.cpu_kv_budget_bytes(kv_cache_memory_bytes=args.kv_cache_memory_bytes,
                                                gpu_memory_utilization=util, env=env)
 
     def kv_memory(self, *, requested: float, weights: float, activation: float, non_torch: float,
@@ -142,7 +145,7 @@ class CpuPlatform(CudaPlatform):
         footprint."""
         if budget is not None and budget.bytes is not None:
             return KvMemory(float(budget.bytes), 0, 0, 0)
-        footprint = cpu_backend.cpu_startup_footprint_bytes(env)
+        footprint = memory.cpu_backend.cpu_startup_footprint_bytes(env)
         return KvMemory(requested - weights - footprint, 0, footprint, 0)
 
     def kv_budget_warnings(self, budget: cpu_backend.CpuKvBudget | None) -> list[Finding]:

@@ -184,6 +184,11 @@ class EngineArgs:
     def world_size(self) -> int:
         return self.tensor_parallel_size * self.pipeline_parallel_size
 
+    @property
+    def wants_speculative(self) -> bool:
+        """--speculative-config, or the 0.6-0.7 --speculative-model (planner/memory/spec_decode.py reads them)."""
+        return self.speculative_config is not None or any(k == "--speculative-model" for k, _ in self.passthrough)
+
     def with_(self, **changes: object) -> EngineArgs:
         return replace(self, **changes)  # type: ignore[arg-type]
 

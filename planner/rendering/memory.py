@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from planner.rendering.term import pack
-from planner.rendering.textout import Table
+from planner.rendering.textout import Table, escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,8 +61,6 @@ def memory_table(est: Estimate, stage: PerGpu, title: str) -> Table:
 
 def render_estimate(est: Estimate, console: Console, warnings: Console | None = None) -> None:
     """The report on `console`; warnings on `warnings` (the CLI passes stderr: never in piped output)."""
-    from rich.markup import escape  # noqa: PLC0415 - rich only for human output
-
     r = est.resolved
     g = est.gpu
     name = str(est.model.get("name"))
@@ -98,8 +96,11 @@ def render_estimate(est: Estimate, console: Console, warnings: Console | None = 
     label = "CPU" if g.vendor == "cpu" else "GPU"
     # vLLM's own log lines, verbatim: never wrapped (soft_wrap), so `grep "GPU KV cache size"` finds them.
     console.print(f"Available KV cache memory: {round(est.per_gpu.kv_cache_gib, 2)} GiB", soft_wrap=True)
-    console.print(f"{label} KV cache size: {kv.tokens:,} tokens ({kv.num_blocks:,} blocks of {kv.block_size}, "
-                  f"{kv.bytes_per_token:,} bytes per token per GPU)", soft_wrap=True)
+    # Exactly as vLLM logs it (kv_cache_utils), so a grep for the line matches both; the planner's own detail
+    # goes on the next line, never appended to vLLM's (issue 15).
+    console.print(f"{label} KV cache size: {kv.tokens:,} tokens", soft_wrap=True)
+    console.print(f"  ({kv.num_blocks:,} blocks of {kv.block_size}, {kv.bytes_per_token:,} bytes per token per GPU)",
+                  soft_wrap=True)
     console.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x",
                   soft_wrap=True)
     if lay is not None and lay.dp > 1:

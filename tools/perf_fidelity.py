@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gpu_catalog
+import model_catalog
 from planner.memory.estimator import estimate
 from planner.performance.calibration import DEFAULT, Calibration
 from planner.performance.predict import cost_of, predict
 from planner.performance.step_time import hardware
 from planner.performance.types import Workload
 from planner.release.engine_args import EngineArgs
-from planner.sourcing.loader import load_model
+from planner.sourcing.loader import from_catalog, load_model
 
 ENV = "VLLM_PLANNER_PERF_CASES"
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "validation"
@@ -277,7 +278,14 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         kw["kv_cache_dtype"] = "fp8"
     q = str(case.get("quantization") or "")
     quant = "fp8" if q.startswith("fp8") else None
-    model = _load(ref, data)
+    ckpt = model_catalog.lookup(name)
+    if ckpt is not None and ckpt.variant is not None:
+        # the case names a pre-quantized checkpoint the catalog knows: its own quantization_config (ignore
+        # lists, scale layout), not the scheme --quant would size on the 16-bit config
+        model = from_catalog(ckpt, name)
+        notes.append(f"the catalog's config of the checkpoint {ckpt.repo_id}")
+    else:
+        model = _load(ref, data)
     args = EngineArgs(**kw)
     est = estimate(model, gpu, args, vllm_version=version, quant=quant)
 

@@ -303,7 +303,7 @@ def _v0_mla_override(args: EngineArgs, rules: VersionRules, *, mla: bool, chunke
     warnings.append(Finding("mla_no_chunked_prefill", f"vLLM {rules.version} (V0) turns chunked prefill and prefix "
                             "caching off for MLA models: whole prompts prefill in one step of up to "
                             f"max_num_batched_tokens={mnbt} tokens, the batch the memory profile runs{note}"))
-    return False, replace(args, enable_prefix_caching=False)  # type: ignore[call-overload]
+    return False, replace(args, enable_prefix_caching=False)
 
 
 def _raw_config(model: Any, loaded: Any) -> dict[str, Any] | None:

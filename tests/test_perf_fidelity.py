@@ -15,12 +15,12 @@ from tools import perf_fidelity as fidelity
 pytestmark = pytest.mark.slow
 
 # metric -> (median, p90) absolute relative error held, pooled over the answered cases
-# measured 2026-12-02: throughput 12.3 % / 55.3 %, TPOT 12.4 % / 40.7 %, TTFT 32.0 % / 185.1 %, 292/317 answered
-POOLED = {"output_throughput": (0.135, 0.60), "tpot": (0.135, 0.45), "ttft": (0.35, 2.05)}
+# measured 2026-12-04: throughput 13.4 % / 49.2 %, TPOT 12.4 % / 42.1 %, TTFT 28.6 % / 185.1 %, 292/317 answered
+POOLED = {"output_throughput": (0.14, 0.53), "tpot": (0.135, 0.45), "ttft": (0.31, 2.05)}
 # V1 (vLLM 0.8 and later), measured: 10.0 % / 38.0 %, 12.4 % / 44.4 %, 24.6 % / 197.3 %
 V1 = {"output_throughput": (0.11, 0.42), "tpot": (0.135, 0.49), "ttft": (0.27, 2.20)}
-# V0 (before 0.8), measured: throughput 26.8 % / 117.4 %, TPOT 11.2 % / 31.6 %
-V0 = {"output_throughput": (0.33, 1.30), "tpot": (0.125, 0.35)}
+# V0 (before 0.8), measured: throughput 26.3 % / 62.7 %, TPOT 10.8 % / 31.8 %, TTFT 61.2 % / 97.6 %
+V0 = {"output_throughput": (0.29, 0.70), "tpot": (0.12, 0.35), "ttft": (0.66, 1.05)}
 ANSWERED = 0.92
 # median over sources of each source's median, measured: 10.2 %, 11.2 %, 33.4 % (V1: 7.1 %, 9.9 %, 28.7 %)
 SOURCE_MEDIANS = {"output_throughput": 0.115, "tpot": 0.125, "ttft": 0.37}

@@ -247,14 +247,23 @@ def _resolve_max_model_len(spec: ModelSpec, args: EngineArgs, rules: VersionRule
     return derived, mml, auto_len
 
 
-def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml: int) -> tuple[bool, int, int]:
-    """(chunked prefill, max_num_seqs, max_num_batched_tokens): the tier defaults and the adjustments
-    vLLM applies after them, only to what the user did not set
-    (EngineArgs._set_default_max_num_seqs_and_batched_tokens_args)."""
+def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml: int, *, mla: bool = False,
+                   rocm: bool = False) -> tuple[bool, int, int]:
+    """(chunked prefill as SchedulerConfig sees it, max_num_seqs, max_num_batched_tokens): the tier defaults
+    and the adjustments vLLM applies after them, only to what the user did not set
+    (EngineArgs._set_default_max_num_seqs_and_batched_tokens_args). The V0 MLA switch that comes after
+    SchedulerConfig (0.7.1-0.7.3) is `_v0_mla_override`'s."""
     chunked = args.enable_chunked_prefill
     if chunked is None:
-        # V0 enabled chunked prefill by default only for long-context models (> 32K).
-        chunked = rules.engine == "v1" or mml > 32768
+        if rules.engine == "v1":
+            chunked = True
+        elif mla and rules.mla_chunked_default_off:
+            # V0 0.8+: "Chunked prefill not supported for Multimodal or MLA in V0".
+            chunked = False
+        else:
+            # V0 enabled chunked prefill by default only for long-context models (> 32K), on CUDA only
+            # from 0.6.5 (VersionRules.long_context_chunked_on_rocm).
+            chunked = mml > 32768 and (not rocm or rules.long_context_chunked_on_rocm)
     mns = args.max_num_seqs if args.max_num_seqs is not None else bd.max_num_seqs
     if args.max_num_batched_tokens is not None:
         mnbt = args.max_num_batched_tokens
@@ -273,6 +282,24 @@ def _resolve_batch(args: EngineArgs, rules: VersionRules, bd: BatchDefaults, mml
             mns *= 2
         mns = min(mns, mnbt)
     return chunked, mns, mnbt
+
+
+def _v0_mla_override(args: EngineArgs, rules: VersionRules, *, mla: bool, chunked: bool, mnbt: int, mml: int,
+                     warnings: list[Finding]) -> tuple[bool, EngineArgs]:
+    """V0 0.7.1-0.7.3 with MLA: VllmConfig.__post_init__ turns chunked prefill and prefix caching off after
+    SchedulerConfig sized max_num_batched_tokens (and checked it against max_model_len) with the flag as it
+    was, so whole prompts prefill in one step and prompts over min(max_model_len, max_num_batched_tokens)
+    are ignored (Scheduler._get_prompt_limit). The one place the effective flags are decided: the returned
+    args carry enable_prefix_caching=False."""
+    if not (mla and rules.mla_forces_no_chunked_prefill):
+        return chunked, args
+    limit = min(mml, mnbt)
+    note = (f"; prompts over {limit} tokens (min(max_model_len, max_num_batched_tokens)) are ignored"
+            if limit < mml else "")
+    warnings.append(Finding("mla_no_chunked_prefill", f"vLLM {rules.version} (V0) turns chunked prefill and prefix "
+                            "caching off for MLA models: whole prompts prefill in one step of up to "
+                            f"max_num_batched_tokens={mnbt} tokens, the batch the memory profile runs{note}"))
+    return False, replace(args, enable_prefix_caching=False)
 
 
 def _raw_config(model: Any, loaded: Any) -> dict[str, Any] | None:
@@ -445,10 +472,12 @@ def _resolve_runtime(model: Any, gpu: Gpu, args: EngineArgs, *, vllm_version: st
     if total_gib <= 0 or not math.isfinite(total_gib):
         raise PlannerError(f"--gpu-memory-gib must be positive, got {total_gib}")
     bd = platform.batch_defaults(rules, gpu, total_gib=total_gib)
-    chunked, mns, mnbt = _resolve_batch(args, rules, bd, mml)
+    mla = spec.is_mla and platform.name == "cuda"
+    chunked, mns, mnbt = _resolve_batch(args, rules, bd, mml, mla=mla, rocm=gpu.vendor == "amd")
     chunked, mnbt, args = platform.scheduler_overrides(spec, args, chunked=chunked, mnbt=mnbt, max_model_len=mml)
     errors.extend(checks.batch_limit_errors(max_num_seqs=mns, max_num_batched_tokens=mnbt, max_model_len=mml,
                                             chunked_prefill=chunked))
+    chunked, args = _v0_mla_override(args, rules, mla=mla, chunked=chunked, mnbt=mnbt, mml=mml, warnings=warnings)
 
     # planner/memory/lora.py is imported only for --enable-lora (its settings are None without it).
     lora = memory.lora.lora_settings(args, rules, act_bytes) if args.enable_lora else None

@@ -275,16 +275,24 @@ def fp8_block_errors(spec: ModelSpec, scheme: QuantScheme, layout: Layout) -> li
     h = spec.hidden_size
     out: list[Finding] = []
 
-    def q(module: str) -> bool:
-        return not scheme.skips(module)
+    quantized: dict[str, bool] = {}
 
-    seen: set[tuple[str, bool]] = set()
-    for layer in spec.layers:
-        # The checks depend on the kind of layer only: the first layer of each kind, in construction order.
-        kind = (layer.attention, layer.moe)
+    def q(module: str) -> bool:
+        return quantized[module]
+
+    modules = ("self_attn.fused_qkv_a_proj", "self_attn.q_b_proj", "self_attn.q_proj", "self_attn.kv_b_proj",
+               "self_attn.o_proj", "self_attn.qkv_proj", "mlp.experts", "mlp.shared_expert", "mlp.gate_up_proj",
+               "mlp.up_proj", "mlp.down_proj")
+    seen: set[tuple[str, bool, tuple[bool, ...]]] = set()
+    for li, layer in enumerate(spec.layers):
+        # The checks depend on the kind of layer and on which of its linears are quantized: the first layer of
+        # each, in construction order.
+        sig = tuple(not scheme.skips(m, li) for m in modules)
+        kind = (layer.attention, layer.moe, sig)
         if kind in seen:
             continue
         seen.add(kind)
+        quantized = dict(zip(modules, sig, strict=True))
         if layer.attention == "mla":
             nope, rope, v = spec.qk_nope_head_dim, spec.qk_rope_head_dim, spec.v_head_dim
             heads = spec.num_heads
@@ -315,7 +323,7 @@ def fp8_block_errors(spec: ModelSpec, scheme: QuantScheme, layout: Layout) -> li
         if out:
             return out[:1]
         if layer.moe and spec.is_moe:
-            if q("experts"):
+            if q("mlp.experts"):
                 inter = spec.moe_intermediate_size // layout.moe_tp
                 block_n, block_k = block
                 if inter % block_n:
@@ -324,7 +332,7 @@ def fp8_block_errors(spec: ModelSpec, scheme: QuantScheme, layout: Layout) -> li
                 elif tp > 1 and inter % block_k:
                     out.append(Finding("fp8_block_not_divisible", f"The input_size of down's weight = {inter} is "
                                        f"not divisible by weight quantization block_k = {block_k}."))
-            if not out and spec.shared_expert_intermediate_size and q("shared_expert"):
+            if not out and spec.shared_expert_intermediate_size and q("mlp.shared_expert"):
                 stp = layout.shared_expert_tp(spec)
                 si = spec.shared_expert_intermediate_size
                 _column("shared_experts.gate_up_proj", stp, [si, si], block, h, out)

@@ -9,7 +9,9 @@ from the user's `--quant`, which sizes the weights the way common checkpoints of
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +60,57 @@ class QuantScheme:
     def is_quantized(self) -> bool:
         return self.kind != "none"
 
-    def skips(self, module: str) -> bool:
-        """True when the checkpoint leaves `module` (e.g. 'self_attn', 'mlp.gate', 'shared_expert') 16-bit."""
-        return any(module in pat or pat.endswith(module) for pat in self.ignore)
+    def skips(self, module: str, layer: int | None = None) -> bool:
+        """True when the checkpoint leaves `module` of decoder layer `layer` 16-bit; `module` is vLLM's name
+        under the layer ('self_attn.qkv_proj', 'mlp.gate_up_proj', 'mlp.experts'), `layer` None a module
+        outside the layers ('lm_head') or one asked about for every layer at once.
+
+        vLLM's is_layer_skipped (quantization/utils/quant_utils.py): a fused module is skipped when its
+        checkpoint shards are (qkv_proj -> q/k/v_proj, gate_up_proj -> gate/up_proj; vLLM refuses a fused
+        module whose shards disagree); a name matches exactly, as a parent module ('model.layers.0.mlp'), with
+        `*` wildcards (gpt-oss 'model.layers.*.self_attn'), as a compressed-tensors 're:' pattern, or, for a
+        name without a layer index ('lm_head', 'shared_expert'), as a dotted part of the path anywhere."""
+        if not self.ignore:
+            return False
+        if layer is None:
+            # every layer at once: what a wildcard layer ('model.layers.*.self_attn') or a layer-free name says
+            return self._skipped(module) or self._skipped(f"model.layers.*.{module}")
+        return self._skipped(f"model.layers.{layer}.{module}")
+
+    def _skipped(self, prefix: str) -> bool:
+        head, _, leaf = prefix.rpartition(".")
+        shards = _FUSED_SHARDS.get(leaf)
+        if shards:
+            return all(self._matches(f"{head}.{s}" if head else s) for s in shards)
+        return self._matches(prefix)
+
+    def _matches(self, prefix: str) -> bool:
+        return any(_name_matches(pat, prefix) for pat in self.ignore)
+
+
+# vLLM's fused modules and the checkpoint modules they are loaded from (FUSED_LAYER_NAME_MAPPING, 0.6-0.7.1;
+# the models' packed_modules_mapping later). The DeepSeek fused q_a/kv_a projection is one of the latter.
+_FUSED_SHARDS: dict[str, tuple[str, ...]] = {
+    "qkv_proj": ("q_proj", "k_proj", "v_proj"),
+    "gate_up_proj": ("gate_proj", "up_proj"),
+    "fused_qkv_a_proj": ("q_a_proj", "kv_a_proj_with_mqa"),
+}
+_LAYER_INDEX = re.compile(r"(?:^|\.)layers\.(\d+|\*)(?:\.|$)")
+
+
+def _name_matches(pat: str, prefix: str) -> bool:
+    """Whether ignore-list entry `pat` names module `prefix` or a module above it."""
+    if pat.startswith("re:"):
+        try:
+            return re.match(pat[3:], prefix) is not None
+        except re.error:
+            return False
+    if "*" in pat or "?" in pat:
+        return fnmatch.fnmatchcase(prefix, pat) or fnmatch.fnmatchcase(prefix, pat + ".*")
+    if prefix == pat or prefix.startswith(pat + "."):
+        return True
+    # A name with no layer index ('lm_head', 'mlp.shared_expert'): a dotted part of the path.
+    return _LAYER_INDEX.search(pat) is None and f".{pat}." in f".{prefix}."
 
 
 NONE = QuantScheme(name="none", vllm_method="", kind="none", prequantized=False)

@@ -123,9 +123,12 @@ def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int,
     first, last = stage == 0, stage == pp - 1
     vocab_rank = pad_vocab(spec.vocab_size) // tp
 
+    li = 0
+
     def lin(n_out: int, k_in: int, *, module: str, quantized: bool = True, shards: int = 1) -> None:
         nonlocal qbytes
-        q = quantized and not scheme.experts_only and not scheme.skips(module)
+        # per layer: a checkpoint may keep some layers' linears 16-bit (Meta's Llama-3.1-405B FP8)
+        q = quantized and not scheme.experts_only and not scheme.skips(module, li)
         parts = linear_bytes(scheme, n_out, k_in, act_bytes, quantized=q, shards=shards)
         sizes.extend(parts)
         if q and scheme.is_quantized:
@@ -192,7 +195,7 @@ def rank_tensor_sizes(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int,
                 sizes.append(e * act_bytes)
             if spec.model_type.startswith("deepseek_v3") or spec.model_type == "kimi_k2":
                 sizes.append(e * 4)                           # e_score_correction_bias (fp32)
-            expert_q = scheme.is_quantized and not scheme.skips("experts")
+            expert_q = scheme.is_quantized and not scheme.skips("mlp.experts", li)
             if expert_q:
                 w13 = linear_bytes(scheme, 2 * inter_r, h_moe, act_bytes, shards=2)
                 w2 = linear_bytes(scheme, h_moe, inter_r, act_bytes)

@@ -171,6 +171,16 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
     if too_long:
         raise ValueError(f"{len(too_long)} of the {len(requests)} requests are longer than max_model_len "
                          f"{mml} (vLLM rejects them)")
+    if est.rules.engine == "v0" and not r.enable_chunked_prefill and min(mml, mnbt) < mml:
+        # V0 without chunked prefill ignores a prompt over min(max_model_len, max_num_batched_tokens)
+        # (Scheduler._get_prompt_limit, FINISHED_IGNORED): the benchmark would time empty answers. Only
+        # reachable where vLLM switches chunked prefill off after checking the limits (MLA, 0.7.1-0.7.3).
+        limit = min(mml, mnbt)
+        over = [q for q in requests if q.input_len > limit]
+        if over:
+            raise ValueError(f"{len(over)} of the {len(requests)} prompts are longer than {limit} tokens, the most "
+                             f"vLLM {est.rules.version} (V0) accepts without chunked prefill "
+                             "(min(max_model_len, max_num_batched_tokens)): it ignores them")
 
     decode = DecodeSteps(cost, hw, cal, reg)
 

@@ -170,9 +170,12 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
     dense_b = 0.0
     dense_e = 0.0
 
+    li = layer_ids.start
+
     def lin(n_out: int, k_in: int, module: str) -> None:
         nonlocal dense_b, dense_e
-        q = not scheme.experts_only and not scheme.skips(module)
+        # per layer: a checkpoint may keep some layers' linears 16-bit (read at their real width)
+        q = not scheme.experts_only and not scheme.skips(module, li)
         dense_b += sum(linear_bytes(scheme, n_out, k_in, act_bytes, quantized=q))
         dense_e += n_out * k_in
 
@@ -207,7 +210,7 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
             dense_b += spec.num_experts * h * act_bytes      # router
             dense_e += spec.num_experts * h
             inter_r = spec.moe_intermediate_size // (1 if ep else tp)
-            if scheme.is_quantized and not scheme.skips("experts"):
+            if scheme.is_quantized and not scheme.skips("mlp.experts", li):
                 eb = sum(linear_bytes(scheme, 2 * inter_r, h, act_bytes)) + sum(linear_bytes(scheme, h, inter_r,
                                                                                              act_bytes))
             else:

@@ -91,6 +91,10 @@ class _Facts:
                                    # "json" (0.10+)
     text_only_skips_tower: bool    # a tower whose modalities are all limited to 0 is not built (read in 0.33)
     spec_decode_query_len: bool    # CUDA-graph sizes follow 1 + num_speculative_tokens (read in 0.33)
+    v0_mla_forces_no_chunked: bool  # VllmConfig.__post_init__ turns chunked prefill and prefix caching off for
+                                    # MLA after SchedulerConfig sized max_num_batched_tokens (0.7.1-0.7.3)
+    v0_mla_chunked_default_off: bool  # _set_default_args_v0: MLA leaves chunked prefill off by default (0.8+)
+    v0_long_context_chunked_on_rocm: bool  # the V0 "chunked prefill for max_model_len > 32K" default on ROCm
 
 
 _LORA_RANKS_OLD = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -101,7 +105,9 @@ _BASE = _Facts(default_engine="v0", engines=("v0",), default_util=0.9, ceil_requ
                tier_160=False, auto_max_model_len=False, v1_async_scheduling=False, model_runner_v2=False,
                v0_chunked_mnbt=512, mla_sm100_block_32=False, mxfp4_triton_on_hopper=False, online_fp8_flag="fp8",
                bnb_in_tree=True, json_flags_take_key_value=False, lora_ranks=_LORA_RANKS_OLD,
-               mm_limit_format="kv", text_only_skips_tower=False, spec_decode_query_len=False)
+               mm_limit_format="kv", text_only_skips_tower=False, spec_decode_query_len=False,
+               v0_mla_forces_no_chunked=False, v0_mla_chunked_default_off=False,
+               v0_long_context_chunked_on_rocm=True)
 
 # (first release, what changed there); each row holds from its release until the next row's.
 # LoRA ranks: LoRAConfig's possible_max_ranks check before the Literal type (0.6-0.11; not in the wheels read
@@ -109,11 +115,25 @@ _BASE = _Facts(default_engine="v0", engines=("v0",), default_util=0.9, ceil_requ
 # 0.14, 0.19, 0.28, 0.32 and 0.33 flag snapshots (planner/release/vllm_flags.json choices) and vllm/config/lora.py 0.33.
 _CHANGES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("0.6.0", {}),
+    # V0's long-context chunked-prefill default: `device_type == "cuda"` (true on ROCm too) in 0.6.0-0.6.4;
+    # `and not current_platform.is_rocm()` from 0.6.5 (arg_utils.py of the 0.6.0..0.6.5 and 0.7.x wheels);
+    # from 0.8 `current_platform.is_cuda()` (false on ROCm).
+    ("0.6.5", {"v0_long_context_chunked_on_rocm": False}),
     ("0.7.0", {"v0_chunked_mnbt": 2048}),
-    # 0.8-0.10 ran V1 by default and V0 on request (VLLM_USE_V1=0).
+    # 0.7.1 brought MLA (DeepSeek-V2/V3/R1). vllm/config.py VllmConfig.__post_init__ of 0.7.1, 0.7.2 and 0.7.3
+    # ("MLA is enabled; forcing chunked prefill and prefix caching to be disabled") runs after SchedulerConfig
+    # sized max_num_batched_tokens from the flag as it was, and after SchedulerConfig._verify_args. Not in
+    # 0.7.0 (no MLA). (ModelConfig.use_mla is also off under a --quantization other than fp8 or
+    # compressed-tensors, and with VLLM_MLA_DISABLE: the memory model sizes MLA regardless; not modelled.)
+    ("0.7.1", {"v0_mla_forces_no_chunked": True}),
+    # 0.8-0.10 ran V1 by default and V0 on request (VLLM_USE_V1=0). V0 (_set_default_args_v0, 0.8.0):
+    # "Chunked prefill not supported for Multimodal or MLA in V0": MLA leaves the flag off when not given
+    # (max_num_batched_tokens = max(max_model_len, 2048)); the forced switch after SchedulerConfig is left
+    # only for non-GPU platforms.
     # 0.8-0.9: parse_type(json.loads) took `KEY=VALUE,...` too (nullable_kvs, deprecated, removed in 0.10).
     ("0.8.0", {"default_engine": "v1", "engines": ("v0", "v1"), "json_flags_take_key_value": True,
-                "mm_limit_format": "json_or_kv"}),
+                "mm_limit_format": "json_or_kv", "v0_mla_forces_no_chunked": False,
+                "v0_mla_chunked_default_off": True}),
     ("0.10.0", {"mla_sm100_block_32": True, "json_flags_take_key_value": False, "mm_limit_format": "json"}),
     # get_mxfp4_backend in quantization/mxfp4.py: Triton kernels on Hopper from 0.10.2.
     ("0.10.2", {"mxfp4_triton_on_hopper": True}),
@@ -217,6 +237,13 @@ class VersionRules:
     mm_limit_format: str = "json"        # --limit-mm-per-prompt: kv (0.6-0.7), json_or_kv (0.8-0.9), json
     text_only_skips_tower: bool = True   # limit 0 for every modality: the tower is not built (0.33)
     spec_decode_query_len: bool = True   # capture sizes scale with 1 + num_speculative_tokens (0.33)
+    # V0 with an MLA model (planner/memory/estimator.py _resolve_batch): chunked prefill and prefix caching
+    # forced off after max_num_batched_tokens was sized (0.7.1-0.7.3), or chunked prefill off by default (0.8+).
+    mla_forces_no_chunked_prefill: bool = False
+    mla_chunked_default_off: bool = False
+    # V0's long-context (> 32K) chunked-prefill default is CUDA-only: `not current_platform.is_rocm()` in
+    # EngineArgs.create_engine_config (0.6.x-0.7.x), `current_platform.is_cuda()` in _set_default_args_v0 (0.8+).
+    long_context_chunked_on_rocm: bool = False
 
 
 def engine_from_env(env: Mapping[str, str] | None, engines: tuple[str, ...]) -> str | None:
@@ -277,6 +304,9 @@ def rules_for(version: str, engine: str | None = None, *, env: Mapping[str, str]
         mm_limit_format=facts.mm_limit_format,
         text_only_skips_tower=facts.text_only_skips_tower,
         spec_decode_query_len=facts.spec_decode_query_len,
+        mla_forces_no_chunked_prefill=facts.v0_mla_forces_no_chunked and not v1,
+        mla_chunked_default_off=facts.v0_mla_chunked_default_off and not v1,
+        long_context_chunked_on_rocm=facts.v0_long_context_chunked_on_rocm,
     )
 
 

@@ -217,6 +217,10 @@ class VersionRules:
     mm_limit_format: str = "json"        # --limit-mm-per-prompt: kv (0.6-0.7), json_or_kv (0.8-0.9), json
     text_only_skips_tower: bool = True   # limit 0 for every modality: the tower is not built (0.33)
     spec_decode_query_len: bool = True   # capture sizes scale with 1 + num_speculative_tokens (0.33)
+    # enable_prefix_caching where the command does not set it: on in V1 (CacheConfig default), off in V0
+    # (0.6-0.10 EngineArgs default False). The one place the effective value's default is decided; the
+    # estimator resolves the flag with it and the perf model reads the resolved value.
+    prefix_caching_default: bool = True
 
 
 def engine_from_env(env: Mapping[str, str] | None, engines: tuple[str, ...]) -> str | None:
@@ -277,6 +281,7 @@ def rules_for(version: str, engine: str | None = None, *, env: Mapping[str, str]
         mm_limit_format=facts.mm_limit_format,
         text_only_skips_tower=facts.text_only_skips_tower,
         spec_decode_query_len=facts.spec_decode_query_len,
+        prefix_caching_default=v1,
     )
 
 

@@ -231,6 +231,11 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         raise LookupError("closed-loop client without a stated concurrency")
     flags = str(case.get("other_flags") or "")
     spec_cfg = re.search(r"--speculative-config '?(\{[^}]*\})", flags)
+    if spec_cfg:
+        try:
+            json.loads(spec_cfg.group(1))
+        except ValueError:
+            spec_cfg = None          # an elided or garbled config is not a stated one
     if re.search(r"speculative|Eagle|MTP=", flags) and not spec_cfg:
         raise LookupError("speculative decoding: the source does not state its --speculative-config")
     version, vnote = _version(case, docs)

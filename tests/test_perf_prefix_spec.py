@@ -135,3 +135,12 @@ def test_speculative_decoding_speeds_up_decode_on_a_real_estimate() -> None:
     t0, t1 = predict(base, w).benchmark, predict(mtp, w).benchmark
     # 1.85 tokens per step for a step a little dearer (k + 1 verified tokens, one MTP layer)
     assert 1.2 < t0.median_tpot_ms / t1.median_tpot_ms < 1.85
+
+
+def test_plan_with_a_load_refuses_prefix_repetition() -> None:
+    from planner.commands.plan import parse_load
+
+    with pytest.raises(PlannerError, match="prefix_repetition: plan sizes"):
+        parse_load(request_rate="10", dataset_name="prefix_repetition", random_input_len=None,
+                   random_output_len=None, peak_to_average=None, slo_ttft_ms=None, slo_tpot_ms=None,
+                   slo_e2el_ms=None, slo_percentile=None)

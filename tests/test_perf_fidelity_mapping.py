@@ -84,3 +84,36 @@ def test_offline_total_tokens_are_scored_as_throughput() -> None:
                                request_rate="offline (all prompts at once)",
                                observed={"output_tok_s": None, "total_tok_s": 5000.0}), DATA)
     assert r.rows and r.rows[0][:2] == ("output_throughput", "total_tok_s") and r.regime == "offline"
+
+
+def test_a_shared_prefix_case_as_prefix_repetition() -> None:
+    shared = case(model="Qwen/Qwen2-7B-Instruct", dataset="generated-shared-prefix", input_len=None, output_len=800,
+                  num_prompts=500, max_concurrency=32,
+                  other_flags="generated-shared-prefix: ~62.5% of each ~3200-token prompt (2000 tokens) is a shared "
+                              "prefix, prefix caching enabled",
+                  observed={"output_tok_s": 100.0, "total_input_tokens": 1636038, "completed": 500})
+    built = fidelity.build_case(shared, DATA)
+    w = built.workload
+    assert (w.dataset_name, w.prefix_repetition_prefix_len, w.prefix_repetition_suffix_len,
+            w.prefix_repetition_num_prefixes, w.prefix_repetition_output_len) == ("prefix_repetition", 2000, 1272,
+                                                                                  10, 800)
+    assert built.est.resolved.enable_prefix_caching is True and "group count not stated" in built.note
+    with pytest.raises(LookupError, match="prefix length"):
+        fidelity.build_case({**shared, "other_flags": "generated-shared-prefix"}, DATA)
+
+
+def test_a_stated_speculative_config_is_passed_and_an_unstated_one_is_not_answered() -> None:
+    spec = case(model="deepseek-ai/DeepSeek-R1", gpu="NVIDIA H200 SXM", num_gpus=8, tensor_parallel_size=8,
+                vllm_version="0.13.0", max_model_len=8192,
+                other_flags='flags: --speculative-config {"method":"mtp","num_speculative_tokens":1}; node has 8 GPUs')
+    built = fidelity.build_case(spec, DATA)
+    assert built.est.resolved.speculative_config == '{"method":"mtp","num_speculative_tokens":1}'
+    with pytest.raises(LookupError, match="does not state its --speculative-config"):
+        fidelity.build_case({**spec, "other_flags": "with Eagle-3 speculative decoding"}, DATA)
+
+
+def test_v0_prefix_caching_is_off_unless_asked() -> None:
+    v0 = fidelity.build_case(case(vllm_version="0.6.3"), DATA)
+    assert v0.est.rules.engine == "v0" and v0.est.resolved.enable_prefix_caching is False
+    v1 = fidelity.build_case(case(), DATA)
+    assert v1.est.resolved.enable_prefix_caching is True

@@ -228,13 +228,17 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
     gpu = gpu_catalog.resolve(gname)
     tool = str(case.get("benchmark_tool") or "")
     ds = str(case.get("dataset") or "")
-    if "shared-prefix" in ds:
-        raise LookupError("generated-shared-prefix dataset: prefix-cache hits are not modelled")
     if "closed-loop" in tool and not case.get("max_concurrency"):
         raise LookupError("closed-loop client without a stated concurrency")
     flags = str(case.get("other_flags") or "")
-    if re.search(r"speculative|Eagle|MTP=", flags):
-        raise LookupError("speculative decoding: not modelled")
+    spec_cfg = re.search(r"--speculative-config '?(\{[^}]*\})", flags)
+    if spec_cfg:
+        try:
+            json.loads(spec_cfg.group(1))
+        except ValueError:
+            spec_cfg = None          # an elided or garbled config is not a stated one
+    if re.search(r"speculative|Eagle|MTP=", flags) and not spec_cfg:
+        raise LookupError("speculative decoding: the source does not state its --speculative-config")
     version, vnote = _version(case, docs)
     if vnote:
         notes.append(vnote)
@@ -265,6 +269,10 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         # taken as logged
         kw["kv_cache_memory_bytes"] = int(float(kv_stated.group(1)) * (1 << 30))
         notes.append(f"KV cache memory as the source's log states ({kv_stated.group(1)} GiB per GPU)")
+    if spec_cfg:
+        kw["speculative_config"] = spec_cfg.group(1)
+    if re.search(r"prefix caching enabled", flags):
+        kw["enable_prefix_caching"] = True
     if "--async-scheduling" in flags:
         kw["async_scheduling"] = True
     if "--enforce-eager" in flags:
@@ -338,7 +346,24 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
     except ValueError:
         rate = float("inf")
     n = int(case.get("num_prompts") or 1000)
-    if "sharegpt" in ds:
+    shared = re.search(r"\((\d+) tokens\) is a shared prefix", flags)
+    obs_in = (case.get("observed") or {}).get("total_input_tokens")
+    completed = (case.get("observed") or {}).get("completed") or n
+    if "shared-prefix" in ds:
+        # SGLang's generated-shared-prefix: groups of prompts that share a system prompt. As vLLM's
+        # prefix_repetition dataset: the stated shared length, the rest of the mean prompt the source's
+        # token totals give as the suffix; the group count is not stated: vLLM's default 10 prefixes
+        if not shared or not obs_in or not case.get("output_len"):
+            raise LookupError("shared-prefix dataset without its prefix length and token totals")
+        pre = int(shared.group(1))
+        suf = round(float(obs_in) / float(completed)) - pre
+        w = Workload(dataset_name="prefix_repetition", prefix_repetition_prefix_len=pre,
+                     prefix_repetition_suffix_len=suf, prefix_repetition_num_prefixes=10,
+                     prefix_repetition_output_len=int(case["output_len"]), num_prompts=n, request_rate=rate,
+                     max_concurrency=case.get("max_concurrency"), offline_batch=offline)
+        notes.append(f"shared prefix as prefix_repetition: {pre} + {suf} tokens, {case['output_len']} out; "
+                     "group count not stated: vLLM's default 10 prefixes")
+    elif "sharegpt" in ds:
         w = Workload(dataset_name="sharegpt", num_prompts=n, request_rate=rate,
                      max_concurrency=case.get("max_concurrency"), offline_batch=offline)
     else:

@@ -62,6 +62,16 @@ def command(
     max_concurrency: Annotated[_Str, _opt("--max-concurrency", "Most requests in flight (default: no cap).")] = None,
     seed: Annotated[_Str, _opt("--seed", "The benchmark's sampling seed (default 0); vLLM's own --seed goes "
                                "after `-- vllm serve`.")] = None,
+    random_prefix_len: Annotated[_Str, _opt("--random-prefix-len", "random: a fixed prefix of N tokens before "
+                                            "every prompt (prefix-cache hits).")] = None,
+    prefix_repetition_prefix_len: Annotated[_Str, _opt("--prefix-repetition-prefix-len",
+                                                       "prefix_repetition: prefix tokens (default 256).")] = None,
+    prefix_repetition_suffix_len: Annotated[_Str, _opt("--prefix-repetition-suffix-len",
+                                                       "prefix_repetition: suffix tokens (default 256).")] = None,
+    prefix_repetition_num_prefixes: Annotated[_Str, _opt("--prefix-repetition-num-prefixes",
+                                                         "prefix_repetition: prefixes (default 10).")] = None,
+    prefix_repetition_output_len: Annotated[_Str, _opt("--prefix-repetition-output-len",
+                                                       "prefix_repetition: output tokens (default 128).")] = None,
     offline_batch: Annotated[bool, typer.Option(
         "--offline-batch", help="Predict `vllm bench throughput`: every prompt handed to the engine at once.")] = False,
     sweep: Annotated[_Str, _opt("--sweep", "max-concurrency=1,2,4,... or request-rate=...: one point per value "
@@ -82,7 +92,11 @@ def command(
             dataset_name=dataset_name, random_input_len=random_input_len, random_output_len=random_output_len,
             random_range_ratio=random_range_ratio, num_prompts=num_prompts, request_rate=request_rate,
             burstiness=burstiness, max_concurrency=max_concurrency, seed=seed, offline_batch=offline_batch,
-            sweep=sweep))
+            sweep=sweep, random_prefix_len=random_prefix_len,
+            prefix_repetition_prefix_len=prefix_repetition_prefix_len,
+            prefix_repetition_suffix_len=prefix_repetition_suffix_len,
+            prefix_repetition_num_prefixes=prefix_repetition_num_prefixes,
+            prefix_repetition_output_len=prefix_repetition_output_len))
         plot_path = Path(plot) if plot is not None else None
         if plot_path is not None:
             from planner.rendering.plotfile import check_path
@@ -129,7 +143,7 @@ def _check_lengths(est: Estimate, w: Workload) -> None:
     from planner.errors import PlannerError
     from planner.performance.bench_flags import max_input_len, max_output_len
 
-    if w.dataset_name != "random":
+    if w.dataset_name == "sharegpt":
         return
     limit = est.resolved.max_model_len
     if limit is None:   # resolved by the estimate; None only if a future path leaves it open

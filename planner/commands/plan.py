@@ -171,6 +171,11 @@ def parse_load(*, request_rate: str | None, dataset_name: str | None, random_inp
     rate = parse_rate(request_rate, flag="--request-rate")
     w, _ = parse_workload(WorkloadFlags(dataset_name=dataset_name, random_input_len=random_input_len,
                                         random_output_len=random_output_len))
+    if w.dataset_name == "prefix_repetition":
+        # the capacity search sizes replicas for independent random or ShareGPT requests; shared-prefix
+        # hits depend on which replica each prefix lands on, which the sizing does not model
+        raise PlannerError("--dataset-name prefix_repetition: plan sizes a load of random or sharegpt requests; "
+                           "predict a shared-prefix workload with `planner perf`")
     shape = LoadShape(dataset_name=w.dataset_name, random_input_len=w.random_input_len,
                       random_output_len=w.random_output_len)
     p2a = PEAK_TO_AVERAGE if peak_to_average is None else parse_float("--peak-to-average", peak_to_average,

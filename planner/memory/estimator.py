@@ -799,7 +799,7 @@ def estimate(model: Any, gpu: Gpu, args: EngineArgs | None = None, *, vllm_versi
                        max_num_seqs=rt.max_num_seqs, max_num_batched_tokens=rt.max_num_batched_tokens,
                        block_size=rt.block_size, dtype=rt.act_dtype, enable_chunked_prefill=rt.chunked_prefill,
                        enable_prefix_caching=args.enable_prefix_caching if args.enable_prefix_caching is not None
-                       else True,
+                       else rt.rules.prefix_caching_default,
                        quantization=scheme.vllm_method or None)
     model_info = {**rt.model_info, "model_type": spec.model_type, "max_model_len": rt.derived_max_model_len,
                   "num_layers": spec.num_layers, "dtype": spec.dtype}

@@ -18,10 +18,10 @@ from typing import Literal
 from planner.errors import PlannerError
 from planner.performance.types import Workload
 
-DATASETS = ("random", "sharegpt")
+DATASETS = ("random", "sharegpt", "prefix_repetition")
 # What vLLM's --dataset-name also accepts, which perf does not model (its lengths come from files or the Hub).
-OTHER_VLLM_DATASETS = ("burstgpt", "sonnet", "random-mm", "random-rerank", "hf", "custom", "prefix_repetition",
-                       "spec_bench", "txt-slices")
+OTHER_VLLM_DATASETS = ("burstgpt", "sonnet", "random-mm", "random-rerank", "hf", "custom", "spec_bench",
+                       "txt-slices")
 MAX_NUM_PROMPTS = 10_000
 MAX_LEN = 1 << 20                  # tokens per prompt or per output (max_model_len is checked after the estimate)
 MAX_CONCURRENCY = 100_000
@@ -146,6 +146,11 @@ class WorkloadFlags:
     seed: str | None = None
     offline_batch: bool = False
     sweep: str | None = None
+    random_prefix_len: str | None = None
+    prefix_repetition_prefix_len: str | None = None
+    prefix_repetition_suffix_len: str | None = None
+    prefix_repetition_num_prefixes: str | None = None
+    prefix_repetition_output_len: str | None = None
 
 
 def parse_workload(flags: WorkloadFlags) -> tuple[Workload, Sweep | None]:
@@ -155,7 +160,20 @@ def parse_workload(flags: WorkloadFlags) -> tuple[Workload, Sweep | None]:
     if dataset not in DATASETS:
         why = "is a vllm bench serve dataset that perf does not model" if dataset in OTHER_VLLM_DATASETS \
             else "is not a dataset"
-        raise PlannerError(f"--dataset-name {_shown(dataset)} {why}; choose random or sharegpt")
+        raise PlannerError(f"--dataset-name {_shown(dataset)} {why}; choose random, sharegpt or prefix_repetition")
+    pr = {"--prefix-repetition-prefix-len": f.prefix_repetition_prefix_len,
+          "--prefix-repetition-suffix-len": f.prefix_repetition_suffix_len,
+          "--prefix-repetition-num-prefixes": f.prefix_repetition_num_prefixes,
+          "--prefix-repetition-output-len": f.prefix_repetition_output_len}
+    if dataset != "prefix_repetition":
+        given_pr = [k for k, v in pr.items() if v is not None]
+        if given_pr:
+            raise PlannerError(f"{given_pr[0]} applies to --dataset-name prefix_repetition")
+    if f.random_prefix_len is not None and dataset != "random":
+        raise PlannerError("--random-prefix-len applies to --dataset-name random")
+
+    def opt_int(flag: str, text: str | None, lo: int, default: int) -> int:
+        return parse_int(flag, text, lo, MAX_LEN) if text is not None else default
     w = Workload(
         dataset_name=dataset,  # type: ignore[arg-type]
         random_input_len=parse_int("--random-input-len", f.random_input_len, 1, MAX_LEN)
@@ -174,7 +192,22 @@ def parse_workload(flags: WorkloadFlags) -> tuple[Workload, Sweep | None]:
         if f.max_concurrency is not None else None,
         offline_batch=f.offline_batch,
         seed=parse_int("--seed", f.seed, 0, MAX_SEED) if f.seed is not None else 0,
+        random_prefix_len=opt_int("--random-prefix-len", f.random_prefix_len, 0, 0),
+        prefix_repetition_prefix_len=opt_int("--prefix-repetition-prefix-len", f.prefix_repetition_prefix_len, 0,
+                                             256),
+        prefix_repetition_suffix_len=opt_int("--prefix-repetition-suffix-len", f.prefix_repetition_suffix_len, 0,
+                                             256),
+        prefix_repetition_num_prefixes=opt_int("--prefix-repetition-num-prefixes",
+                                               f.prefix_repetition_num_prefixes, 1, 10),
+        prefix_repetition_output_len=opt_int("--prefix-repetition-output-len", f.prefix_repetition_output_len, 1,
+                                             128),
     )
+    if dataset == "prefix_repetition":
+        if w.num_prompts < w.prefix_repetition_num_prefixes:
+            raise PlannerError(f"--num-prompts ({w.num_prompts}) must be greater than or equal to "
+                               f"--prefix-repetition-num-prefixes ({w.prefix_repetition_num_prefixes})")
+        if w.prefix_repetition_prefix_len + w.prefix_repetition_suffix_len < 1:
+            raise PlannerError("--prefix-repetition-prefix-len + --prefix-repetition-suffix-len must be at least 1")
     if f.offline_batch:
         # `vllm bench throughput` hands every prompt to the engine at once: no client, no rate.
         for flag, given in (("--request-rate", f.request_rate), ("--burstiness", f.burstiness),
@@ -191,7 +224,7 @@ def parse_workload(flags: WorkloadFlags) -> tuple[Workload, Sweep | None]:
     if w.num_prompts * points > MAX_REQUESTS:
         raise PlannerError(f"--num-prompts {w.num_prompts:,} x {points} sweep points is more than "
                            f"{MAX_REQUESTS:,} simulated requests; lower --num-prompts or the sweep")
-    if w.dataset_name == "random":
+    if w.dataset_name in ("random", "prefix_repetition"):
         out_tokens = w.num_prompts * points * max_output_len(w)
         if out_tokens > MAX_OUTPUT_TOKENS:
             raise PlannerError(f"{out_tokens:,} output tokens to simulate (--num-prompts x --random-output-len "
@@ -201,8 +234,12 @@ def parse_workload(flags: WorkloadFlags) -> tuple[Workload, Sweep | None]:
 
 def max_input_len(w: Workload) -> int:
     """The longest prompt the random dataset draws (vLLM: ceil(len * (1 + range_ratio)))."""
-    return math.ceil(w.random_input_len * (1 + w.random_range_ratio))
+    if w.dataset_name == "prefix_repetition":
+        return w.prefix_repetition_prefix_len + w.prefix_repetition_suffix_len
+    return w.random_prefix_len + math.ceil(w.random_input_len * (1 + w.random_range_ratio))
 
 
 def max_output_len(w: Workload) -> int:
+    if w.dataset_name == "prefix_repetition":
+        return w.prefix_repetition_output_len
     return max(1, math.ceil(w.random_output_len * (1 + w.random_range_ratio)))

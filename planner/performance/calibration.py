@@ -99,3 +99,20 @@ FITTED = ("bw_efficiency", "kv_bw_efficiency", "flops_efficiency", "moe_efficien
           "frontend_token_s", "rocm_efficiency", "allreduce_latency_nvlink_s", "dequant_compute_factor")
 
 DEFAULT = Calibration()
+
+# Speculative decoding: the chance a draft token is accepted given the ones before it were
+# (planner/performance/spec_decode.py; expected tokens per step 1 + a + ... + a^k). Data, not fitted:
+# * mtp 0.85: DeepSeek-V3 Technical Report (arXiv 2412.19437) section 5.4.3, "the acceptance rate of the
+#   second token prediction ranges between 85% and 90%" (the low end, for one MTP module reused k times);
+# * eagle / eagle3 0.6: an ASSUMPTION (a middle figure for a one-layer head on chat data; no source in
+#   the validation data states one);
+# * ngram / ngram_gpu / suffix 0.3: an ASSUMPTION (prompt lookup drafts only where the output repeats
+#   the prompt; random benchmark prompts rarely do).
+SPEC_ACCEPTANCE: dict[str, float] = {
+    "mtp": 0.85,
+    "eagle": 0.6,
+    "eagle3": 0.6,
+    "ngram": 0.3,
+    "ngram_gpu": 0.3,
+    "suffix": 0.3,
+}

@@ -6,12 +6,14 @@ GPU) to the step-time model and the scheduler simulation, then computes the benc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from planner.performance.calibration import DEFAULT, Calibration
 from planner.performance.metrics import BenchmarkResult, summarize
 from planner.performance.scheduler import SchedulerConfig, simulate
+from planner.performance.spec_decode import SpecSteps, spec_of
 from planner.performance.step_time import (
     DecodeSteps,
     ModelCost,
@@ -149,9 +151,10 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
     cost = cost_of(est)
     hw = hardware(est.gpu, est.quant, link=link)
     mns, mnbt = int(r.max_num_seqs), int(r.max_num_batched_tokens)
+    sd = spec_of(est)
     cap = 0 if r.enforce_eager else cudagraph_max_capture(
         est.rules, max_num_seqs=mns, mnbt=mnbt, cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
-        performance_mode=r.performance_mode)
+        performance_mode=r.performance_mode, num_speculative_tokens=sd.k if sd is not None else 0)
     reg = _regime(est, cal, cap, release)
     offline = workload.offline_batch
     cfg = SchedulerConfig(
@@ -164,7 +167,9 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
         per_prompt_token_s=0.0 if offline else cal.per_prompt_token_s,
         frontend_token_s=0.0 if offline else cal.frontend_token_s, max_model_len=int(r.max_model_len),
         ramp_up_s=0.0 if offline or not workload.max_concurrency else workload.ramp_up_s,
-        prefix_caching=est.rules.engine == "v1" and bool(r.enable_prefix_caching))
+        # the effective value, as the estimate resolved it (VersionRules.prefix_caching_default where
+        # the command does not set it, and the release's rules where vLLM overrides it)
+        prefix_caching=bool(r.enable_prefix_caching))
     requests = generate(workload)
     mml = int(r.max_model_len)
     too_long = [q for q in requests if q.input_len + q.output_len > mml]
@@ -182,13 +187,17 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
                              f"vLLM {est.rules.version} (V0) accepts without chunked prefill "
                              "(min(max_model_len, max_num_batched_tokens)): it ignores them")
 
-    decode = DecodeSteps(cost, hw, cal, reg)
+    decode: Callable[[int, int], StepTime] = DecodeSteps(cost, hw, cal, reg)
 
     def step(nd: int, dctx: int, ptok: int, pairs: float, pctx: int, npf: int) -> StepTime:
         if not ptok and not npf:
             return decode(nd, dctx)
         return step_time(cost, hw, cal, reg, num_decode=nd, decode_ctx=dctx, prefill_tokens=ptok,
                          prefill_pairs=pairs, prefill_ctx=pctx, num_prefill=npf)
+
+    if sd is not None:
+        spec = SpecSteps(sd, cost, hw, cal, reg)
+        decode, step = spec.decode, spec.step
 
     try:
         sim = simulate(requests, cfg, step, decode)

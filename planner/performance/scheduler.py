@@ -9,7 +9,12 @@ Follows vllm/v1/core/sched/scheduler.py (0.33) `Scheduler.schedule`:
   a running request cannot get its next block, the lowest-priority running request (the last one
   admitted) is preempted: its blocks are freed and it goes back to the front of WAITING to be
   recomputed (prompt + the tokens it had generated). No new request is admitted in a step that
-  preempted. Random prompts share no prefix, so prefix caching never hits between requests; but with
+  preempted. Requests with a shared prefix (--random-prefix-len, the prefix_repetition dataset) find
+  the full blocks of it that earlier requests computed (a block is cached as soon as it is scheduled, as
+  vLLM hashes it at allocation) and do not prefill them again; freed prefix blocks stay cached until the
+  free queue reaches them (LRU eviction, planner.performance.prefix_cache). In that mode a returning
+  preempted request finds only the shared prefix, and recomputes the rest of what it had.
+  Random prompts without a prefix share nothing, so prefix caching never hits between requests; but with
   prefix caching on (V1's default) a preempted request's own freed blocks stay cached until they are
   reallocated: vLLM puts freed blocks at the end of its free queue and allocates from the front, so when
   the request returns, the blocks allocated since beyond those that were free before it left are its
@@ -47,6 +52,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from planner.performance.prefix_cache import PrefixCache
 from planner.performance.step_time import StepTime
 from planner.performance.types import Request, RequestTiming, SimResult
 
@@ -67,8 +73,10 @@ class SchedulerConfig:
     per_prompt_token_s: float = 0.0      # ... plus this per prompt token
     frontend_token_s: float = 0.0        # API server time per request per streamed chunk
     ramp_up_s: float = 0.0               # the client's --max-concurrency workers start evenly over this
-    # V1's prefix cache: a preempted request's freed blocks stay cached until reallocated, so on its
-    # return it recomputes only what other requests have overwritten since (see the module docstring).
+    # The prefix cache (the effective enable_prefix_caching): a preempted request's freed blocks stay
+    # cached until reallocated, so on its return it recomputes only what other requests have overwritten
+    # since; requests with a shared prefix (Request.prefix_group) hit each other's full prefix blocks
+    # (planner.performance.prefix_cache). See the module docstring.
     prefix_caching: bool = False
     max_model_len: int = 1 << 30
     # Advance the decoding requests as one group (same steps, same times, far less Python per step);
@@ -193,6 +201,55 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
     gone_alloc = [0] * n                               # ... alloc_total then
     gone_blocks = [0] * n                              # ... and the blocks it left in the cache
 
+    pcache: PrefixCache | None = None
+    pgroup = [r.prefix_group for r in requests]
+    pblocks = [r.prefix_len // bs if r.prefix_group >= 0 else 0 for r in requests]
+    if cfg.prefix_caching and any(pblocks):
+        pcache = PrefixCache(cfg.num_blocks)
+    shared_held = [0] * n                              # leading prefix blocks a request references
+    own_copy = [False] * n                             # it computed a block another had cached first
+    prefill_saved = 0                                  # prompt tokens found in the cache, not computed
+
+    def hit(i: int) -> tuple[int, int, int]:
+        """(cached tokens, cached blocks, of them in the free queue) a waiting request starts from."""
+        if pcache is None:
+            hc_, hb_ = resume_hit(i)
+            return hc_, hb_, hb_
+        if not pblocks[i]:
+            return 0, 0, 0
+        limit = min(pblocks[i], (in_len[i] + generated[i] - 1) // bs)
+        hb_, hf_ = pcache.lookup(pgroup[i], limit, alloc_total)
+        return hb_ * bs, hb_, hf_
+
+    def take(i: int, hb_: int) -> None:
+        nonlocal prefill_saved
+        if pcache is not None and hb_:
+            pcache.take(pgroup[i], hb_)
+            shared_held[i] = hb_
+            prefill_saved += hb_ * bs
+
+    def cache_upto(i: int, tokens: int) -> None:
+        """Request i has `tokens` scheduled: the full prefix blocks among them enter the cache."""
+        if pcache is None or own_copy[i]:
+            return
+        top = min(pblocks[i], tokens // bs)
+        while shared_held[i] < top:
+            if not pcache.register(pgroup[i], shared_held[i]):
+                own_copy[i] = True
+                return
+            shared_held[i] += 1
+
+    def give_back(i: int) -> int:
+        """Free request i's blocks; the number that enter the free queue."""
+        b = blocks[i]
+        if pcache is None:
+            return b
+        full = min(b, computed[i] // bs)
+        held = min(shared_held[i], full)
+        shared_held[i] = 0
+        own_copy[i] = False
+        return pcache.release(pgroup[i], held, full - held, b - full, alloc_total)
+
     def resume_hit(i: int) -> tuple[int, int]:
         """(cached tokens, cached blocks) a returning preempted request finds in the prefix cache."""
         if not gone_blocks[i]:
@@ -262,7 +319,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                             finish_step[i] = steps - 1
                             gone.append(i)
                     for i in gone:
-                        free += blocks[i]
+                        free += give_back(i)
                         blocks[i] = 0
                         heapq.heappush(slots, now)
                     done += len(gone)
@@ -295,8 +352,9 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
             prefill_step = False
             if cfg.prefill_first and waiting and n_run < mns:
                 i = waiting[0]
-                need = in_len[i] + generated[i]
-                prefill_step = need <= budget0 and -(-need // bs) <= free
+                hc, hb, hf = hit(i) if pcache is not None else (0, 0, 0)
+                need = in_len[i] + generated[i] - hc
+                prefill_step = need <= budget0 and -(-(hc + need) // bs) - hb + hf <= free
             if prefill_step:
                 grouped = True                           # admissions below; the group waits this step
             else:
@@ -329,47 +387,54 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     for i, ntok, nb in plan:
                         blocks[i] += nb
                         sched.append((i, ntok))
+                        cache_upto(i, computed[i] + ntok)
         if grouped:
             if cfg.prefill_first and not ticked:
                 while waiting and n_run < mns:
                     i = waiting[0]
-                    need = in_len[i] + generated[i]
+                    hc, hb, hf = hit(i) if pcache is not None else (0, 0, 0)
+                    need = in_len[i] + generated[i] - hc
                     if need > budget:
                         break
-                    nb = -(-need // bs)
-                    if nb > free:
+                    nb = -(-(hc + need) // bs) - hb
+                    if nb + hf > free:
                         kv_blocked = True
                         break
                     waiting.popleft()
                     queued += now - wait_since[i]
-                    free -= nb
+                    take(i, hb)
+                    computed[i] = hc
+                    free -= nb + hf
                     alloc_total += nb
-                    blocks[i] = nb
+                    blocks[i] = nb + hb
                     tail.append(i)
                     n_run += 1
                     sched.append((i, need))
+                    cache_upto(i, hc + need)
                     budget -= need
             elif not cfg.prefill_first:
                 while waiting and budget > 0 and n_run < mns:
                     i = waiting[0]
-                    hc, hb = resume_hit(i)
+                    hc, hb, hf = hit(i)
                     c0 = hc or computed[i]
                     want = in_len[i] + generated[i] - c0
                     if not cfg.chunked_prefill and want > budget:
                         break
                     ntok = want if want <= budget else budget
                     nb = -(-(c0 + ntok) // bs) - (hb or blocks[i])
-                    if nb + hb > free:
+                    if nb + hf > free:
                         kv_blocked = True
                         break
                     waiting.popleft()
                     queued += now - wait_since[i]
                     if hb:
                         computed[i], blocks[i] = hc, hb
+                    take(i, hb)
                     gone_blocks[i] = 0
-                    free -= nb + hb
+                    free -= nb + hf
                     alloc_total += nb
                     blocks[i] += nb
+                    cache_upto(i, c0 + ntok)
                     tail.append(i)
                     n_run += 1
                     sched.append((i, ntok))
@@ -377,8 +442,9 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
             elif cfg.prefill_first and waiting and n_run < mns:
                 # a decode step because the head cannot start: say why, as the plain loop does
                 i = waiting[0]
-                need = in_len[i] + generated[i]
-                if need <= budget0 and -(-need // bs) > free:
+                hc, hb, hf = hit(i) if pcache is not None else (0, 0, 0)
+                need = in_len[i] + generated[i] - hc
+                if need <= budget0 and -(-(hc + need) // bs) - hb + hf > free:
                     kv_blocked = True
         else:
             # --- the plain path: every running request walked in order (vLLM's loop) ---
@@ -391,20 +457,24 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                 # V0: a prefill-only step if any waiting prompt can start
                 while waiting and len(running) < mns:
                     i = waiting[0]
-                    need = in_len[i] + generated[i]
+                    hc, hb, hf = hit(i) if pcache is not None else (0, 0, 0)
+                    need = in_len[i] + generated[i] - hc
                     if need > budget:
                         break
-                    nb = -(-need // bs)
-                    if nb > free:
+                    nb = -(-(hc + need) // bs) - hb
+                    if nb + hf > free:
                         kv_blocked = True
                         break
                     waiting.popleft()
                     queued += now - wait_since[i]
-                    free -= nb
+                    take(i, hb)
+                    computed[i] = hc
+                    free -= nb + hf
                     alloc_total += nb
-                    blocks[i] = nb
+                    blocks[i] = nb + hb
                     running.append(i)
                     sched.append((i, need))
+                    cache_upto(i, hc + need)
                     budget -= need
             if not sched:
                 k = 0
@@ -422,10 +492,10 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     nb = -(-(computed[i] + ntok) // bs) - blocks[i]
                     while nb > free:
                         victim = running.pop()
-                        if cfg.prefix_caching:
+                        if cfg.prefix_caching and pcache is None:
                             gone_free[victim], gone_alloc[victim] = free, alloc_total
                             gone_blocks[victim] = blocks[victim]
-                        free += blocks[victim]
+                        free += give_back(victim)
                         blocks[victim] = 0
                         computed[victim] = 0
                         waiting.appendleft(victim)
@@ -440,29 +510,32 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     alloc_total += nb
                     blocks[i] += nb
                     sched.append((i, ntok))
+                    cache_upto(i, computed[i] + ntok)
                     budget -= ntok
                     k += 1
                 if not preempted and not cfg.prefill_first:
                     while waiting and budget > 0 and len(running) < mns:
                         i = waiting[0]
-                        hc, hb = resume_hit(i)
+                        hc, hb, hf = hit(i)
                         c0 = hc or computed[i]
                         want = in_len[i] + generated[i] - c0
                         if not cfg.chunked_prefill and want > budget:
                             break
                         ntok = want if want <= budget else budget
                         nb = -(-(c0 + ntok) // bs) - (hb or blocks[i])
-                        if nb + hb > free:
+                        if nb + hf > free:
                             kv_blocked = True
                             break
                         waiting.popleft()
                         queued += now - wait_since[i]
                         if hb:
                             computed[i], blocks[i] = hc, hb
+                        take(i, hb)
                         gone_blocks[i] = 0
-                        free -= nb + hb
+                        free -= nb + hf
                         alloc_total += nb
                         blocks[i] += nb
+                        cache_upto(i, c0 + ntok)
                         running.append(i)
                         sched.append((i, ntok))
                         budget -= ntok
@@ -535,7 +608,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
             fin = set(finished)
             tail = [i for i in tail if i not in fin]
             for i in finished:
-                free += blocks[i]
+                free += give_back(i)
                 blocks[i] = 0
             done += len(finished)
             for _ in finished:
@@ -608,4 +681,5 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
     duration = (max(t.finish_s for t in timings) - start) if n else 0.0
     return SimResult(timings=tuple(timings), duration_s=duration, max_concurrent_requests=max_in_flight,
                      preemptions=preemptions, steps=steps, bound_seconds=bounds, itl_counts=itl_counts,
-                     queued_request_s=queued)
+                     queued_request_s=queued, prefix_hit_tokens=prefill_saved,
+                     prefix_evictions=pcache.evictions if pcache is not None else 0)

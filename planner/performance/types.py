@@ -19,16 +19,26 @@ class Request:
     arrival_s: float      # when the client's request generator releases it (0.0 for a burst)
     input_len: int        # prompt tokens
     output_len: int       # tokens to generate (the benchmark sets ignore_eos, so exactly this many)
+    # The first `prefix_len` prompt tokens are the same in every request of `prefix_group` (-1: none):
+    # --random-prefix-len and the prefix_repetition dataset. Only these can hit another's cached blocks.
+    prefix_group: int = -1
+    prefix_len: int = 0
 
 
 @dataclass(frozen=True)
 class Workload:
     """A `vllm bench serve` (or, with offline_batch, `vllm bench throughput`) run, in its own flag names."""
 
-    dataset_name: Literal["random", "sharegpt"] = "random"
+    dataset_name: Literal["random", "sharegpt", "prefix_repetition"] = "random"
     random_input_len: int = 1024
     random_output_len: int = 128
     random_range_ratio: float = 0.0
+    random_prefix_len: int = 0        # random: tokens of one fixed prefix before every prompt
+    # prefix_repetition: num_prefixes prefixes, num_prompts // num_prefixes prompts each (vLLM's defaults)
+    prefix_repetition_prefix_len: int = 256
+    prefix_repetition_suffix_len: int = 256
+    prefix_repetition_num_prefixes: int = 10
+    prefix_repetition_output_len: int = 128
     num_prompts: int = 1000
     request_rate: float = math.inf    # req/s; inf sends every request at t=0
     burstiness: float = 1.0           # gamma shape of the inter-arrival times (1.0 = Poisson)
@@ -71,3 +81,7 @@ class SimResult:
     # until admitted to the batch), summed over requests. Over duration_s it is the time-average of the
     # queue's length, the quantity vLLM's `vllm:num_requests_waiting` gauge samples (Little's law).
     queued_request_s: float = 0.0
+    # Prompt tokens found in the prefix cache from other requests' shared prefixes (not prefilled), and
+    # cached prefix blocks evicted to make room (planner.performance.prefix_cache).
+    prefix_hit_tokens: int = 0
+    prefix_evictions: int = 0

@@ -17,6 +17,14 @@ distributions are the same.
   long tail of chat prompts and answers); mu is set so that the mean *after* vLLM's filter
   (is_valid_sequence: prompt and output >= 4 tokens, prompt <= 1024, prompt + output <= 2048) matches the
   measured means (tests/test_perf_workload.py checks that it does).
+* shared prefixes (vllm/benchmarks/datasets/datasets.py, 0.33): --random-prefix-len P puts one fixed
+  prefix of P tokens before every random prompt (RandomDataset.sample: the prompt is P + the sampled
+  length; the sampled part differs per request, so only the prefix can be a prefix-cache hit). The
+  prefix_repetition dataset (PrefixRepetitionRandomDataset) draws --prefix-repetition-num-prefixes
+  prefixes of --prefix-repetition-prefix-len tokens, num_prompts // num_prefixes prompts for each (each
+  prefix + its own --prefix-repetition-suffix-len random tokens, --prefix-repetition-output-len output
+  tokens), then shuffles them (random.shuffle with the seed); num_prompts not a multiple of num_prefixes
+  sends fewer requests, as vLLM does.
 * arrivals (vllm/benchmarks/serve.py get_request): rate inf sends everything at t=0; otherwise the gaps
   are gamma(shape=burstiness, scale=1/(rate x burstiness)) (burstiness inf: constant 1/rate), cumulated,
   then rescaled so that the last request is sent at num_prompts / rate exactly, as vLLM does.
@@ -103,15 +111,45 @@ def arrivals(n: int, rate: float, burstiness: float, rng: random.Random) -> list
     return cum
 
 
+def prefix_repetition(w: Workload, rng: random.Random) -> list[tuple[int, int, int]]:
+    """(prefix group, prompt length, output length) of each prompt, shuffled as vLLM sends them."""
+    g = w.prefix_repetition_num_prefixes
+    if g < 1:
+        raise ValueError("prefix_repetition_num_prefixes must be at least 1")
+    per = w.num_prompts // g
+    if per == 0:
+        raise ValueError(f"num_prompts ({w.num_prompts}) must be greater than or equal to num_prefixes ({g})")
+    total = w.prefix_repetition_prefix_len + w.prefix_repetition_suffix_len
+    if total < 1:
+        raise ValueError("prefix_repetition prefix + suffix length must be at least 1")
+    out = [(k, total, w.prefix_repetition_output_len) for k in range(g) for _ in range(per)]
+    rng.shuffle(out)
+    return out
+
+
 def generate(w: Workload) -> list[Request]:
     """The requests of workload `w`, in the order the client sends them."""
     if w.num_prompts < 1:
         raise ValueError("num_prompts must be at least 1")
     rng = random.Random(w.seed)
+    groups: list[int] | None = None
+    shared = 0
     if w.dataset_name == "sharegpt":
         lens = sharegpt_lengths(w.num_prompts, rng)
+    elif w.dataset_name == "prefix_repetition":
+        rows = prefix_repetition(w, rng)
+        groups = [g for g, _, _ in rows]
+        lens = [(p, o) for _, p, o in rows]
+        shared = w.prefix_repetition_prefix_len
     else:
         lens = random_lengths(w, rng)
+        if w.random_prefix_len > 0:
+            lens = [(w.random_prefix_len + p, o) for p, o in lens]
+            groups = [0] * len(lens)
+            shared = w.random_prefix_len
     rate = math.inf if w.offline_batch else w.request_rate
-    times = arrivals(w.num_prompts, rate, w.burstiness, random.Random(w.seed + 1))
-    return [Request(id=i, arrival_s=times[i], input_len=p, output_len=o) for i, (p, o) in enumerate(lens)]
+    times = arrivals(len(lens), rate, w.burstiness, random.Random(w.seed + 1))
+    if groups is None:
+        return [Request(id=i, arrival_s=times[i], input_len=p, output_len=o) for i, (p, o) in enumerate(lens)]
+    return [Request(id=i, arrival_s=times[i], input_len=p, output_len=o, prefix_group=groups[i],
+                    prefix_len=shared) for i, (p, o) in enumerate(lens)]

@@ -203,7 +203,8 @@ EFFECTS: dict[str, Effect] = {
                "an EAGLE head's layers and fc (and EAGLE3's own lm_head), or the target's MTP layers count in the "
                "weights; their attention layers join every KV block, so the KV cache holds fewer tokens. ngram "
                "adds nothing.",
-        performance="Not modelled (speculative decoding changes tokens per step)."),
+        performance="planner perf: 1 + a + ... + a^k tokens per step (acceptance a per method) for the cost of "
+                    "verifying k + 1 tokens and k draft passes (mtp, eagle, eagle3, ngram)."),
     "--enable-lora": Effect(
         default="off",
         memory="Adapter slots on every LoRA-wrapped module, per TP rank (max_loras x max_lora_rank x (in + out), "

@@ -244,6 +244,10 @@ class VersionRules:
     # V0's long-context (> 32K) chunked-prefill default is CUDA-only: `not current_platform.is_rocm()` in
     # EngineArgs.create_engine_config (0.6.x-0.7.x), `current_platform.is_cuda()` in _set_default_args_v0 (0.8+).
     long_context_chunked_on_rocm: bool = False
+    # enable_prefix_caching where the command does not set it: on in V1 (CacheConfig default), off in V0
+    # (0.6-0.10 EngineArgs default False). The one place the effective value's default is decided; the
+    # estimator resolves the flag with it and the perf model reads the resolved value.
+    prefix_caching_default: bool = True
 
 
 def engine_from_env(env: Mapping[str, str] | None, engines: tuple[str, ...]) -> str | None:
@@ -307,6 +311,7 @@ def rules_for(version: str, engine: str | None = None, *, env: Mapping[str, str]
         mla_forces_no_chunked_prefill=facts.v0_mla_forces_no_chunked and not v1,
         mla_chunked_default_off=facts.v0_mla_chunked_default_off and not v1,
         long_context_chunked_on_rocm=facts.v0_long_context_chunked_on_rocm,
+        prefix_caching_default=v1,
     )
 
 

@@ -125,8 +125,13 @@ def workload_line(w: Workload, swept: str | None = None) -> str:
     sweep varies, whose value differs per point)."""
     if w.dataset_name == "sharegpt":
         shape = "ShareGPT lengths"
+    elif w.dataset_name == "prefix_repetition":
+        shape = (f"prefix_repetition {w.prefix_repetition_num_prefixes} prefixes of {w.prefix_repetition_prefix_len} + "
+                 f"{w.prefix_repetition_suffix_len} in / {w.prefix_repetition_output_len} out")
     else:
         shape = f"random {w.random_input_len} in / {w.random_output_len} out"
+        if w.random_prefix_len:
+            shape = f"random {w.random_prefix_len} shared prefix + {w.random_input_len} in / {w.random_output_len} out"
         if w.random_range_ratio:
             shape += f" (range ratio {w.random_range_ratio:g})"
     if w.offline_batch:

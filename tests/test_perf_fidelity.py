@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 # metric -> (median, p90) absolute relative error held, pooled over the answered cases
 # measured 2026-12-04 (perf-fit + perf-cover merged): throughput 13.5 % / 49.5 %, TPOT 12.4 % / 43.3 %,
-# TTFT 28.6 % / 185.0 %, 293/317 answered (p007 MTP newly answered; p241-p243 refused: prompts over 0.7.3 V0 MLA's limit)
+# TTFT 28.6 % / 185.0 %, 293/317 answered (p007 MTP newly answered;
+# p241-p243 refused: prompts over 0.7.3 V0 MLA's limit)
 POOLED = {"output_throughput": (0.14, 0.53), "tpot": (0.135, 0.45), "ttft": (0.31, 2.05)}
 # V1 (vLLM 0.8 and later), measured: 10.0 % / 38.6 %, 12.4 % / 46.9 %, 24.8 % / 195.9 %
 V1 = {"output_throughput": (0.11, 0.42), "tpot": (0.135, 0.49), "ttft": (0.27, 2.20)}

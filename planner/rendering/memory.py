@@ -99,8 +99,7 @@ def render_estimate(est: Estimate, console: Console, warnings: Console | None = 
     # Exactly as vLLM logs it (kv_cache_utils), so a grep for the line matches both; the planner's own detail
     # goes on the next line, never appended to vLLM's (issue 15).
     console.print(f"{label} KV cache size: {kv.tokens:,} tokens", soft_wrap=True)
-    console.print(f"  ({kv.num_blocks:,} blocks of {kv.block_size}, {kv.bytes_per_token:,} bytes per token per GPU)",
-                  soft_wrap=True)
+    console.print(f"  ({kv.num_blocks:,} blocks of {kv.block_size}, {kv.bytes_per_token:,} bytes per token per GPU)")
     console.print(f"Maximum concurrency for {r.max_model_len:,} tokens per request: {kv.max_concurrency:.2f}x",
                   soft_wrap=True)
     if lay is not None and lay.dp > 1:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import PlannerError, did_you_mean
-from planner.release.vllm_versions import parse_version
+from planner.release.vllm_versions import LATEST, parse_version
 
 ENV_VAR = "PLANNER_CONFIG"
 APP_DIR = "vllm-planner"
@@ -125,11 +125,11 @@ def _check_value(path: Path, text: str, key: str, value: Any, table: str | None)
             parse_version(value)
         except PlannerError:
             raise PlannerError(f"{where}: {name}: {value[:40]!r} is not a vLLM release", code="config",
-                               hint='e.g. vllm_version = "0.33.0"') from None
+                               hint=f'e.g. vllm_version = "{LATEST}"') from None
     return value
 
 
-_EXAMPLE = {"gpu": "H100", "vllm_version": "0.33.0", "device": "cuda", "offline": "true"}
+_EXAMPLE = {"gpu": "H100", "vllm_version": LATEST, "device": "cuda", "offline": "true"}
 
 
 def _keys(path: Path, text: str, data: dict[str, Any], table: str | None) -> dict[str, Any]:

@@ -261,10 +261,12 @@ class HelpMixin:
         rows = []
         commands: dict[str, Any] = getattr(self, "commands", {})
         prefix = key_of(ctx)
-        for name, cmd in commands.items():
-            if cmd.hidden:
-                continue
+        for name in commands:
+            # A summary of our own needs no command object: the root's commands import on first access.
             info = COMMANDS.get(f"{prefix} {name}".strip())
+            cmd = commands[name] if info is None else None
+            if cmd is not None and cmd.hidden:
+                continue
             text = info.summary if info is not None else _first_sentence(cmd.short_help or cmd.help or "")
             rows.append((name, text))
         if rows:

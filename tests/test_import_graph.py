@@ -43,7 +43,7 @@ def _target(name: str, modules: dict[str, Path]) -> str | None:
 def _is_import_module(node: ast.Call) -> bool:
     f = node.func
     name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-    return (name == "import_module" and len(node.args) >= 1 and isinstance(node.args[0], ast.Constant)
+    return (name in ("import_module", "lazy") and len(node.args) >= 1 and isinstance(node.args[0], ast.Constant)
             and isinstance(node.args[0].value, str))
 
 
@@ -65,7 +65,8 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
             subs = [f"{base}.{a.name}" for a in node.names]
             names = subs if all(s in modules for s in subs) else [base, *subs]
         elif isinstance(node, ast.Call) and _is_import_module(node):
-            # The lazy pattern (a module __getattr__, issue 11): import_module("pkg.mod") is an import too.
+            # The lazy patterns (a module __getattr__, issue 11; planner.lazy, issue 10): import_module("pkg.mod")
+            # and lazy("pkg.mod") are imports too.
             names = [node.args[0].value]  # type: ignore[attr-defined]
         for name in names:
             t = _target(name, modules)

@@ -19,7 +19,6 @@ import typer
 
 from planner.commands import _options as _o
 from planner.commands._run import run_command
-from planner.commands.perf import _clean, _estimate_json, head_lines
 from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.performance.capacity import LoadShape, Slo, max_sustainable_rate, parse_count, parse_rate
 from planner.pricing.cost_report import GIVEN, build_report, cost_json
@@ -27,6 +26,7 @@ from planner.pricing.prices import ApiPrice, GpuPrice, gpu_offers, gpu_price
 from planner.pricing.prices import api_price as catalog_api_price
 from planner.release.vllm_versions import LATEST
 from planner.rendering.cost import human_lines
+from planner.rendering.estimate_head import estimate_json, head_lines, strict_json
 from planner.resolve import estimate_from, parse_invocation, resolve_inputs
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def _write(text: str) -> None:
 
 
 def _dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+    return json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"
 
 
 def _number(flag: str, value: float | None, *, lo: float, lo_open: bool = False) -> None:
@@ -294,13 +294,13 @@ def to_json(est: Estimate, r: CostReport, source_warnings: list[str], notes: lis
     capacity.update(replicas=r.replicas, gpus_total=r.gpus, request_rate=round(r.peak_rate, 6),
                     peak_to_average=r.model.peak_to_average)
     return {"schema_version": SCHEMA_VERSION, "cost": cost_json(r), "capacity": capacity, "notes": notes or [],
-            "estimate": _estimate_json(est, source_warnings)}
+            "estimate": estimate_json(est, source_warnings)}
 
 
 def _emit_would_fail(est: Estimate, source_warnings: list[str], *, json_out: bool) -> None:
     if json_out:
         _write(_dumps({"schema_version": SCHEMA_VERSION, "cost": None, "capacity": None,
-                       "estimate": _estimate_json(est, source_warnings)}))
+                       "estimate": estimate_json(est, source_warnings)}))
         return
     lines = [*head_lines(est, source_warnings), "WOULD FAIL at startup, so there is no self-hosted cost:"]
     lines += [f"  {e.code}: {e.message}" for e in est.errors]

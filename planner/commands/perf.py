@@ -2,7 +2,7 @@
 --offline-batch, `vllm bench throughput`) would measure on that deployment, from the config and the GPU alone.
 
 Parsing and rendering only. The deployment is resolved by the same code path as `planner estimate`
-(build_estimate), the workload flags are read by planner/performance/bench_flags.py, and the prediction is
+(planner.resolve), the workload flags are read by planner/performance/bench_flags.py, and the prediction is
 planner.performance.predict. Every workload value is checked before the estimate runs, so bad input fails fast.
 """
 
@@ -20,11 +20,10 @@ import typer
 
 from planner.commands import _options as _o
 from planner.commands._run import run_command
-from planner.commands.estimate import build_estimate
 from planner.errors import SCHEMA_VERSION, PlannerError
 from planner.performance.bench_flags import WorkloadFlags, max_input_len, max_output_len, parse_workload
-from planner.performance.coverage import not_modelled
 from planner.performance.predict import predict
+from planner.rendering.estimate_head import estimate_json, head_lines, strict_json
 from planner.rendering.perf import (
     bounds_lines,
     peak_output_tokens_per_s,
@@ -34,9 +33,10 @@ from planner.rendering.perf import (
     throughput_lines,
     workload_line,
 )
+from planner.resolve import estimate_from, resolve_inputs
 
 if TYPE_CHECKING:
-    from planner.answers import BenchmarkJson, EstimateAnswer, FindingJson, PerfAnswer, PerfPointJson
+    from planner.answers import BenchmarkJson, PerfAnswer, PerfPointJson
     from planner.memory.estimator import Estimate
     from planner.performance.bench_flags import Sweep
     from planner.performance.types import Workload
@@ -121,11 +121,11 @@ def command(
                 raise PlannerError("--plot draws a sweep; add --sweep max-concurrency=1,2,4 "
                                    "(or --sweep request-rate=1,2,4)")
             plotfile.check_path(plot_path)
-        built = build_estimate(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
-                               quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
-                               revision=revision, offline=offline, progress=not json_out, token=hf_token)
-        est, loaded = cast("tuple[Estimate, Any]", built)
-        source_warnings = [str(w) for w in loaded.warnings]
+        inputs = resolve_inputs(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
+                                quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
+                                revision=revision, offline=offline, progress=not json_out, token=hf_token)
+        est = estimate_from(inputs)
+        source_warnings = [str(w) for w in inputs.model.warnings]
         if not est.fits:
             _emit_would_fail(est, workload, swept, source_warnings, json_out=json_out)
             return 1
@@ -162,24 +162,8 @@ def _check_lengths(est: Estimate, w: Workload) -> None:
                            hint="lower --random-input-len/--random-output-len or raise --max-model-len")
 
 
-def _clean(x: Any) -> Any:
-    """JSON without NaN or Infinity (strict parsers reject them): an infinite value is "inf", as vLLM saves
-    an infinite --request-rate, and a NaN is null."""
-    if isinstance(x, float):
-        if math.isnan(x):
-            return None
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return x
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
-
-
 def _dumps(obj: Mapping[str, Any]) -> str:
-    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+    return json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"
 
 
 def workload_json(w: Workload) -> dict[str, Any]:
@@ -199,42 +183,19 @@ def point_json(p: PredictionLike) -> PerfPointJson:
     return {"benchmark": benchmark_json(p), "bounds": p.bounds.to_json(), "workload": workload_json(p.workload)}
 
 
-def _estimate_json(est: Estimate, source_warnings: list[str]) -> EstimateAnswer:
-    # Estimate.to_json builds an EstimateAnswer (planner/answers.py); its annotation still says dict.
-    out = cast("EstimateAnswer", est.to_json())
-    source: list[FindingJson] = [{"code": "source", "message": w} for w in source_warnings]
-    coverage: list[FindingJson] = [{"code": c, "message": m} for c, m in not_modelled(est)]
-    out["warnings"] = [*source, *out["warnings"], *coverage]
-    return out
-
-
 def to_json(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
             source_warnings: list[str]) -> PerfAnswer:
     if swept is None:
         return {"schema_version": SCHEMA_VERSION, **point_json(preds[0]),
-                "estimate": _estimate_json(est, source_warnings)}
+                "estimate": estimate_json(est, source_warnings)}
     return {"schema_version": SCHEMA_VERSION, "sweep": swept.to_json(), "points": [point_json(p) for p in preds],
-            "estimate": _estimate_json(est, source_warnings)}
-
-
-def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
-    r = est.resolved
-    dp = f", DP {r.data_parallel_size}" if r.data_parallel_size > 1 else ""
-    out = [f"{est.model.get('name')} on {r.world_size * r.data_parallel_size} x {est.gpu.id} (TP "
-           f"{r.tensor_parallel_size}, PP {r.pipeline_parallel_size}{dp}) · vLLM {est.rules.version} "
-           f"({est.rules.engine.upper()})",
-           f"KV cache {est.kv_cache.tokens:,} tokens · max_model_len {r.max_model_len:,} · max_num_seqs "
-           f"{r.max_num_seqs} · max_num_batched_tokens {r.max_num_batched_tokens:,}"]
-    out += [f"warning (source): {w}" for w in source_warnings]
-    out += [f"warning ({w.code}): {w.message}" for w in est.warnings]
-    out += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
-    return out
+            "estimate": estimate_json(est, source_warnings)}
 
 
 def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_warnings: list[str], *,
                      json_out: bool) -> None:
     if json_out:
-        estimate = _estimate_json(est, source_warnings)
+        estimate = estimate_json(est, source_warnings)
         body: PerfAnswer
         if swept is None:
             body = {"schema_version": SCHEMA_VERSION, "benchmark": None, "bounds": None, "workload": workload_json(w),

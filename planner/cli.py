@@ -10,7 +10,9 @@ defaults from the config file (planner/user_config.py) as click's default_map, s
 
 A run imports and builds only the command it names (`app_for`): the other commands' modules and typer's
 conversion of their signatures cost a catalog plan about a tenth of its time. `app` (the whole app, for
-help, typos, the API and the tests) is built on first use.
+help, typos, the API and the tests) knows every command by name and imports a command's module only when
+that command is looked up (`_LazyCommands`): `planner --help` and shell completion list the commands
+with their summaries from planner/cli_help.py, so each command module imports what it needs at its top.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from __future__ import annotations
 import functools
 import gc
 import sys
+from collections.abc import Iterator, MutableMapping
+from difflib import get_close_matches
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from planner import user_config
+from planner.cli_help import COMMANDS as HELPS
 from planner.cli_help import HelpMixin, PlannerCommand
 from planner.commands._run import fail, usage_error
 from planner.errors import PlannerError
@@ -33,6 +38,12 @@ try:  # typer >= 0.26 vendors click as typer._click; older releases use click it
     from typer._click import exceptions as cx
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as cx  # type: ignore[no-redef]
+try:
+    from typer._click.core import Command as ClickCommand
+    from typer._click.shell_completion import CompletionItem
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.core import Command as ClickCommand  # type: ignore[assignment]
+    from click.shell_completion import CompletionItem  # type: ignore[assignment]
 
 
 HELP_NAMES = ("-h", "--help")
@@ -67,9 +78,67 @@ def _wants_help(argv: list[str]) -> bool:
                for w in words) or not words
 
 
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root group's commands by name: every name of COMMANDS is there, and a command's module is imported
+    (and its click command built, as `app_for` builds it) on first access. Names, `in` and `len` import
+    nothing, so help, completion and a typo's suggestion cost no command module."""
+
+    def __init__(self, built: MutableMapping[str, Any] | None) -> None:
+        self._built: dict[str, Any] = dict(built or {})
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._built[name] = typer.main.get_command(app_for([name])).commands[name]  # type: ignore[attr-defined]
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (n for n in self._built if n not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(1 for n in self._built if n not in COMMANDS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS or name in self._built
+
+
 class _PlannerGroup(HelpMixin, TyperGroup):
     """Click's usage errors (a bad option type, a missing argument) follow the planner's error contract:
-    exit 2 with one line on stderr, and a JSON object on stdout under --json, instead of a usage block."""
+    exit 2 with one line on stderr, and a JSON object on stdout under --json, instead of a usage block.
+    Its commands are `_LazyCommands`: looked up by name, imported on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands(self.commands)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)          # names only: typer's own reads every command (imports them all)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return self._click_resolve_command(ctx, args)
+        except cx.UsageError as e:          # typer's suggestion, from the names (no command imported)
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches:
+                e.message = e.message.rstrip(".") + ". Did you mean " + ", ".join(f"{m!r}" for m in matches) + "?"
+            raise
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:
+        """The commands starting with `incomplete`, with their summaries (cli_help), then the options."""
+        items = [CompletionItem(n, help=HELPS[n].summary if n in HELPS else None)
+                 for n in self.list_commands(ctx) if n.startswith(incomplete)]
+        return items + ClickCommand.shell_complete(self, ctx, incomplete)
 
     # click overloads `main` on standalone_mode (Literal[True] -> NoReturn); one signature serves both here.
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,  # type: ignore[override]
@@ -78,7 +147,7 @@ class _PlannerGroup(HelpMixin, TyperGroup):
         argv = help_redirect(argv) or argv
         json_mode = "--json" in argv
         try:      # the user's config file: bad input of its own (file and line), before any command runs
-            extra.setdefault("default_map", _user_defaults(argv, list(self.commands)))
+            extra.setdefault("default_map", _user_defaults(argv, self.list_commands(None)))
         except PlannerError as err:
             code = fail(err, json_mode=json_mode)
             if standalone_mode:
@@ -197,11 +266,9 @@ def _new_app() -> typer.Typer:
 
 @functools.cache
 def whole_app() -> typer.Typer:
-    """Every command: for `planner --help`, a mistyped command, options before the command, the API, tests."""
-    app = _new_app()
-    for name in COMMANDS:
-        _register(app, name)
-    return app
+    """Every command: for `planner --help`, a mistyped command, options before the command, the API, tests.
+    None is registered here: its group's `_LazyCommands` builds each one, as `app_for` does, when looked up."""
+    return _new_app()
 
 
 def app_for(argv: list[str]) -> typer.Typer:

@@ -13,7 +13,7 @@ standard library, so `planner --help` stays as light as typer itself (tests/test
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -259,13 +259,18 @@ class HelpMixin:
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         """Each subcommand with its whole summary (click would cut it with '...')."""
         rows = []
-        commands: dict[str, Any] = getattr(self, "commands", {})
+        commands: Mapping[str, Any] = getattr(self, "commands", {})
         prefix = key_of(ctx)
-        for name, cmd in commands.items():
+        for name in commands:
+            # A summary of our own needs no command object: the root's commands import on first access.
+            info = COMMANDS.get(f"{prefix} {name}".strip())
+            if info is not None:
+                rows.append((name, info.summary))
+                continue
+            cmd = commands[name]
             if cmd.hidden:
                 continue
-            info = COMMANDS.get(f"{prefix} {name}".strip())
-            text = info.summary if info is not None else _first_sentence(cmd.short_help or cmd.help or "")
+            text = _first_sentence(cmd.short_help or cmd.help or "")
             rows.append((name, text))
         if rows:
             with formatter.section("Commands"):

@@ -45,3 +45,37 @@ def test_a_run_imports_only_its_command_module() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     commands = [m for m in json.loads(out.stdout) if not m.rsplit(".", 1)[-1].startswith("_")]
     assert commands == ["planner.commands.plan"]
+
+
+# `planner --help`, a typo and shell completion answer from the names and cli_help's summaries: no command
+# module is imported (each imports what it needs at its top, issue 10).
+LIST_PROBE = """
+import json, os, sys
+from planner.cli import main
+sys.argv = ["planner", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("planner.commands.")
+                        and not m.rsplit(".", 1)[-1].startswith("_"))), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["--help"], {}), ([], {}), (["plann"], {}),
+    ([], {"_PLANNER_COMPLETE": "complete_bash", "COMP_WORDS": "planner ", "COMP_CWORD": "1"}),
+], ids=["help", "no-args", "typo", "completion"])
+def test_listing_the_commands_imports_none(argv: list[str], env: dict[str, str]) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", LIST_PROBE, *argv], capture_output=True, text=True, timeout=60,
+                          check=False, env={**os.environ, "HF_HUB_OFFLINE": "1", **env})
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == [], proc.stderr[-500:]
+    if argv == ["plann"]:
+        assert "Did you mean 'plan'?" in proc.stderr
+    if env:
+        assert {"estimate", "plan", "flags"} <= set(proc.stdout.split())

@@ -43,7 +43,7 @@ def _target(name: str, modules: dict[str, Path]) -> str | None:
 def _is_import_module(node: ast.Call) -> bool:
     f = node.func
     name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-    return (name == "import_module" and len(node.args) >= 1 and isinstance(node.args[0], ast.Constant)
+    return (name in ("import_module", "lazy") and len(node.args) >= 1 and isinstance(node.args[0], ast.Constant)
             and isinstance(node.args[0].value, str))
 
 
@@ -65,7 +65,8 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
             subs = [f"{base}.{a.name}" for a in node.names]
             names = subs if all(s in modules for s in subs) else [base, *subs]
         elif isinstance(node, ast.Call) and _is_import_module(node):
-            # The lazy pattern (a module __getattr__, issue 11): import_module("pkg.mod") is an import too.
+            # The lazy patterns (a module __getattr__, issue 11; planner.lazy, issue 10): import_module("pkg.mod")
+            # and lazy("pkg.mod") are imports too.
             names = [node.args[0].value]  # type: ignore[attr-defined]
         for name in names:
             t = _target(name, modules)
@@ -111,14 +112,17 @@ def test_the_project_has_no_import_cycle() -> None:
 
 
 def test_the_graph_sees_imports_in_functions_and_type_checking(tmp_path: Path) -> None:
-    """The check itself: a circle through a function-level import and a TYPE_CHECKING one is found."""
+    """The check itself: a circle through a function-level import and a TYPE_CHECKING one is found;
+    import_module("...") and planner.lazy's lazy("...") are imports."""
     modules = {"pkg.a": tmp_path / "a.py", "pkg.b": tmp_path / "b.py"}
     modules["pkg.a"].write_text("def f():\n    from pkg import b\n")
     modules["pkg.b"].write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import f\n")
     modules["pkg.c"] = tmp_path / "c.py"
     modules["pkg.c"].write_text("from importlib import import_module\ndef g():\n    return import_module('pkg.a')\n")
+    modules["pkg.d"] = tmp_path / "d.py"
+    modules["pkg.d"].write_text("from planner.lazy import lazy\nb = lazy('pkg.b')\n")
     graph = {m: imports_of(m, p, modules) for m, p in modules.items()}
-    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"}}
+    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"}, "pkg.d": {"pkg.b"}}
     assert find_cycle(graph) in (["pkg.a", "pkg.b", "pkg.a"], ["pkg.b", "pkg.a", "pkg.b"])
 
 

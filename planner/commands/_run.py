@@ -14,12 +14,21 @@ wording ("Input should be a valid integer, unable to parse string as an integer"
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import typer
+
 from planner.errors import EXIT_BAD_INPUT, SCHEMA_VERSION, PlannerError, strip_prefix
+from planner.redact import forget_all, redact
+
+try:
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import get_current_context  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from planner.answers import ErrorAnswer
@@ -35,8 +44,6 @@ MAX_VALUE = 40        # longest offending value a usage error quotes
 
 
 def fail(err: PlannerError, *, json_mode: bool) -> int:
-    from planner.redact import redact
-
     # No secret a command carried (HF_TOKEN=..., --api-key ...) is echoed in an error.
     if json_mode:
         answer: ErrorAnswer = {"schema_version": SCHEMA_VERSION, "error": err.to_json()}
@@ -85,13 +92,6 @@ def own_option_hint(flag: str) -> str | None:
 
     An unknown option is handed to vLLM's parser (each command reads the rest as `vllm serve` flags),
     which would suggest one of vLLM's 400 options; the command's own options come first."""
-    import difflib
-
-    try:
-        from typer._click.globals import get_current_context
-    except ImportError:  # pragma: no cover - older typer uses click itself
-        from click import get_current_context  # type: ignore[no-redef]
-
     ctx = get_current_context(silent=True)
     if ctx is None or not flag.startswith("--"):
         return None
@@ -113,10 +113,6 @@ def _with_own_suggestion(err: PlannerError) -> PlannerError:
 
 
 def run_command(fn: Callable[[], int], *, json_mode: bool = False, debug: bool = False) -> None:
-    import typer
-
-    from planner.redact import forget_all
-
     forget_all()                # the secrets of this command only (see planner.redact)
     try:
         code = fn()

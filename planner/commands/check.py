@@ -8,13 +8,29 @@ configurations that would fail at startup or miss their requirements. Exit 0 pas
 
 from __future__ import annotations
 
+import json
 import sys
+from io import StringIO
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planner.commands._run import run_command
+from planner.errors import PlannerError, did_you_mean
+from planner.gate.output import write_report
+from planner.gate.report import FORMATS, render_human, to_github, to_json, to_junit
+from planner.gate.rules import Settings
+from planner.gate.run import STDIN, check_paths
+from planner.release.vllm_versions import parse_version
+from planner.rendering import term
+
+if TYPE_CHECKING:
+    import gpu_catalog
+else:
+    from planner.lazy import lazy
+
+    gpu_catalog = lazy("gpu_catalog")      # only to check --gpu: files name their GPUs, read by the rules
 
 HELP = ("Check vLLM deployment files (Kubernetes, Helm output via -, compose, Dockerfile, shell, planner.yaml) "
         "for flags the vLLM version rejects and configurations that fail at startup. "
@@ -39,31 +55,18 @@ def command(
     debug: Annotated[bool, typer.Option("--debug", hidden=True)] = False,
 ) -> None:
     def run() -> int:
-        from planner.errors import PlannerError, did_you_mean
-        from planner.gate.report import FORMATS, render_human, to_github, to_json, to_junit
-        from planner.gate.rules import Settings
-        from planner.gate.run import STDIN, check_paths
-
         if fmt not in FORMATS:
             raise PlannerError(f"--format: invalid choice {fmt!r}",
                                hint=did_you_mean(fmt, FORMATS) or "choose from " + ", ".join(FORMATS))
         if vllm_version is not None:
-            from planner.release.vllm_versions import parse_version
-
             parse_version(vllm_version)
         if gpu is not None:
-            import gpu_catalog
-
             gpu_catalog.resolve(gpu)
         targets = paths or ["."]
         stdin_text = sys.stdin.read() if STDIN in targets else None
         settings = Settings(gpu=gpu, vllm_version=vllm_version, offline=not online)
         report = check_paths(targets, stdin_text=stdin_text, settings=settings, strict=strict)
         if fmt == "human":
-            from io import StringIO
-
-            from planner.rendering import term
-
             if output is None:
                 render_human(report, term.console())
                 return report.exit_code
@@ -71,8 +74,6 @@ def command(
             render_human(report, term.console(file=buf, cols=120, styled=False))
             text = buf.getvalue()
         elif fmt == "json":
-            import json
-
             text = json.dumps(to_json(report), indent=2) + "\n"
         elif fmt == "github":
             text = to_github(report)
@@ -81,8 +82,6 @@ def command(
         if output is None:
             sys.stdout.write(text)
         else:
-            from planner.gate.output import write_report
-
             write_report(output, text)
         return report.exit_code
 

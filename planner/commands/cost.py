@@ -9,19 +9,30 @@ prices are planner.pricing.prices. Every option value is checked before the mode
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from planner.commands import _options as _o
-from planner.errors import SCHEMA_VERSION
+from planner.commands._run import run_command
+from planner.errors import SCHEMA_VERSION, PlannerError
+from planner.performance.capacity import LoadShape, Slo, max_sustainable_rate, parse_count, parse_rate
+from planner.pricing.cost_report import GIVEN, build_report, cost_json
+from planner.pricing.prices import ApiPrice, GpuPrice, gpu_offers, gpu_price
+from planner.pricing.prices import api_price as catalog_api_price
+from planner.release.vllm_versions import LATEST
+from planner.rendering.cost import human_lines
+from planner.rendering.estimate_head import estimate_json, head_lines, strict_json
+from planner.resolve import estimate_from, parse_invocation, resolve_inputs
 
 if TYPE_CHECKING:
     from planner.memory.estimator import Estimate
-    from planner.performance.capacity import Capacity, LoadShape, Slo
+    from planner.performance.capacity import Capacity
     from planner.pricing.cost_report import CostReport
-    from planner.pricing.prices import GpuPrice
     from planner.resolve import Inputs
 
 HELP = ("Compare self-hosting MODEL on vLLM with a hosted API for a monthly volume: replicas for the peak load "
@@ -87,8 +98,6 @@ def command(
     json_out: _o.JsonOut = False,
     debug: _o.Debug = False,
 ) -> None:
-    from planner.commands._run import run_command
-
     def run() -> int:
         opts = _parse(requests_per_month, input_len, output_len, api, api_provider, api_price, gpu_price, provider,
                       price_kind, fixed_monthly, hours_per_month, peak_to_average, slo_ttft_ms, slo_tpot_ms,
@@ -106,9 +115,6 @@ def command(
         if json_out:
             _write(_dumps(to_json(est, report, source_warnings, notes)))
         else:
-            from planner.commands.perf import head_lines
-            from planner.rendering.cost import human_lines
-
             head = head_lines(est, source_warnings) + [f"note: {n}" for n in notes]
             _write("\n".join(human_lines(report, head, requests_text=opts["requests_text"])) + "\n")
         return 0
@@ -117,22 +123,14 @@ def command(
 
 
 def _write(text: str) -> None:
-    import sys
-
     sys.stdout.write(text)
 
 
 def _dumps(obj: dict[str, Any]) -> str:
-    import json
-
-    from planner.commands.perf import _clean
-
-    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+    return json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"
 
 
 def _number(flag: str, value: float | None, *, lo: float, lo_open: bool = False) -> None:
-    from planner.errors import PlannerError
-
     if value is None:
         return
     if not math.isfinite(value) or value < lo or (lo_open and value == lo):
@@ -142,8 +140,6 @@ def _number(flag: str, value: float | None, *, lo: float, lo_open: bool = False)
 
 def parse_api_price(text: str) -> tuple[float, float]:
     """`IN,OUT` in USD per 1M tokens -> (in, out); both finite and >= 0, not both 0."""
-    from planner.errors import PlannerError
-
     parts = [p.strip() for p in text.split(",")]
     bad = PlannerError(f"--api-price must be IN,OUT in USD per 1M tokens, got {text[:40]!r}",
                        hint="e.g. --api-price 0.40,1.60")
@@ -164,12 +160,6 @@ def _parse(requests_per_month: str | None, input_len: int | None, output_len: in
            slo_ttft_ms: float | None, slo_tpot_ms: float | None, slo_e2el_ms: float | None,
            slo_percentile: float, per_replica_rate: str | None) -> dict[str, Any]:
     """Every option checked before the model is resolved."""
-    from planner.errors import PlannerError
-    from planner.performance.capacity import Slo, parse_count, parse_rate
-    from planner.pricing.cost_report import GIVEN
-    from planner.pricing.prices import ApiPrice
-    from planner.pricing.prices import api_price as catalog_api_price
-
     if requests_per_month is None:
         raise PlannerError("--requests-per-month is required", hint="e.g. --requests-per-month 500k")
     n = parse_count(requests_per_month)
@@ -224,10 +214,7 @@ def _deployment(extra: list[str], *, gpu: str | None, device: str | None, gpu_me
                 offline: bool, progress: bool, token: str | None) -> tuple[Inputs, Estimate, str | None]:
     """The estimate of the deployment; when it would not start and no parallel size was given, the smallest
     tensor-parallel size (2, 4, 8 within one node) at which it starts, with a note that says so."""
-    from dataclasses import replace
 
-    from planner.release.vllm_versions import LATEST
-    from planner.resolve import estimate_from, parse_invocation, resolve_inputs
 
     usage = "planner cost MODEL --gpu H100 --requests-per-month 1m ..., or -- vllm serve MODEL ..."
     inputs = resolve_inputs(extra, gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib, quant=quant,
@@ -253,18 +240,11 @@ def _deployment(extra: list[str], *, gpu: str | None, device: str | None, gpu_me
 
 
 def _shape(opts: dict[str, Any]) -> LoadShape:
-    from planner.performance.capacity import LoadShape
-
     return LoadShape(dataset_name="random", random_input_len=int(opts["input_len"]),
                      random_output_len=int(opts["output_len"]))
 
 
 def _gpu_price(est: Estimate, opts: dict[str, Any]) -> GpuPrice:
-    from dataclasses import replace
-
-    from planner.pricing.cost_report import GIVEN
-    from planner.pricing.prices import GpuPrice, gpu_offers, gpu_price
-
     if opts["gpu_price"] is not None:
         return GpuPrice(float(opts["gpu_price"]), "--gpu-price", "", GIVEN)
     p = gpu_price(est.gpu.id, provider=opts["provider"], kind=opts["price_kind"])
@@ -277,9 +257,6 @@ def _gpu_price(est: Estimate, opts: dict[str, Any]) -> GpuPrice:
 
 
 def compare(est: Estimate, opts: dict[str, Any]) -> CostReport:
-    from planner.performance.capacity import max_sustainable_rate
-    from planner.pricing.cost_report import build_report
-
     price = _gpu_price(est, opts)            # a missing price fails before the search runs
     cap: Capacity | None = None
     if opts["per_replica_rate"] is not None:
@@ -289,8 +266,6 @@ def compare(est: Estimate, opts: dict[str, Any]) -> CostReport:
         slo: Slo | None = opts["slo"]
         cap = max_sustainable_rate(est, _shape(opts), slo)
         if not cap.met:
-            from planner.errors import PlannerError
-
             raise PlannerError(f"no request rate meets the targets on this deployment: {cap.reason}",
                                code="slo_unreachable", hint="loosen --slo-*, or pick a faster GPU or a larger TP")
         rate = cap.request_rate
@@ -310,9 +285,6 @@ def _slo_text(slo: Slo) -> str:
 
 
 def to_json(est: Estimate, r: CostReport, source_warnings: list[str], notes: list[str] | None = None) -> dict[str, Any]:
-    from planner.commands.perf import _estimate_json
-    from planner.pricing.cost_report import cost_json
-
     if r.capacity is not None:
         capacity = r.capacity.to_json()
     else:
@@ -322,15 +294,13 @@ def to_json(est: Estimate, r: CostReport, source_warnings: list[str], notes: lis
     capacity.update(replicas=r.replicas, gpus_total=r.gpus, request_rate=round(r.peak_rate, 6),
                     peak_to_average=r.model.peak_to_average)
     return {"schema_version": SCHEMA_VERSION, "cost": cost_json(r), "capacity": capacity, "notes": notes or [],
-            "estimate": _estimate_json(est, source_warnings)}
+            "estimate": estimate_json(est, source_warnings)}
 
 
 def _emit_would_fail(est: Estimate, source_warnings: list[str], *, json_out: bool) -> None:
-    from planner.commands.perf import _estimate_json, head_lines
-
     if json_out:
         _write(_dumps({"schema_version": SCHEMA_VERSION, "cost": None, "capacity": None,
-                       "estimate": _estimate_json(est, source_warnings)}))
+                       "estimate": estimate_json(est, source_warnings)}))
         return
     lines = [*head_lines(est, source_warnings), "WOULD FAIL at startup, so there is no self-hosted cost:"]
     lines += [f"  {e.code}: {e.message}" for e in est.errors]

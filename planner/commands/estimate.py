@@ -6,15 +6,33 @@ spellings, so a pasted command line works unchanged after `--`.
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from planner.commands import _options as _o
+from planner.commands._run import run_command
+from planner.rendering import textout
+from planner.rendering.memory import render_estimate
+
+# Kept here for plan, validate and the tests: the one resolution path is planner.resolve.
+from planner.resolve import estimate_from, resolve_inputs
+from planner.resolve import parse_invocation as parse_invocation
+from planner.resolve import split_model_and_flags as split_model_and_flags
+
 if TYPE_CHECKING:
     from planner.memory.estimator import Estimate
-    from planner.release.serve_args import ServeCommand
+    from planner.rendering import memory_plot, plotfile
     from planner.sourcing.loader import LoadedModel
-from planner.commands import _options as _o
+else:
+    from planner.lazy import lazy
+
+    # Only for --plot: the plot writers are not on the way to a plain estimate.
+    memory_plot = lazy("planner.rendering.memory_plot")
+    plotfile = lazy("planner.rendering.plotfile")
 
 HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUDA graphs and KV cache per GPU, "
         "the KV cache size in tokens, the maximum concurrency, and any startup failure, as vLLM logs them. "
@@ -24,28 +42,11 @@ HELP = ("Predict what vLLM will do with MODEL on a GPU: weights, activation, CUD
 
 PLOT_HELP = "Write the memory split per GPU to FILE (.svg or .png): one bar per pipeline stage."
 
-# `planner --help` must not load the memory model: planner.resolve is imported when a command runs.
-def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
-    """planner.resolve.split_model_and_flags (kept here for plan and validate)."""
-    from planner.resolve import split_model_and_flags as split
-
-    return split(extra)
-
-
-def parse_invocation(extra: list[str], model: str | None, version: str, *, usage: str) -> tuple[str, ServeCommand]:
-    """planner.resolve.parse_invocation (kept here for plan and validate)."""
-    from planner.resolve import parse_invocation as parse
-
-    return parse(extra, model, version, usage=usage)
-
-
 def build_estimate(extra: list[str], *, gpu: str | None, device: str | None, gpu_memory_gib: float | None,
                    quant: str | None, vllm_version: str | None, vllm_engine: str | None, revision: str | None,
                    offline: bool, progress: bool, model: str | None = None,
                    token: str | None = None) -> tuple[Estimate, LoadedModel]:
     """(Estimate, LoadedModel) through the one resolution path (planner.resolve); kept for callers."""
-    from planner.resolve import estimate_from, resolve_inputs
-
     inputs = resolve_inputs(extra, gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib, quant=quant,
                             vllm_version=vllm_version, vllm_engine=vllm_engine, revision=revision,
                             offline=offline, progress=progress, model=model, token=token)
@@ -67,34 +68,20 @@ def command(
     json_out: _o.JsonOut = False,
     debug: _o.Debug = False,
 ) -> None:
-    from planner.commands._run import run_command
-
     def run() -> int:
-        import sys
-        from pathlib import Path
-
-        from planner.rendering.plotfile import check_path
-
         plot_path = Path(plot) if plot is not None else None
         if plot_path is not None:
-            check_path(plot_path)                      # before any work
+            plotfile.check_path(plot_path)             # before any work
         est, loaded = build_estimate(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                      quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
                                      revision=revision, offline=offline, progress=not json_out, token=hf_token)
         if plot_path is not None:                      # a layout that would fail is drawn too: it shows why
-            from planner.rendering.memory_plot import write_memory_plot
-
-            write_memory_plot(plot_path, est)
+            memory_plot.write_memory_plot(plot_path, est)
         if json_out:
-            import json
-
             out = est.to_json()
             out["warnings"] = [*({"code": "source", "message": w} for w in loaded.warnings), *out["warnings"]]
             sys.stdout.write(json.dumps(out, indent=2) + "\n")
         else:
-            from planner.rendering import textout
-            from planner.rendering.memory import render_estimate
-
             # textout's consoles: plain text without importing rich where rich would write no styles.
             console = textout.console()
             warnings = textout.console(stderr=True)   # warnings never go into piped output

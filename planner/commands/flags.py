@@ -7,12 +7,18 @@ of the release, what a flag does to memory and performance from planner/release/
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from planner.commands import _options as _o
+from planner.commands._run import run_command
+from planner.errors import PlannerError
+from planner.release import flag_docs
+from planner.release.vllm_versions import LATEST
+from planner.rendering import term
 
 if TYPE_CHECKING:
     from planner.release.flag_docs import FlagDoc
@@ -33,18 +39,11 @@ def command(
     = False,
     json_out: _o.JsonOut = False,
 ) -> None:
-    from planner.commands._run import run_command
-
     def run() -> int:
-        from planner.release import flag_docs
-        from planner.release.vllm_versions import LATEST
-
         version = vllm_version or LATEST
         # `planner flags --max-model-len`: a flag name with its dashes is not one of this command's options.
         extra = [w for w in ctx.args if w != "--"]
         if len(extra) > 1 or (extra and name is not None):
-            from planner.errors import PlannerError
-
             raise PlannerError(f"flags: one NAME at a time, got {len([*extra, *([name] if name else [])])}",
                                hint="e.g. planner flags max-model-len")
         name_ = name if name is not None else (extra[0] if extra else None)
@@ -68,14 +67,10 @@ def command(
 
 
 def _dump(obj: Any) -> None:
-    import json
-
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
 
 
 def _doc_json(doc: FlagDoc, *, brief: bool = False) -> dict[str, Any]:
-    from planner.release import flag_docs
-
     info = doc.info
     assert info is not None
     out: dict[str, Any] = {
@@ -92,9 +87,6 @@ def _doc_json(doc: FlagDoc, *, brief: bool = False) -> dict[str, Any]:
 
 
 def _list(docs: list[FlagDoc], version: str, *, only_modelled: bool) -> None:
-    from planner.release import flag_docs
-    from planner.rendering import term
-
     con = term.console()
     what = "flags the planner's model reads" if only_modelled else "`vllm serve` flags"
     for line in term.wrap(f"vLLM {version}: {len(docs)} {what}; * = read by the planner's memory and "
@@ -116,9 +108,6 @@ def _list(docs: list[FlagDoc], version: str, *, only_modelled: bool) -> None:
 
 
 def _explain(doc: FlagDoc) -> None:
-    from planner.release import flag_docs
-    from planner.rendering import term
-
     info = doc.info
     assert info is not None
     con = term.console()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import typer
+
+import gpu_catalog
+from planner.commands._run import run_command
+from planner.rendering import term
 
 HELP = ("List the GPU catalog: ids and aliases --gpu accepts, the memory total vLLM sees (cudaMemGetInfo), "
         "compute capability, bandwidth, interconnect and list price. QUERY filters by id, alias or name.")
@@ -12,14 +19,7 @@ def command(
     query: str = typer.Argument(None, help="Filter (case-insensitive) on id, alias or name."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    from planner.commands._run import run_command
-
     def run() -> int:
-        import json
-        import sys
-
-        import gpu_catalog
-
         gpus = list(gpu_catalog.all_gpus().values())
         if query:
             q = query.lower()
@@ -33,7 +33,6 @@ def command(
                      "price_source": g.price_source} for g in gpus]
             sys.stdout.write(json.dumps(rows, indent=2) + "\n")
             return 0
-        from planner.rendering import term
 
         # Laid out for the terminal (80 columns when piped): the aliases wrap at their commas.
         columns = (term.Column("id"), term.Column("GiB", justify="right"), term.Column("cc", justify="right"),

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+import model_catalog
 from planner.cli_help import HelpMixin, PlannerCommand
 from planner.commands._run import run_command
+from planner.rendering import term
 
 if TYPE_CHECKING:
     import typer._click as click  # the click typer vendors (>= 0.26), which TyperGroup is typed against
@@ -87,8 +89,6 @@ def list_models(
     debug: _DEBUG = False,
 ) -> None:
     def run() -> int:
-        import model_catalog
-
         # Families together, small to large.
         entries = sorted(model_catalog.all_entries(catalog), key=lambda e: (e.family, e.params or 0, e.alias))
         if query:
@@ -109,8 +109,6 @@ def list_models(
 
 
 def _print_table(entries: list[CatalogEntry]) -> None:
-    from planner.rendering import term
-
     # Laid out for the terminal (80 columns when piped): when a row is wider, the repo id moves to a line
     # of its own under the alias and the quantized schemes wrap; no word is cut.
     columns = (term.Column("alias"), term.Column("params", justify="right"),
@@ -140,8 +138,6 @@ def show(
     debug: _DEBUG = False,
 ) -> None:
     def run() -> int:
-        import model_catalog
-
         entry = model_catalog.get(alias, path=catalog)
         if json_out:
             out = entry.to_json()
@@ -160,9 +156,7 @@ def _print_entry(e: CatalogEntry) -> None:
     quantized checkpoints. Where the catalog's figures came from (reference files, fit notes) is for
     maintainers: it is in --json, not here. Lines wrap at word boundaries under their label; repo ids
     and URLs are never cut."""
-    from rich.markup import escape
-
-    from planner.rendering import term
+    from rich.markup import escape  # noqa: PLC0415 - rich is heavy: only to render an entry
 
     con = term.console()
     cols = con.width

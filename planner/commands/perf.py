@@ -2,13 +2,15 @@
 --offline-batch, `vllm bench throughput`) would measure on that deployment, from the config and the GPU alone.
 
 Parsing and rendering only. The deployment is resolved by the same code path as `planner estimate`
-(build_estimate), the workload flags are read by planner/performance/bench_flags.py, and the prediction is
+(planner.resolve), the workload flags are read by planner/performance/bench_flags.py, and the prediction is
 planner.performance.predict. Every workload value is checked before the estimate runs, so bad input fails fast.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -17,14 +19,36 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from planner.commands import _options as _o
-from planner.errors import SCHEMA_VERSION
+from planner.commands._run import run_command
+from planner.errors import SCHEMA_VERSION, PlannerError
+from planner.performance.bench_flags import WorkloadFlags, max_input_len, max_output_len, parse_workload
+from planner.performance.predict import predict
+from planner.rendering.estimate_head import estimate_json, head_lines, strict_json
+from planner.rendering.perf import (
+    bounds_lines,
+    peak_output_tokens_per_s,
+    serving_block,
+    sweep_table,
+    terminal_chart,
+    throughput_lines,
+    workload_line,
+)
+from planner.resolve import estimate_from, resolve_inputs
 
 if TYPE_CHECKING:
-    from planner.answers import BenchmarkJson, EstimateAnswer, FindingJson, PerfAnswer, PerfPointJson
+    from planner.answers import BenchmarkJson, PerfAnswer, PerfPointJson
     from planner.memory.estimator import Estimate
     from planner.performance.bench_flags import Sweep
     from planner.performance.types import Workload
+    from planner.rendering import plot as chart_plot
+    from planner.rendering import plotfile
     from planner.rendering.perf import PredictionLike
+else:
+    from planner.lazy import lazy
+
+    # Only for --plot (a sweep's chart as .svg or .png).
+    chart_plot = lazy("planner.rendering.plot")
+    plotfile = lazy("planner.rendering.plotfile")
 
 HELP = ("Predict what `vllm bench serve` would measure for MODEL on a GPU: throughput, TTFT, TPOT and ITL in "
         "vLLM's own result block, and what bounds the deployment. Takes every option of `planner estimate`, "
@@ -81,13 +105,7 @@ def command(
     json_out: _o.JsonOut = False,
     debug: _o.Debug = False,
 ) -> None:
-    from planner.commands._run import run_command
-
     def run() -> int:
-        from planner.commands.estimate import build_estimate
-        from planner.errors import PlannerError
-        from planner.performance.bench_flags import WorkloadFlags, parse_workload
-
         workload, swept = parse_workload(WorkloadFlags(
             dataset_name=dataset_name, random_input_len=random_input_len, random_output_len=random_output_len,
             random_range_ratio=random_range_ratio, num_prompts=num_prompts, request_rate=request_rate,
@@ -99,29 +117,23 @@ def command(
             prefix_repetition_output_len=prefix_repetition_output_len))
         plot_path = Path(plot) if plot is not None else None
         if plot_path is not None:
-            from planner.rendering.plotfile import check_path
-
             if swept is None:
                 raise PlannerError("--plot draws a sweep; add --sweep max-concurrency=1,2,4 "
                                    "(or --sweep request-rate=1,2,4)")
-            check_path(plot_path)
-        built = build_estimate(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
-                               quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
-                               revision=revision, offline=offline, progress=not json_out, token=hf_token)
-        est, loaded = cast("tuple[Estimate, Any]", built)
-        source_warnings = [str(w) for w in loaded.warnings]
+            plotfile.check_path(plot_path)
+        inputs = resolve_inputs(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
+                                quant=quant, vllm_version=vllm_version, vllm_engine=vllm_engine,
+                                revision=revision, offline=offline, progress=not json_out, token=hf_token)
+        est = estimate_from(inputs)
+        source_warnings = [str(w) for w in inputs.model.warnings]
         if not est.fits:
             _emit_would_fail(est, workload, swept, source_warnings, json_out=json_out)
             return 1
         _check_lengths(est, workload)
-        from planner.performance.predict import predict
-
         workloads = swept.workloads(workload) if swept else [workload]
         preds: list[PredictionLike] = [predict(est, w) for w in workloads]
         if plot_path is not None and swept is not None:
-            from planner.rendering.plot import write_plot
-
-            write_plot(plot_path, _chart(est, swept, preds))
+            chart_plot.write_plot(plot_path, _chart(est, swept, preds))
         if json_out:
             _write(_dumps(to_json(est, swept, preds, source_warnings)))
         else:
@@ -132,17 +144,12 @@ def command(
 
 
 def _write(text: str) -> None:
-    import sys
-
     sys.stdout.write(text)
 
 
 def _check_lengths(est: Estimate, w: Workload) -> None:
     """A random request longer than max_model_len is one vLLM's server rejects (a failed request, not a
     measurement): refuse it as input rather than predict a benchmark of errors."""
-    from planner.errors import PlannerError
-    from planner.performance.bench_flags import max_input_len, max_output_len
-
     if w.dataset_name == "sharegpt":
         return
     limit = est.resolved.max_model_len
@@ -155,26 +162,8 @@ def _check_lengths(est: Estimate, w: Workload) -> None:
                            hint="lower --random-input-len/--random-output-len or raise --max-model-len")
 
 
-def _clean(x: Any) -> Any:
-    """JSON without NaN or Infinity (strict parsers reject them): an infinite value is "inf", as vLLM saves
-    an infinite --request-rate, and a NaN is null."""
-    if isinstance(x, float):
-        if math.isnan(x):
-            return None
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return x
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    return x
-
-
 def _dumps(obj: Mapping[str, Any]) -> str:
-    import json
-
-    return json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n"
+    return json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"
 
 
 def workload_json(w: Workload) -> dict[str, Any]:
@@ -184,8 +173,6 @@ def workload_json(w: Workload) -> dict[str, Any]:
 def benchmark_json(p: PredictionLike) -> BenchmarkJson:
     """The benchmark's --save-result keys: BenchmarkResult's, plus `failed` (0: vLLM would start and serve
     every request) and the peak output throughput that vLLM prints and saves."""
-    from planner.rendering.perf import peak_output_tokens_per_s
-
     out: dict[str, Any] = dict(p.benchmark.to_json())
     out["failed"] = 0
     out["max_output_tokens_per_s"] = round(peak_output_tokens_per_s(p.sim), 2)
@@ -196,46 +183,19 @@ def point_json(p: PredictionLike) -> PerfPointJson:
     return {"benchmark": benchmark_json(p), "bounds": p.bounds.to_json(), "workload": workload_json(p.workload)}
 
 
-def _estimate_json(est: Estimate, source_warnings: list[str]) -> EstimateAnswer:
-    from planner.performance.coverage import not_modelled
-
-    # Estimate.to_json builds an EstimateAnswer (planner/answers.py); its annotation still says dict.
-    out = cast("EstimateAnswer", est.to_json())
-    source: list[FindingJson] = [{"code": "source", "message": w} for w in source_warnings]
-    coverage: list[FindingJson] = [{"code": c, "message": m} for c, m in not_modelled(est)]
-    out["warnings"] = [*source, *out["warnings"], *coverage]
-    return out
-
-
 def to_json(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
             source_warnings: list[str]) -> PerfAnswer:
     if swept is None:
         return {"schema_version": SCHEMA_VERSION, **point_json(preds[0]),
-                "estimate": _estimate_json(est, source_warnings)}
+                "estimate": estimate_json(est, source_warnings)}
     return {"schema_version": SCHEMA_VERSION, "sweep": swept.to_json(), "points": [point_json(p) for p in preds],
-            "estimate": _estimate_json(est, source_warnings)}
-
-
-def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
-    r = est.resolved
-    dp = f", DP {r.data_parallel_size}" if r.data_parallel_size > 1 else ""
-    out = [f"{est.model.get('name')} on {r.world_size * r.data_parallel_size} x {est.gpu.id} (TP "
-           f"{r.tensor_parallel_size}, PP {r.pipeline_parallel_size}{dp}) · vLLM {est.rules.version} "
-           f"({est.rules.engine.upper()})",
-           f"KV cache {est.kv_cache.tokens:,} tokens · max_model_len {r.max_model_len:,} · max_num_seqs "
-           f"{r.max_num_seqs} · max_num_batched_tokens {r.max_num_batched_tokens:,}"]
-    out += [f"warning (source): {w}" for w in source_warnings]
-    out += [f"warning ({w.code}): {w.message}" for w in est.warnings]
-    from planner.performance.coverage import not_modelled
-
-    out += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
-    return out
+            "estimate": estimate_json(est, source_warnings)}
 
 
 def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_warnings: list[str], *,
                      json_out: bool) -> None:
     if json_out:
-        estimate = _estimate_json(est, source_warnings)
+        estimate = estimate_json(est, source_warnings)
         body: PerfAnswer
         if swept is None:
             body = {"schema_version": SCHEMA_VERSION, "benchmark": None, "bounds": None, "workload": workload_json(w),
@@ -252,16 +212,6 @@ def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_war
 
 def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
                 source_warnings: list[str]) -> list[str]:
-    from planner.rendering.perf import (
-        bounds_lines,
-        peak_output_tokens_per_s,
-        serving_block,
-        sweep_table,
-        terminal_chart,
-        throughput_lines,
-        workload_line,
-    )
-
     out = head_lines(est, source_warnings)
     out.append(workload_line(preds[0].workload, swept=swept.parameter if swept else None))
     out.append("")
@@ -291,11 +241,9 @@ def _value(v: float) -> str:
 
 
 def _chart(est: Estimate, swept: Sweep, preds: Sequence[PredictionLike]) -> Any:
-    from planner.rendering.plot import Chart
-
-    return Chart(title=f"{est.model.get('name')} on {est.resolved.world_size} x {est.gpu.id}, vLLM "
-                       f"{est.rules.version}: --{swept.parameter} sweep",
-                 x_label="median TPOT (ms)", y_label="output token throughput (tok/s)",
-                 xs=tuple(p.benchmark.median_tpot_ms for p in preds),
-                 ys=tuple(p.benchmark.output_throughput for p in preds),
-                 labels=tuple(_value(v) for v in swept.values))
+    return chart_plot.Chart(title=f"{est.model.get('name')} on {est.resolved.world_size} x {est.gpu.id}, vLLM "
+                                  f"{est.rules.version}: --{swept.parameter} sweep",
+                            x_label="median TPOT (ms)", y_label="output token throughput (tok/s)",
+                            xs=tuple(p.benchmark.median_tpot_ms for p in preds),
+                            ys=tuple(p.benchmark.output_throughput for p in preds),
+                            labels=tuple(_value(v) for v in swept.values))

@@ -7,21 +7,63 @@ spellings (as in `estimate`): a flag the user gives is kept, the rest are decide
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+import gpu_catalog
+import model_catalog
+from planner import emit as emitter
 from planner.commands import _options as _o
-from planner.release.vllm_versions import LATEST
+from planner.commands._run import run_command
+from planner.emit import ALL_FORMS, Deployment
+from planner.errors import PlannerError, did_you_mean
+from planner.memory.quant import normalize_quant_name
+from planner.memory.spec import model_spec_from_config
+from planner.planning.recommend import (
+    DEFAULT_CONTEXT,
+    Candidate,
+    PlanRequest,
+    PlanResult,
+    available_candidates,
+    parse_quant_mode,
+    recommend,
+    select_candidates,
+)
+from planner.redact import is_secret_env, remember
+from planner.release.engine_args import parse_human_int
+from planner.release.vllm_versions import LATEST, rules_for
+from planner.rendering.plan import plan_json, render_plan
+from planner.resolve import check_device_memory, parse_invocation
+from planner.sourcing.loader import LoadedModel, load_model
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from gpu_catalog import Gpu
-    from planner.emit import Deployment, OpsLoad
-    from planner.planning.recommend import PlanResult
+    from planner.emit import OpsLoad
+    from planner.emit import ops as emit_ops
+    from planner.performance import bench_flags, capacity, predict
+    from planner.performance import queue as perf_queue
+    from planner.planning import sizing
     from planner.planning.sizing import Load
-    from planner.sourcing.loader import LoadedModel
+    from planner.rendering import memory_plot, plotfile
+else:
+    from planner.lazy import lazy
+
+    # Paths a plain catalog plan does not take (tests/test_imports.py): --fallback (the gateway form),
+    # --request-rate (the capacity and perf models) and --plot.
+    emit_ops = lazy("planner.emit.ops")
+    bench_flags = lazy("planner.performance.bench_flags")
+    capacity = lazy("planner.performance.capacity")
+    predict = lazy("planner.performance.predict")
+    perf_queue = lazy("planner.performance.queue")
+    sizing = lazy("planner.planning.sizing")
+    memory_plot = lazy("planner.rendering.memory_plot")
+    plotfile = lazy("planner.rendering.plotfile")
 
 HELP = ("Recommend how to serve MODEL with vLLM: GPU type and count, tensor/pipeline parallelism, "
         "quantization, KV cache dtype and the vllm serve flags, ranked by an objective, with the memory per "
@@ -36,9 +78,6 @@ TABLE_ROWS = 8
 
 def resolve_gpus(gpu: str | None, device: str | None, gpu_memory_gib: float | None) -> tuple[tuple[Gpu, ...], bool]:
     """(GPUs to search, whether that is the whole catalog) from --gpu / --device."""
-    import gpu_catalog
-    from planner.errors import PlannerError
-
     if device == "cpu":
         if gpu_memory_gib is None:
             raise PlannerError("--device cpu needs the NUMA node's memory: --gpu-memory-gib",
@@ -68,24 +107,7 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
                offline: bool = False, progress: bool = False,
                token: str | None = None, load: Load | None = None) -> tuple[PlanResult, LoadedModel]:
     """Resolve the inputs and run the search: (PlanResult, LoadedModel)."""
-    from planner.commands.estimate import parse_invocation
-    from planner.errors import PlannerError
-    from planner.memory.spec import model_spec_from_config
-    from planner.planning.recommend import (
-        DEFAULT_CONTEXT,
-        PlanRequest,
-        available_candidates,
-        parse_quant_mode,
-        recommend,
-        select_candidates,
-    )
-    from planner.redact import remember
-    from planner.release.engine_args import parse_human_int
-    from planner.release.vllm_versions import LATEST, rules_for
-    from planner.sourcing.loader import load_model
-
     remember(token)                                      # never echoed, whatever fails below
-    from planner.resolve import check_device_memory
 
     check_device_memory(gpu_memory_gib)
     version = vllm_version or LATEST
@@ -118,8 +140,6 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
     available = available_candidates(loaded, spec, version)
     if cmd.args.quantization is not None:
         # A --quantization the user gives is kept as written: vLLM quantizes (or reads) as told.
-        from planner.memory.quant import normalize_quant_name
-        from planner.planning.recommend import Candidate
 
         scheme = normalize_quant_name(cmd.args.quantization)
         cands: tuple[Candidate, ...] = (Candidate(
@@ -137,12 +157,8 @@ def build_plan(extra: list[str], *, model: str | None = None, gpu: str | None, d
                       explore=load is not None, context_floor=None if load is not None else DEFAULT_CONTEXT)
     result = recommend(req, model_max_len=spec.max_model_len)
     if load is not None and result.plans:
-        from planner.planning.sizing import size
-
-        result, _ = size(result, load, model_max_len=spec.max_model_len)
+        result, _ = sizing.size(result, load, model_max_len=spec.max_model_len)
     if notes:
-        from dataclasses import replace
-
         result = replace(result, notes=(*notes, *result.notes))
     return result, loaded
 
@@ -151,8 +167,6 @@ def parse_load(*, request_rate: str | None, dataset_name: str | None, random_inp
                random_output_len: str | None, peak_to_average: str | None, slo_ttft_ms: str | None,
                slo_tpot_ms: str | None, slo_e2el_ms: str | None, slo_percentile: str | None) -> Load | None:
     """The workload options as a Load (None without --request-rate); every value checked."""
-    from planner.errors import PlannerError
-
     rest = {"--dataset-name": dataset_name, "--random-input-len": random_input_len,
             "--random-output-len": random_output_len, "--peak-to-average": peak_to_average,
             "--slo-ttft-ms": slo_ttft_ms, "--slo-tpot-ms": slo_tpot_ms, "--slo-e2el-ms": slo_e2el_ms,
@@ -163,37 +177,34 @@ def parse_load(*, request_rate: str | None, dataset_name: str | None, random_inp
             raise PlannerError(f"{given[0]} describes a load: give --request-rate too",
                                hint="e.g. --request-rate 40, 1000/min or 5M/month")
         return None
-    # The capacity model (and the perf model under it) only for a plan sized for a load.
-    from planner.performance.bench_flags import WorkloadFlags, parse_float, parse_workload
-    from planner.performance.capacity import PEAK_TO_AVERAGE, LoadShape, Slo, parse_rate
-    from planner.planning.sizing import Load
-
-    rate = parse_rate(request_rate, flag="--request-rate")
-    w, _ = parse_workload(WorkloadFlags(dataset_name=dataset_name, random_input_len=random_input_len,
-                                        random_output_len=random_output_len))
+    # The capacity model (and the perf model under it) only for a plan sized for a load (lazy imports).
+    rate = capacity.parse_rate(request_rate, flag="--request-rate")
+    w, _ = bench_flags.parse_workload(bench_flags.WorkloadFlags(dataset_name=dataset_name,
+                                                                random_input_len=random_input_len,
+                                                                random_output_len=random_output_len))
     if w.dataset_name == "prefix_repetition":
         # the capacity search sizes replicas for independent random or ShareGPT requests; shared-prefix
         # hits depend on which replica each prefix lands on, which the sizing does not model
         raise PlannerError("--dataset-name prefix_repetition: plan sizes a load of random or sharegpt requests; "
                            "predict a shared-prefix workload with `planner perf`")
-    shape = LoadShape(dataset_name=w.dataset_name, random_input_len=w.random_input_len,
-                      random_output_len=w.random_output_len)
-    p2a = PEAK_TO_AVERAGE if peak_to_average is None else parse_float("--peak-to-average", peak_to_average,
-                                                                        lo=1.0, hi=1000.0)
+    shape = capacity.LoadShape(dataset_name=w.dataset_name, random_input_len=w.random_input_len,
+                               random_output_len=w.random_output_len)
+    p2a = (capacity.PEAK_TO_AVERAGE if peak_to_average is None
+           else bench_flags.parse_float("--peak-to-average", peak_to_average, lo=1.0, hi=1000.0))
 
     def ms(flag: str, text: str | None) -> float | None:
-        return None if text is None else parse_float(flag, text, lo=0.0, hi=1e7, lo_open=True)
+        return None if text is None else bench_flags.parse_float(flag, text, lo=0.0, hi=1e7, lo_open=True)
 
     ttft, tpot, e2el = ms("--slo-ttft-ms", slo_ttft_ms), ms("--slo-tpot-ms", slo_tpot_ms), ms("--slo-e2el-ms",
                                                                                               slo_e2el_ms)
-    pct = 95.0 if slo_percentile is None else parse_float("--slo-percentile", slo_percentile, lo=0.0, hi=100.0,
-                                                          lo_open=True)
+    pct = 95.0 if slo_percentile is None else bench_flags.parse_float("--slo-percentile", slo_percentile, lo=0.0,
+                                                                      hi=100.0, lo_open=True)
     slo = None
     if ttft is not None or tpot is not None or e2el is not None:
-        slo = Slo(ttft_ms=ttft, tpot_ms=tpot, e2el_ms=e2el, percentile=pct)
+        slo = capacity.Slo(ttft_ms=ttft, tpot_ms=tpot, e2el_ms=e2el, percentile=pct)
     elif slo_percentile is not None:
         raise PlannerError("--slo-percentile needs a target: --slo-ttft-ms, --slo-tpot-ms or --slo-e2el-ms")
-    return Load(rate=rate, rate_text=request_rate.strip(), peak_to_average=p2a, shape=shape, slo=slo)
+    return sizing.Load(rate=rate, rate_text=request_rate.strip(), peak_to_average=p2a, shape=shape, slo=slo)
 
 
 def ops_load(result: PlanResult) -> OpsLoad | None:
@@ -204,9 +215,6 @@ def ops_load(result: PlanResult) -> OpsLoad | None:
     estimate (its tuned batch limits) and the load's shape, with the capacity search's prompt count; without
     a TTFT target, the time-averaged waiting queue at the per-replica rate (the highest with a bounded queue).
     """
-    from planner.emit import OpsLoad
-    from planner.performance.predict import predict
-    from planner.performance.queue import mean_waiting, queue_depth_target
 
     p = result.chosen
     fit = p.load if p is not None else None
@@ -214,21 +222,19 @@ def ops_load(result: PlanResult) -> OpsLoad | None:
         return None
     slo, shape = fit.load.slo, fit.load.shape
     if slo is not None and slo.ttft_ms is not None:
-        q = queue_depth_target(p.est, shape.workload(fit.rate), ttft_ms=slo.ttft_ms, percentile_q=slo.percentile)
+        q = perf_queue.queue_depth_target(p.est, shape.workload(fit.rate), ttft_ms=slo.ttft_ms,
+                                          percentile_q=slo.percentile)
         queue = q.waiting_per_pod
     else:
-        queue = mean_waiting(predict(p.est, shape.workload(fit.rate)))
-    return OpsLoad(request_rate=fit.load.rate, peak_to_average=fit.load.peak_to_average, per_replica_rate=fit.rate,
-                   replicas=fit.replicas, slo_ttft_ms=slo.ttft_ms if slo else None,
-                   slo_tpot_ms=slo.tpot_ms if slo else None, slo_percentile=slo.percentile if slo else 95.0,
-                   queue_depth=queue)
+        queue = perf_queue.mean_waiting(predict.predict(p.est, shape.workload(fit.rate)))
+    return emitter.OpsLoad(request_rate=fit.load.rate, peak_to_average=fit.load.peak_to_average,
+                           per_replica_rate=fit.rate, replicas=fit.replicas,
+                           slo_ttft_ms=slo.ttft_ms if slo else None, slo_tpot_ms=slo.tpot_ms if slo else None,
+                           slo_percentile=slo.percentile if slo else 95.0, queue_depth=queue)
 
 
 def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
     """The emitter's Deployment for the chosen plan (the user's --port / --served-model-name carried over)."""
-    import model_catalog
-    from planner.emit import Deployment
-
     p = result.chosen
     assert p is not None
     req = result.request
@@ -236,10 +242,6 @@ def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
     port = passthrough.get("--port")
     # A nargs="+" passthrough value is the shell-joined list of names (planner.release.serve_args): one name is
     # unquoted back to itself, so the emitters quote it once; several stay in the passthrough as given.
-    import shlex
-
-    from planner.redact import is_secret_env
-
     names = shlex.split(passthrough["--served-model-name"]) if passthrough.get("--served-model-name") else []
     served = names[0] if len(names) == 1 else None
     hit = model_catalog.lookup(loaded.catalog_alias) if loaded.catalog_alias else None
@@ -253,15 +255,11 @@ def deployment(result: PlanResult, loaded: LoadedModel) -> Deployment:
 
 def _plot(path: Path, result: PlanResult) -> None:
     """The chosen plan's memory split; when nothing fits the closest miss's (why it fails), else no file."""
-    from planner.rendering.memory_plot import write_memory_plot
-
     if result.chosen is not None:
-        write_memory_plot(path, result.chosen.est, "plan 1")
+        memory_plot.write_memory_plot(path, result.chosen.est, "plan 1")
     elif result.closest is not None:
-        write_memory_plot(path, result.closest.est, "closest miss")
+        memory_plot.write_memory_plot(path, result.closest.est, "closest miss")
     else:
-        import sys
-
         sys.stderr.write(f"planner: no layout was estimated, so --plot wrote no {path}\n")
 
 
@@ -314,18 +312,12 @@ def command(
     slo_percentile: str = typer.Option(None, "--slo-percentile", metavar="P", help="Percentile the targets hold "
                                        "at (default 95)."),
 ) -> None:
-    from planner.commands._run import run_command
 
     def run() -> int:
-        import sys
 
-        from planner.emit import ALL_FORMS
-        from planner.errors import PlannerError
 
         form = "vllm" if emit is None else emit
         if form not in (*ALL_FORMS, "all"):
-            from planner.errors import did_you_mean
-
             raise PlannerError(f"--emit: unknown form {emit!r}", code="emit_form",
                                hint=did_you_mean(emit, [*ALL_FORMS, "all"])
                                or "choose " + ", ".join(ALL_FORMS) + " or all")
@@ -333,20 +325,16 @@ def command(
             raise PlannerError("--emit all writes a folder: give --out DIR")
         plot_path = None
         if plot is not None:
-            from pathlib import Path
 
-            from planner.rendering.plotfile import check_path
 
             plot_path = Path(plot)
-            check_path(plot_path)                      # before any work
+            plotfile.check_path(plot_path)             # before any work
         load = parse_load(request_rate=request_rate, dataset_name=dataset_name, random_input_len=random_input_len,
                           random_output_len=random_output_len, peak_to_average=peak_to_average,
                           slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, slo_e2el_ms=slo_e2el_ms,
                           slo_percentile=slo_percentile)
         if fallback is not None:
-            from planner.emit.ops import litellm_model
-
-            litellm_model(fallback)                      # bad input fails before the search
+            emit_ops.litellm_model(fallback)             # bad input fails before the search
         result, loaded = build_plan(list(ctx.args), gpu=gpu, device=device, gpu_memory_gib=gpu_memory_gib,
                                     quant=quant, objective=objective, context=context, concurrency=concurrency,
                                     num_gpus=num_gpus, max_gpus=max_gpus, vllm_version=vllm_version,
@@ -358,8 +346,6 @@ def command(
         written: list[str] = []
         targets = None
         if result.chosen is not None:
-            from planner import emit as emitter
-
             d = deployment(result, loaded)
             # The operations forms' numbers: the capacity plan's where there is a workload, else the defaults
             # they state. The queue target costs a few simulations: only where a form or --json shows it.
@@ -374,9 +360,7 @@ def command(
                 written = [str(p) for p in emitter.write_all(d, out, targets=targets)]
                 texts.setdefault("vllm", emitter.vllm_serve(d, one_line=one_line))
         if json_out:
-            import json
 
-            from planner.rendering.plan import plan_json
 
             doc = plan_json(result, loaded, texts)
             if targets is not None:
@@ -385,8 +369,6 @@ def command(
                 doc["written"] = written
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         else:
-            from planner.rendering.plan import render_plan
-
             # With a form to pipe (--emit vllm|docker|compose|k8s|hpa|...), stdout carries that form alone: the report
             # goes to stderr, where a terminal still shows it and `> compose.yaml` or `| kubectl apply -f -`
             # do not read it.

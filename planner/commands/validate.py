@@ -6,6 +6,7 @@ Parses options and renders; the work is in planner/validate/session.py.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from planner.commands._run import run_command
+from planner.errors import PlannerError
+from planner.performance.bench_flags import WorkloadFlags, parse_workload
+from planner.rendering import term
+from planner.validate.bench import render_rows, side_by_side
+from planner.validate.session import ValidateOptions, run_validation
 
 HELP = ("Launch real vLLM with the plan's flags (or read --from-log), parse what it reports, and compare "
         "it with the prediction. Unknown options are vLLM serve flags, e.g. --max-model-len 16k; a vLLM "
@@ -76,9 +82,6 @@ def command(
     debug: Annotated[bool, typer.Option("--debug", hidden=True)] = False,
 ) -> None:
     def run() -> int:
-        from planner.errors import PlannerError
-        from planner.validate.session import ValidateOptions, run_validation
-
         if tolerance is not None and not 0 <= tolerance < 1:
             raise PlannerError(f"--tolerance must be a fraction in [0, 1), got {tolerance}")
         flags = {"--dataset-name": dataset_name, "--random-input-len": random_input_len,
@@ -87,8 +90,6 @@ def command(
                  "--max-concurrency": max_concurrency, "--seed": seed}
         workload = None
         if bench:
-            from planner.performance.bench_flags import WorkloadFlags, parse_workload
-
             workload, _ = parse_workload(WorkloadFlags(
                 dataset_name=dataset_name, random_input_len=random_input_len, random_output_len=random_output_len,
                 random_range_ratio=random_range_ratio, num_prompts=num_prompts, request_rate=request_rate,
@@ -115,7 +116,7 @@ def command(
 
 def _with_progress(opts: Any, fn: Any) -> Any:
     """Run with a rich status line of vLLM's startup stages on stderr."""
-    from rich.console import Console
+    from rich.console import Console  # noqa: PLC0415 - rich is heavy: only for the startup status line
 
     console = Console(stderr=True, log_path=False)
     if opts.from_log is not None:
@@ -138,9 +139,7 @@ def _fmt(v: Any) -> str:
 
 
 def _render(result: Any) -> None:
-    from rich.table import Table
-
-    from planner.rendering import term
+    from rich.table import Table  # noqa: PLC0415 - rich is heavy: only for the comparison table
 
     out = term.console()
     table = Table(title="predicted vs observed")
@@ -178,8 +177,6 @@ def _render(result: Any) -> None:
         for line in bench_lines(r.bench):
             out.print(line, markup=False)
     if result.command:
-        import shlex
-
         out.print("command: " + shlex.join(result.command), markup=False)
     if result.log_path:
         out.print(f"log: {result.log_path}", markup=False)
@@ -187,8 +184,6 @@ def _render(result: Any) -> None:
 
 def bench_lines(bench: dict[str, Any]) -> list[str]:
     """The --bench block: the tool, the workload, measured (and predicted) figures in the benchmark's keys."""
-    from planner.validate.bench import render_rows, side_by_side
-
     w = bench.get("workload") or {}
     head = (f"benchmark ({bench.get('tool')}): {w.get('dataset_name')} {w.get('random_input_len')} in / "
             f"{w.get('random_output_len')} out, {w.get('num_prompts')} prompts, rate {w.get('request_rate')}"

@@ -18,6 +18,7 @@ from planner.errors import PlannerError
 from planner.gate import shell
 from planner.gate.model import FileResult, Finding, Invocation, Requirements
 from planner.gate.yamlsrc import Document, LMap, LSeq, LStr, load_stream
+from planner.release.engine_args import parse_human_int
 from planner.release.serve_args import find_launcher
 
 # GPU Feature Discovery's product label, and the cloud node labels that name the accelerator.
@@ -947,7 +948,6 @@ def _requirements(path: str, value: Any) -> Requirements | None:
         if key not in known:
             raise PlannerError(f"{path}: line {value.line_of(key)}: unknown requirement {key!r}",
                                code="malformed_input", hint="use " + ", ".join(sorted(known)))
-    from planner.release.engine_args import parse_human_int
 
     ctx = value.get("min_context")
     conc = value.get("min_concurrency")

@@ -8,11 +8,13 @@ that need it are skipped.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import PlannerError
+from planner.gate.extract import image_version, is_vllm_image
 from planner.gate.model import Finding, Invocation, Severity
 from planner.gate.shell import is_dynamic
 from planner.release.serve_args import DEFAULT_VERSION, ServeCommand, parse_serve_argv
@@ -20,9 +22,22 @@ from planner.release.vllm_flags import ever_existed
 from planner.release.vllm_versions import LATEST, parse_version
 
 if TYPE_CHECKING:
+    import gpu_catalog
+    import model_catalog
     from gpu_catalog import Gpu
+    from planner import resolve
     from planner.memory.estimator import Estimate
+    from planner.sourcing import loader
     from planner.sourcing.loader import LoadedModel
+else:
+    from planner.lazy import lazy
+
+    # The catalogs and the memory model only for a file that names a model or a GPU: a check of files with
+    # nothing to estimate does not load them.
+    gpu_catalog = lazy("gpu_catalog")
+    model_catalog = lazy("model_catalog")
+    resolve = lazy("planner.resolve")
+    loader = lazy("planner.sourcing.loader")
 
 # Above this, vLLM leaves too little for the CUDA context, NCCL and other processes (issue 5's threshold).
 HIGH_UTILIZATION = 0.95
@@ -55,16 +70,12 @@ class Settings:
     def load_model(self, ref: str) -> LoadedModel:
         """Model loads are cached per reference: 200 manifests of one model load it once."""
         if ref not in self._models:
-            import os
-
-            import model_catalog
-            from planner.sourcing.loader import from_catalog, load_model
-
             try:
                 hit = None if (not self.offline or os.path.exists(ref)) else model_catalog.lookup(ref)
                 # Offline, a catalog hit is the answer load_model would fall back to; going there first
                 # keeps the Hub client (and its imports) out of a CI run over known models.
-                self._models[ref] = from_catalog(hit, ref) if hit is not None else load_model(ref, offline=self.offline)
+                self._models[ref] = (loader.from_catalog(hit, ref) if hit is not None
+                                      else loader.load_model(ref, offline=self.offline))
             except PlannerError as err:
                 self._models[ref] = err
         answer = self._models[ref]
@@ -74,8 +85,6 @@ class Settings:
 
     def resolve_gpu(self, label: str) -> Gpu:
         if label not in self._gpus:
-            import gpu_catalog
-
             try:
                 self._gpus[label] = gpu_catalog.resolve(label)
             except PlannerError as err:
@@ -86,15 +95,13 @@ class Settings:
         return hit
 
     def estimate(self, ref: str, gpu: Gpu, args: Any, version: str, env: dict[str, str]) -> Estimate:
-        from planner.resolve import estimate_from, make_inputs, vllm_env
-
         # The engine (VLLM_USE_V1 on 0.8-0.10) is chosen by the release rules from the VLLM_* words.
-        key = (ref, gpu.id, args.with_(passthrough=()), version, vllm_env(env))
+        key = (ref, gpu.id, args.with_(passthrough=()), version, resolve.vllm_env(env))
         if key not in self._estimates:
             try:
-                inputs = make_inputs(self.load_model(ref), gpu, args.with_(passthrough=()), vllm_version=version,
-                                     env=env)
-                self._estimates[key] = estimate_from(inputs)
+                inputs = resolve.make_inputs(self.load_model(ref), gpu, args.with_(passthrough=()),
+                                             vllm_version=version, env=env)
+                self._estimates[key] = resolve.estimate_from(inputs)
             except PlannerError as err:
                 self._estimates[key] = err
         hit = self._estimates[key]
@@ -174,8 +181,6 @@ def _version(inv: Invocation, settings: Settings, out: _Out) -> tuple[str, bool]
 
 
 def _image_rules(inv: Invocation, out: _Out) -> None:
-    from planner.gate.extract import image_version, is_vllm_image
-
     if inv.image is None:
         return
     _version, tag = image_version(inv.image)
@@ -326,8 +331,6 @@ def _gpu_count_rule(inv: Invocation, cmd: ServeCommand, flag_line: dict[str, int
 
 
 def _gpu(inv: Invocation, settings: Settings, out: _Out) -> Gpu | None:
-    import gpu_catalog
-
     labels = list(inv.gpu_choices) or ([inv.gpu_label] if inv.gpu_label else [])
     source = "the file"
     if not labels and settings.gpu:

@@ -24,15 +24,24 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+import gpu_catalog
+import model_catalog
 from gpu_catalog import Gpu
-from planner.errors import PlannerError
+from planner.errors import PlannerError, did_you_mean
 from planner.memory.estimator import CONTEXT_GIB, NCCL_GIB, Estimate, estimate, pp_layers
 from planner.memory.overhead import cudagraph_estimate_bytes
-from planner.memory.quant import PLANNER_QUANTS, QuantScheme, normalize_quant_name, scheme_for_name
+from planner.memory.quant import (
+    PLANNER_QUANTS,
+    QuantScheme,
+    normalize_quant_name,
+    scheme_for_name,
+    scheme_from_checkpoint,
+)
 from planner.memory.spec import ModelSpec, model_spec_from_config
 from planner.redact import MASK, is_secret_flag, secret_flag_env
 from planner.release.engine_args import EngineArgs
 from planner.release.vllm_versions import LATEST, cudagraph_max_capture, rules_for
+from planner.sourcing.loader import from_catalog
 
 if TYPE_CHECKING:
     from planner.answers import DecisionJson
@@ -957,8 +966,6 @@ def rank_key(p: Plan, objective: str, enough: bool | None = None) -> tuple[Any, 
 def recommend(req: PlanRequest, *, model_max_len: int, suggest: bool = True) -> PlanResult:
     """Search the request's space and rank what fits. `model_max_len` is the model's derived maximum."""
     if req.objective not in OBJECTIVES:
-        from planner.errors import did_you_mean
-
         raise PlannerError(f"--objective: unknown objective {req.objective!r}",
                            hint=did_you_mean(req.objective, list(OBJECTIVES)) or "choose gpus, cost or kv")
     if not req.gpus:
@@ -1056,8 +1063,6 @@ def suggestions(req: PlanRequest, model_max_len: int, closest: Miss | None,
         if p is not None and p.candidate.scheme not in {c.scheme for c in req.candidates}:
             out.append(f"a quantization: --quant {p.candidate.scheme} on {_where(p)}")
     if not req.whole_catalog:
-        import gpu_catalog
-
         biggest = max(g.total_gib for g in req.gpus)
         bigger = sorted((g for g in gpu_catalog.all_gpus().values() if g.total_gib > biggest and g.vendor == "nvidia"),
                         key=lambda g: (g.total_gib, g.id))
@@ -1109,8 +1114,6 @@ def available_candidates(loaded: Any, spec: Any, version: str) -> list[Candidate
     """Every way vLLM `version` can serve this model: the checkpoint as it is first, then fp8 (a catalog
     checkpoint, else online quantization of a 16-bit checkpoint), then the catalog's other pre-quantized
     checkpoints. `spec` is the loaded model's ModelSpec (for the checkpoint's quantization_config)."""
-    from planner.memory.quant import scheme_from_checkpoint
-
     qc = spec.quantization_config
     base_scheme = scheme_from_checkpoint(qc).name if qc else "none"
     serve = loaded.repo_id or loaded.path or loaded.ref
@@ -1134,8 +1137,6 @@ def available_candidates(loaded: Any, spec: Any, version: str) -> list[Candidate
         if v.scheme in seen or (old and v.scheme.startswith("bnb")):
             continue
         seen.add(v.scheme)
-        import model_catalog
-        from planner.sourcing.loader import from_catalog
 
         model = from_catalog(model_catalog.CatalogHit(entry=entry, variant=v, repo_id=v.repo_id, matched="repo"),
                              v.repo_id)
@@ -1149,7 +1150,6 @@ def _catalog_entry(loaded: Any) -> Any:
     alias = getattr(loaded, "catalog_alias", None)
     if not alias:
         return None
-    import model_catalog
 
     hit = model_catalog.lookup(alias)
     return hit.entry if hit is not None else None

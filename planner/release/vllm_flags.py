@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, did_you_mean
 from planner.release.vllm_versions import LATEST, parse_version  # re-exported: the flag table is keyed by release
 
 _DATA = Path(__file__).with_name("vllm_flags.json")
@@ -367,7 +367,6 @@ def flag_status(spelling: str, version: str = LATEST) -> FlagStatus:
         first = newer[0]
         return FlagStatus("not_yet", info=info, message=f"{s} is new in vLLM {first}; vLLM {version} does not know it",
                           hint=f"use an image of vLLM {first} or later, or drop the flag")
-    from planner.errors import did_you_mean
 
     hint = did_you_mean(s, sorted(_table(version).long_spellings)) if s.startswith("--") else None
     return FlagStatus("unknown", message=f"{s} is not a vLLM {version} `vllm serve` option", hint=hint)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, did_you_mean
 from planner.sourcing.model_files import (
     QUANT_SIDECARS,
     LoadedModel,
@@ -110,7 +110,7 @@ def _env_seconds(name: str, default: float, *, allow_zero: bool) -> float:
 def _settings(offline: bool | None) -> _Settings:
     # Read at call time from huggingface_hub.constants, which reads the environment when it is first
     # imported: the same values the rest of the client uses.
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # noqa: PLC0415 - huggingface_hub is heavy (see the module docstring)
 
     return _Settings(
         endpoint=constants.ENDPOINT,
@@ -177,7 +177,7 @@ def _manifest_tensors(manifest: dict[str, Any]) -> tuple[TensorInfo, ...] | None
 
 # --- reading the HF cache -----------------------------------------------------------------------
 def _cached_file(repo_id: str, filename: str, revision: str, s: _Settings) -> Path | None:
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # noqa: PLC0415 - huggingface_hub is heavy
 
     found = try_to_load_from_cache(repo_id, filename, cache_dir=str(s.cache_dir), revision=revision)
     return Path(found) if isinstance(found, str) else None
@@ -254,7 +254,7 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
 
 def _reason(exc: BaseException) -> str:
     """A short, one-line reason for a network failure (the client's messages span paragraphs)."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError  # noqa: PLC0415 - huggingface_hub is heavy
 
     root: BaseException = exc
     if isinstance(exc, LocalEntryNotFoundError) and (exc.__cause__ or exc.__context__):
@@ -281,7 +281,7 @@ def _with_suggestion(err: PlannerError, repo_id: str, suggest: Callable[[str], s
 
 def _translate(exc: BaseException, repo_id: str, revision: str | None) -> BaseException:
     """Map a huggingface_hub exception to what load_from_hub handles (PlannerError or a fallback)."""
-    from huggingface_hub.errors import (
+    from huggingface_hub.errors import (  # noqa: PLC0415 - huggingface_hub is heavy
         EntryNotFoundError,
         GatedRepoError,
         HfHubHTTPError,
@@ -343,7 +343,7 @@ def _record_ref(s: _Settings, repo_id: str, revision: str, sha: str) -> None:
 def _fetch(repo_id: str, revision: str, token: str | None, s: _Settings) -> _Snapshot:
     """One network round: model_info, then (unless this commit is cached already) config + side-cars
     and safetensors headers. Records the ref and the manifest."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download  # noqa: PLC0415 - huggingface_hub is heavy
 
     api = HfApi(endpoint=s.endpoint, token=token)
 
@@ -394,7 +394,7 @@ def _fetch(repo_id: str, revision: str, token: str | None, s: _Settings) -> _Sna
             # Headers are a refinement: the config alone still gives an estimate. A network failure
             # leaves the manifest unwritten so that the next run tries again; a broken checkpoint
             # (unparsable header, a shard the index names but the repo lacks) is recorded as such.
-            from huggingface_hub.errors import EntryNotFoundError
+            from huggingface_hub.errors import EntryNotFoundError  # noqa: PLC0415 - huggingface_hub is heavy
 
             err = _translate(exc, repo_id, sha)
             complete = not isinstance(err, _Unreachable)
@@ -420,7 +420,11 @@ def _quiet_client() -> Iterator[None]:
     Counted, not nested: a worker abandoned at its deadline may end after a later fetch started, and
     only the last one out may restore the logger and the bars.
     """
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from huggingface_hub.utils import (  # noqa: PLC0415 - huggingface_hub is heavy
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
 
     log = logging.getLogger("huggingface_hub")
     with _quiet_lock:
@@ -459,7 +463,7 @@ def _with_deadline(fn: Callable[[], _T], seconds: float, *, progress: bool, labe
     worker = threading.Thread(target=run, name="planner-hub-fetch", daemon=True)
     worker.start()
     if progress:
-        from rich.console import Console
+        from rich.console import Console  # noqa: PLC0415 - rich is heavy: only for the spinner on a terminal
 
         with Console(stderr=True).status(label, spinner="dots"):
             worker.join(seconds)
@@ -512,7 +516,7 @@ def load_from_hub(
     Hub returns, and `suggest(repo_id)` is the did-you-mean for a repo that does not exist. Raises
     PlannerError.
     """
-    from huggingface_hub.utils import validate_repo_id
+    from huggingface_hub.utils import validate_repo_id  # noqa: PLC0415 - huggingface_hub is heavy
 
     repo_id = ref.strip()
     rev = revision or "main"
@@ -587,16 +591,14 @@ def config_via_autoconfig(config: dict[str, Any]) -> dict[str, Any]:
     # transformers warns at import that PyTorch is missing; a planner user does not need to hear that.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
-        import transformers
-        from transformers import AutoConfig
-        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+        import transformers  # noqa: PLC0415 - transformers is heavy: only for a config that lacks sizes
+        from transformers import AutoConfig  # noqa: PLC0415 - transformers is heavy
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING  # noqa: PLC0415 - transformers is heavy
     except ImportError:
         raise PlannerError(f"model_type {model_type!r} needs transformers to fill its defaults, and it "
                            "is not installed", code="unsupported_model",
                            hint="pip install transformers") from None
     if model_type not in CONFIG_MAPPING:
-        from planner.errors import did_you_mean
-
         raise PlannerError(
             f"model_type {model_type!r} is not known to transformers {transformers.__version__}, so the "
             "planner cannot size it", code="unsupported_model",

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import PlannerError
+from planner.memory.quant import normalize_quant_name
+from planner.memory.spec import check_plausible
 
 # LoadedModel, TensorInfo and the readers live in the leaf module planner.sourcing.model_files (re-exported here).
 from planner.sourcing.model_files import (
@@ -31,7 +34,16 @@ from planner.sourcing.model_files import (
 )
 
 if TYPE_CHECKING:
+    import model_catalog
     from model_catalog import CatalogHit
+    from planner.sourcing import hub
+else:
+    from planner.lazy import lazy
+
+    # A local folder needs neither: the catalog for an alias or a Hub repo's fallback, the Hub client (and
+    # transformers behind it) for a repo id or a config that lacks sizes (tests/test_imports.py).
+    model_catalog = lazy("model_catalog")
+    hub = lazy("planner.sourcing.hub")
 
 __all__ = ["QUANT_SIDECARS", "LoadedModel", "TensorInfo", "catalog_suggest", "complete_config", "from_catalog",
            "load_local", "load_model", "looks_like_repo_id", "merge_quant_sidecar", "prequantized_variant",
@@ -127,18 +139,13 @@ def complete_config(loaded: LoadedModel) -> LoadedModel:
 
     Only when sizes are missing: transformers is imported here and nowhere on the normal path.
     """
-    from planner.memory.spec import check_plausible
-
     # Before transformers sees it: its config classes build per-layer lists and would spin on 10**4000.
     check_plausible(loaded.config, loaded.name)
     missing = _missing_sizes(loaded.config)
     if not missing or not loaded.config.get("model_type"):
         return loaded
-    from dataclasses import replace
 
-    from planner.sourcing.hub import config_via_autoconfig
-
-    filled = config_via_autoconfig(loaded.config)
+    filled = hub.config_via_autoconfig(loaded.config)
     note = f"config.json lacks {', '.join(missing)}: filled from transformers' {loaded.config['model_type']} defaults"
     return replace(loaded, config=filled, warnings=(*loaded.warnings, note))
 
@@ -152,8 +159,6 @@ def from_catalog(hit: CatalogHit, ref: str) -> LoadedModel:
 def catalog_suggest(ref: str) -> str | None:
     """A did-you-mean over the catalog's aliases and repo ids, or None; a broken user catalog gives None
     (a suggestion is a nicety: it must not hide the error it decorates)."""
-    import model_catalog
-
     try:
         return model_catalog.suggest(ref)
     except PlannerError:
@@ -184,15 +189,11 @@ def load_model(
     if local:
         return complete_config(load_local(p, ref))
 
-    import model_catalog
-
     hit = model_catalog.lookup(ref)
     if hit is not None and not looks_like_repo_id(ref):
         return from_catalog(hit, ref)  # an alias: the catalog is the answer, offline and fast
 
     if looks_like_repo_id(ref):
-        from planner.sourcing import hub
-
         # The Hub loader knows nothing of the catalog: the catalog's snapshot is its last resort, and the
         # catalog's did-you-mean its hint for a repo that does not exist.
         return complete_config(hub.load_from_hub(
@@ -218,8 +219,6 @@ def prequantized_variant(loaded: LoadedModel, quant: str) -> LoadedModel | None:
     """
     if isinstance(loaded.config.get("quantization_config"), dict):
         return None
-    import model_catalog
-    from planner.memory.quant import normalize_quant_name
 
     if normalize_quant_name(quant) == "none":
         return None
@@ -231,7 +230,6 @@ def prequantized_variant(loaded: LoadedModel, quant: str) -> LoadedModel | None:
         return None
     out = from_catalog(model_catalog.CatalogHit(entry=hit.entry, variant=variant, repo_id=variant.repo_id,
                                                 matched="repo"), variant.repo_id)
-    from dataclasses import replace
 
     note = f"--quant {quant}: sized as the pre-quantized checkpoint {variant.repo_id} (from the catalog)"
     return replace(out, warnings=(*out.warnings, note))

@@ -5,15 +5,37 @@ The command layer (planner/commands/validate.py) only parses options and renders
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import gpu_catalog
+from planner import memory
 from planner.answers import ValidateAnswer
 from planner.errors import SCHEMA_VERSION, PlannerError
+from planner.memory.spec import model_spec_from_config
+from planner.performance.predict import predict as perf_predict
+from planner.release.serve_args import to_serve_argv
+from planner.release.vllm_versions import LATEST
+from planner.resolve import estimate_from, make_inputs, parse_invocation
+from planner.sourcing.loader import load_model
+from planner.validate.bench import has_vllm_bench, run_builtin, run_vllm_bench
 from planner.validate.compare import ComparisonReport, Tolerances, compare
+from planner.validate.launch import (
+    StartupTimeout,
+    VllmServer,
+    free_port,
+    http_get_text,
+    installed_vllm_version,
+    resolve_vllm_command,
+    run_load,
+    send_chat,
+    send_completion,
+)
 from planner.validate.logparse import (
     Observed,
     ObservedError,
@@ -21,6 +43,7 @@ from planner.validate.logparse import (
     parse_log,
     parse_metric_labels,
 )
+from planner.validate.vllm_env import cache_root, env_dir
 
 GiB = 1 << 30
 # Environment variables that change what vLLM does with memory; passed to the estimate as they are set.
@@ -109,9 +132,6 @@ def _read(path: Path, what: str) -> str:
 
 
 def _device_and_gpu(opts: ValidateOptions, distribution: str | None) -> tuple[str, Any]:
-    import gpu_catalog
-    from planner.memory.cpu_backend import read_host_cpu
-
     device = opts.device
     if device not in ("auto", "cuda", "cpu"):
         raise PlannerError(f"--device: invalid choice {device!r}", hint="choose from auto, cuda, cpu")
@@ -131,7 +151,7 @@ def _device_and_gpu(opts: ValidateOptions, distribution: str | None) -> tuple[st
     if device == "cpu":
         total = opts.gpu_memory_gib
         if total is None:
-            node = read_host_cpu().node
+            node = memory.cpu_backend.read_host_cpu().node
             if node is None:
                 raise PlannerError("cannot read NUMA node 0's memory", hint="pass --gpu-memory-gib")
             total = node.total / GiB
@@ -146,23 +166,15 @@ def _cpu_prelaunch_errors(loaded: Any, resolved: Any, env: dict[str, str], *,
     """Findings of vLLM's CPU backend the estimate does not make (planner.memory.cpu_backend): kernels that do
     not exist (vLLM itself only fails on the first request) and, when launching here, this host's
     NUMA-node memory checks."""
-    from planner.memory.cpu_backend import (
-        cpu_attention_findings,
-        cpu_kv_budget_bytes,
-        cpu_startup_footprint_bytes,
-        read_host_cpu,
-        uses_mla_backend,
-    )
-    from planner.memory.spec import model_spec_from_config
-
     spec = model_spec_from_config(loaded.config, loaded.name)
-    mla = uses_mla_backend(loaded.config)
+    cpu = memory.cpu_backend                # loaded on first use (the planner.memory package)
+    mla = cpu.uses_mla_backend(loaded.config)
     head = spec.kv_lora_rank + spec.qk_rope_head_dim if mla else spec.head_dim
-    found = cpu_attention_findings(head_size=head, use_mla=mla, kv_cache_dtype=resolved.kv_cache_dtype)
-    budget = cpu_kv_budget_bytes(kv_cache_memory_bytes=resolved.kv_cache_memory_bytes,
-                                 gpu_memory_utilization=resolved.gpu_memory_utilization, env=env,
-                                 node=read_host_cpu().node if this_host else None,
-                                 startup_footprint_bytes=cpu_startup_footprint_bytes(env))
+    found = cpu.cpu_attention_findings(head_size=head, use_mla=mla, kv_cache_dtype=resolved.kv_cache_dtype)
+    budget = cpu.cpu_kv_budget_bytes(kv_cache_memory_bytes=resolved.kv_cache_memory_bytes,
+                                     gpu_memory_utilization=resolved.gpu_memory_utilization, env=env,
+                                     node=cpu.read_host_cpu().node if this_host else None,
+                                     startup_footprint_bytes=cpu.cpu_startup_footprint_bytes(env))
     return [{"code": f.code, "message": f.message} for f in (*found, *budget.findings)]
 
 
@@ -190,9 +202,6 @@ def _revision(passthrough: tuple[tuple[str, str | None], ...]) -> str | None:
 
 def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Prediction:
     """The prediction for the run, from the same model files vLLM will load (revision, token, offline)."""
-    from planner.resolve import estimate_from, make_inputs, parse_invocation
-    from planner.sourcing.loader import load_model
-
     ref, parsed = parse_invocation(list(opts.serve_flags), opts.model, version,
                                    usage="planner validate MODEL [--gpu NAME] [vllm serve flags]")
     sc = parsed
@@ -202,9 +211,7 @@ def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Pr
     env = {k: v for k, v in {**os.environ, **sc.env, **opts.env}.items() if k in _ENV_KEYS}
     amx = False
     if device == "cpu":
-        from planner.memory.cpu_backend import read_host_cpu
-
-        amx = read_host_cpu().amx if opts.from_log is None else False
+        amx = memory.cpu_backend.read_host_cpu().amx if opts.from_log is None else False
     est = estimate_from(make_inputs(loaded, gpu, sc.args, vllm_version=version, env=env, cpu_amx=amx))
     predicted = est.to_json()
     if device == "cpu":
@@ -219,10 +226,6 @@ def predict(opts: ValidateOptions, version: str, distribution: str | None) -> Pr
 
 def _launch_argv(opts: ValidateOptions, resolved: Any, version: str, vcmd: Any,
                  port: int, serve_model: str) -> tuple[list[str], str, int]:
-    from dataclasses import replace
-
-    from planner.release.serve_args import to_serve_argv
-
     passthrough = list(resolved.passthrough)
     given = {k for k, _ in passthrough}
     host = next((v for k, v in passthrough if k == "--host"), None) or "127.0.0.1"
@@ -241,9 +244,6 @@ def _launch_argv(opts: ValidateOptions, resolved: Any, version: str, vcmd: Any,
 
 def run_validation(opts: ValidateOptions, *, on_stage: Any = None) -> ValidationResult:
     """Predict, then launch vLLM (or read --from-log), observe and compare."""
-    from planner.validate.launch import free_port, installed_vllm_version, resolve_vllm_command
-    from planner.validate.vllm_env import cache_root, env_dir
-
     tol = Tolerances.uniform(opts.tolerance) if opts.tolerance is not None else Tolerances()
     if opts.requests < 0 or opts.concurrency < 1:
         raise PlannerError("--requests must be >= 0 and --concurrency >= 1")
@@ -310,8 +310,6 @@ class BenchPlan:
 
 
 def _bench_plan(opts: ValidateOptions, pred: Prediction, python: str | None) -> BenchPlan | None:
-    from planner.validate.bench import has_vllm_bench
-
     w = opts.bench
     if w is None:
         return None
@@ -324,8 +322,6 @@ def _bench_plan(opts: ValidateOptions, pred: Prediction, python: str | None) -> 
     elif est is None or not est.fits:
         note = "the prediction says vLLM would not start: no benchmark figures predicted"
     else:
-        from planner.performance.predict import predict as perf_predict
-
         try:
             predicted = perf_predict(est, w).benchmark.to_json()
         except ValueError as e:
@@ -341,15 +337,6 @@ def _bench_plan(opts: ValidateOptions, pred: Prediction, python: str | None) -> 
 def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port: int, log_path: Path,
                         on_stage: Any, env: dict[str, str],
                         bench: BenchPlan | None = None) -> tuple[Observed, RequestsSummary]:
-    from planner.validate.launch import (
-        StartupTimeout,
-        VllmServer,
-        http_get_text,
-        run_load,
-        send_chat,
-        send_completion,
-    )
-
     requests = RequestsSummary()
     labels: dict[str, str] = {}
     timed_out: str | None = None
@@ -393,8 +380,6 @@ def _launch_and_observe(opts: ValidateOptions, argv: list[str], host: str, port:
 
 def run_bench(plan: BenchPlan, base_url: str, served_name: str, env: dict[str, str]) -> dict[str, Any]:
     """Run the benchmark of `plan` against a started server; the JSON the report carries."""
-    from planner.validate.bench import run_builtin, run_vllm_bench
-
     if plan.python:
         run = run_vllm_bench(plan.python, base_url, served_name, plan.tokenizer, plan.workload, env=env)
     else:
@@ -406,10 +391,6 @@ def run_bench(plan: BenchPlan, base_url: str, served_name: str, env: dict[str, s
 
 
 def _served_name(base_url: str) -> str | None:
-    import json
-
-    from planner.validate.launch import http_get_text
-
     text = http_get_text(base_url + "/v1/models")
     try:
         data = json.loads(text or "")
@@ -422,13 +403,10 @@ def _release(version: str | None) -> str | None:
     """'0.10.1.1' -> itself; '0.6.6.post1' / '0.32.0+cpu' -> '0.6.6' / '0.32.0' (what the rules know)."""
     if not version:
         return None
-    import re
 
     m = re.match(r"\d+\.\d+(?:\.\d+)*", version)
     return m.group(0) if m else None
 
 
 def _latest() -> str:
-    from planner.release.vllm_versions import LATEST
-
     return LATEST

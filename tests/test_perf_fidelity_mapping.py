@@ -79,6 +79,19 @@ def test_a_ttft_faster_than_a_cold_prefill_is_not_scored() -> None:
     assert "ttft" in cold.errors
 
 
+def test_a_burst_ttft_faster_than_the_queue_of_cold_prefills_is_not_scored() -> None:
+    # 50 fixed-length prompts sent at once: half of them cannot all have a first token before 25 prompts
+    # of 1024 tokens are computed (over 1 s for a 7B model on an A100), however the engine batches them
+    obs = {"output_tok_s": 80.0, "median_ttft_ms": 280.0}
+    warm = fidelity.run_case(case(num_prompts=50, observed=obs), DATA)
+    assert "ttft" not in warm.errors and "prefix-cache" in warm.note
+    # the same TTFT behind a client that sends 4 at a time, or one request, is physically possible
+    assert "ttft" in fidelity.run_case(case(num_prompts=50, max_concurrency=4, observed=obs), DATA).errors
+    assert "ttft" in fidelity.run_case(case(num_prompts=1, observed=obs), DATA).errors
+    cold = fidelity.run_case(case(num_prompts=50, observed={"output_tok_s": 80.0, "median_ttft_ms": 2500.0}), DATA)
+    assert "ttft" in cold.errors
+
+
 def test_offline_total_tokens_are_scored_as_throughput() -> None:
     r = fidelity.run_case(case(benchmark_tool="benchmark_throughput.py (offline)",
                                request_rate="offline (all prompts at once)",

@@ -326,13 +326,21 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         notes.append("max_model_len not stated and the default does not fit: shortened")
         est = ran_anyway(est, kw2)
     limit = min(int(est.resolved.max_model_len), int(est.resolved.max_num_batched_tokens))
+    # the prompt length the source states, else the mean its token totals give (a shared-prefix dataset)
+    totals = case.get("observed") or {}
+    prompt_len = case.get("input_len") or (
+        round(float(totals["total_input_tokens"]) / float(totals["completed"]))
+        if totals.get("total_input_tokens") and totals.get("completed") else 0)
     if est.fits and est.rules.engine == "v0" and not est.resolved.enable_chunked_prefill and \
-            limit < int(est.resolved.max_model_len) and (case.get("input_len") or 0) > limit and \
+            limit < int(est.resolved.max_model_len) and prompt_len > limit and \
             not case.get("max_model_len") and not _flag(flags, "max-model-len"):
         # V0 MLA (0.7.1-0.7.3) with the long default context: chunked prefill is switched off after
-        # max_num_batched_tokens was sized for it, and vLLM ignores the benchmark's prompts. The source got
-        # answers, so its operator shortened the context (as above): the longest the benchmark needs.
-        need = (case.get("input_len") or 1024) + (case.get("output_len") or 1024)
+        # max_num_batched_tokens was sized for it (vllm/config.py 0.7.3: SchedulerConfig sizes 2048 for
+        # chunked prefill, VllmConfig.__post_init__ then turns it off for MLA), and the scheduler ignores
+        # prompts over min(max_model_len, max_num_batched_tokens) (Scheduler._get_prompt_limit). The
+        # source streamed answers (a TPOT), so its operator shortened the context (as above): the
+        # longest the benchmark needs.
+        need = prompt_len + (case.get("output_len") or 1024)
         kw = {**kw, "max_model_len": max(4096, int(need * 1.1))}
         est = estimate(model, gpu, EngineArgs(**kw), vllm_version=version, quant=quant)
         notes.append(f"max_model_len not stated and the default context would make vLLM ignore prompts over {limit} "

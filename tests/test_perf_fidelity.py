@@ -15,18 +15,19 @@ from tools import perf_fidelity as fidelity
 pytestmark = pytest.mark.slow
 
 # metric -> (median, p90) absolute relative error held, pooled over the answered cases
-# measured 2026-12-04 (perf-fit + perf-cover merged): throughput 13.5 % / 49.5 %, TPOT 12.4 % / 43.3 %,
-# TTFT 28.6 % / 185.0 %, 293/317 answered (p007 MTP newly answered;
-# p241-p243 refused: prompts over 0.7.3 V0 MLA's limit)
-POOLED = {"output_throughput": (0.14, 0.53), "tpot": (0.135, 0.45), "ttft": (0.31, 2.05)}
-# V1 (vLLM 0.8 and later), measured: 10.0 % / 38.6 %, 12.4 % / 46.9 %, 24.8 % / 195.9 %
-V1 = {"output_throughput": (0.11, 0.42), "tpot": (0.135, 0.49), "ttft": (0.27, 2.20)}
-# V0 (before 0.8), measured: throughput 26.3 % / 62.7 %, TPOT 10.8 % / 31.8 %, TTFT 61.2 % / 97.6 %
-V0 = {"output_throughput": (0.29, 0.70), "tpot": (0.12, 0.35), "ttft": (0.66, 1.05)}
-ANSWERED = 0.92
-# median over sources of each source's median, measured: 10.2 %, 10.8 %, 33.4 % (V1: 7.1 %, 9.9 %, 28.7 %)
-SOURCE_MEDIANS = {"output_throughput": 0.115, "tpot": 0.125, "ttft": 0.37}
-SOURCE_MEDIANS_V1 = {"output_throughput": 0.08, "tpot": 0.11, "ttft": 0.32}
+# measured 2026-12-04 (perf-acc: a burst's TTFT floor is the queue of cold prefills; p241-p243 answered;
+# V0 CPU overheads refitted, ampere_host_cpu_factor): throughput 13.9 % / 46.2 %, TPOT 11.0 % / 42.8 %,
+# TTFT 27.0 % / 142.4 %, 296/317 answered
+POOLED = {"output_throughput": (0.14, 0.49), "tpot": (0.115, 0.45), "ttft": (0.29, 1.50)}
+# V1 (vLLM 0.8 and later), measured: 9.3 % / 37.9 %, 12.2 % / 46.9 %, 22.7 % / 88.3 %
+V1 = {"output_throughput": (0.10, 0.41), "tpot": (0.13, 0.49), "ttft": (0.245, 0.95)}
+# V0 (before 0.8), measured: throughput 25.4 % / 54.5 %, TPOT 9.4 % / 27.1 %, TTFT 63.6 % / 282.7 % (the TTFT
+# p90 was 97.6 %: p241-p243, newly answered, miss by +312 to +951 %, and the lower V0 per-sequence cost)
+V0 = {"output_throughput": (0.27, 0.58), "tpot": (0.10, 0.29), "ttft": (0.66, 3.0)}
+ANSWERED = 0.93
+# median over sources of each source's median, measured: 9.6 %, 9.4 %, 33.4 % (V1: 6.5 %, 9.2 %, 28.8 %)
+SOURCE_MEDIANS = {"output_throughput": 0.10, "tpot": 0.10, "ttft": 0.35}
+SOURCE_MEDIANS_V1 = {"output_throughput": 0.07, "tpot": 0.10, "ttft": 0.30}
 
 
 @pytest.fixture(scope="module")

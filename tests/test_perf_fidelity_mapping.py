@@ -79,6 +79,19 @@ def test_a_ttft_faster_than_a_cold_prefill_is_not_scored() -> None:
     assert "ttft" in cold.errors
 
 
+def test_a_burst_ttft_faster_than_the_queue_of_cold_prefills_is_not_scored() -> None:
+    # 50 fixed-length prompts sent at once: half of them cannot all have a first token before 25 prompts
+    # of 1024 tokens are computed (over 1 s for a 7B model on an A100), however the engine batches them
+    obs = {"output_tok_s": 80.0, "median_ttft_ms": 280.0}
+    warm = fidelity.run_case(case(num_prompts=50, observed=obs), DATA)
+    assert "ttft" not in warm.errors and "prefix-cache" in warm.note
+    # the same TTFT behind a client that sends 4 at a time, or one request, is physically possible
+    assert "ttft" in fidelity.run_case(case(num_prompts=50, max_concurrency=4, observed=obs), DATA).errors
+    assert "ttft" in fidelity.run_case(case(num_prompts=1, observed=obs), DATA).errors
+    cold = fidelity.run_case(case(num_prompts=50, observed={"output_tok_s": 80.0, "median_ttft_ms": 2500.0}), DATA)
+    assert "ttft" in cold.errors
+
+
 def test_offline_total_tokens_are_scored_as_throughput() -> None:
     r = fidelity.run_case(case(benchmark_tool="benchmark_throughput.py (offline)",
                                request_rate="offline (all prompts at once)",
@@ -117,3 +130,21 @@ def test_v0_prefix_caching_is_off_unless_asked() -> None:
     assert v0.est.rules.engine == "v0" and v0.est.resolved.enable_prefix_caching is False
     v1 = fidelity.build_case(case(), DATA)
     assert v1.est.resolved.enable_prefix_caching is True
+
+
+def test_a_v0_mla_context_is_shortened_to_the_prompts_the_totals_give() -> None:
+    # vLLM 0.7.3 sizes max_num_batched_tokens 2048 for the long default context's chunked prefill, then MLA
+    # turns chunked prefill off: 3272-token prompts would be ignored. The source streamed answers, so
+    # its context was shortened; a shared-prefix case states no input_len, its token totals give it.
+    r1 = case(model="deepseek-ai/DeepSeek-R1", gpu="8x NVIDIA H200 SXM5 141GB", num_gpus=8, tensor_parallel_size=8,
+              vllm_version="0.7.3", max_model_len=None, quantization="fp8 (native checkpoint)",
+              dataset="generated-shared-prefix", input_len=None, output_len=800, num_prompts=500, max_concurrency=32,
+              other_flags="generated-shared-prefix: ~62.5% of each ~3200-token prompt (2000 tokens) is a shared "
+                          "prefix, prefix caching enabled",
+              observed={"output_tok_s": 600.0, "median_tpot_ms": 48.0, "total_input_tokens": 1636038,
+                        "completed": 500})
+    built = fidelity.build_case(r1, DATA)
+    r = built.est.resolved
+    assert not r.enable_chunked_prefill and min(r.max_model_len, r.max_num_batched_tokens) >= 3272 + 800
+    assert "ignore prompts" in built.note
+    assert not fidelity.run_case(r1, DATA).skipped

@@ -92,6 +92,23 @@ def test_eager_and_v0_cost_more_per_step_than_v1_graphs() -> None:
     assert not math.isclose(DEFAULT.step_overhead_v0_s, DEFAULT.step_overhead_async_s)
 
 
+def test_a100_hosts_take_longer_for_the_cpu_side_only() -> None:
+    from planner.performance.calibration import host_cpu_factor
+
+    a100 = estimate(load_model("llama-3.1-8b", offline=True), gpu_catalog.resolve("A100-SXM-80GB"),
+                    EngineArgs(max_model_len=8192), vllm_version="0.10.1")
+    h100 = estimate(load_model("llama-3.1-8b", offline=True), gpu_catalog.resolve("H100"),
+                    EngineArgs(max_model_len=8192), vllm_version="0.10.1")
+    assert host_cpu_factor(a100.gpu, DEFAULT) == DEFAULT.ampere_host_cpu_factor > 1.0
+    assert host_cpu_factor(h100.gpu, DEFAULT) == 1.0
+    ra, rh = _regime(a100, DEFAULT, 512), _regime(h100, DEFAULT, 512)
+    assert math.isclose(ra.step_overhead_s, rh.step_overhead_s * DEFAULT.ampere_host_cpu_factor)
+    assert math.isclose(ra.per_seq_overhead_s, rh.per_seq_overhead_s * DEFAULT.ampere_host_cpu_factor)
+    # the factor changes nothing on the GPU side: without it the A100's step is the same roofline
+    one = DEFAULT.with_(ampere_host_cpu_factor=1.0)
+    assert _regime(a100, one, 512).step_overhead_s == rh.step_overhead_s
+
+
 def test_cached_decode_steps_are_step_time_exactly() -> None:
     from planner.performance.step_time import DecodeSteps
 

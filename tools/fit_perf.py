@@ -45,7 +45,8 @@ GRIDS = ((0.6, 1.6), (0.8, 1.25), (0.9, 1.1), (0.95, 1.05))
 # the cap stops the fit from explaining prefix-cache hits in sweeps rerun with the same seed on one server
 # (TTFTs faster than a cold prefill) with impossible FLOPS.
 BOUNDS = {"bw_efficiency": (0.4, 0.95), "kv_bw_efficiency": (0.3, 0.95), "flops_efficiency": (0.3, 0.75),
-          "moe_efficiency": (0.1, 1.0), "rocm_efficiency": (0.3, 1.0), "dequant_compute_factor": (1.0, 3.0)}
+          "moe_efficiency": (0.1, 1.0), "rocm_efficiency": (0.3, 1.0),
+          "ampere_host_cpu_factor": (1.0, 4.0), "dequant_compute_factor": (1.0, 3.0)}
 
 
 def uses(built: Any, name: str) -> bool:
@@ -59,6 +60,7 @@ def uses(built: Any, name: str) -> bool:
     served = not w.offline_batch
     return {
         "rocm_efficiency": est.gpu.vendor == "amd",
+        "ampere_host_cpu_factor": est.gpu.vendor == "nvidia" and tuple(est.gpu.cc) == (8, 0),
         "step_overhead_v0_s": v0, "per_seq_overhead_v0_s": v0, "tp_worker_overhead_v0_s": v0 and multi,
         "step_overhead_v1_s": not v0 and not async_on, "step_overhead_async_s": not v0 and bool(async_on),
         "per_seq_overhead_s": not v0, "tp_worker_overhead_s": not v0 and multi,

@@ -12,6 +12,7 @@ tests/data/validation/ next to the package (a source checkout).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import statistics
@@ -325,13 +326,21 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         notes.append("max_model_len not stated and the default does not fit: shortened")
         est = ran_anyway(est, kw2)
     limit = min(int(est.resolved.max_model_len), int(est.resolved.max_num_batched_tokens))
+    # the prompt length the source states, else the mean its token totals give (a shared-prefix dataset)
+    totals = case.get("observed") or {}
+    prompt_len = case.get("input_len") or (
+        round(float(totals["total_input_tokens"]) / float(totals["completed"]))
+        if totals.get("total_input_tokens") and totals.get("completed") else 0)
     if est.fits and est.rules.engine == "v0" and not est.resolved.enable_chunked_prefill and \
-            limit < int(est.resolved.max_model_len) and (case.get("input_len") or 0) > limit and \
+            limit < int(est.resolved.max_model_len) and prompt_len > limit and \
             not case.get("max_model_len") and not _flag(flags, "max-model-len"):
         # V0 MLA (0.7.1-0.7.3) with the long default context: chunked prefill is switched off after
-        # max_num_batched_tokens was sized for it, and vLLM ignores the benchmark's prompts. The source got
-        # answers, so its operator shortened the context (as above): the longest the benchmark needs.
-        need = (case.get("input_len") or 1024) + (case.get("output_len") or 1024)
+        # max_num_batched_tokens was sized for it (vllm/config.py 0.7.3: SchedulerConfig sizes 2048 for
+        # chunked prefill, VllmConfig.__post_init__ then turns it off for MLA), and the scheduler ignores
+        # prompts over min(max_model_len, max_num_batched_tokens) (Scheduler._get_prompt_limit). The
+        # source streamed answers (a TPOT), so its operator shortened the context (as above): the
+        # longest the benchmark needs.
+        need = prompt_len + (case.get("output_len") or 1024)
         kw = {**kw, "max_model_len": max(4096, int(need * 1.1))}
         est = estimate(model, gpu, EngineArgs(**kw), vllm_version=version, quant=quant)
         notes.append(f"max_model_len not stated and the default context would make vLLM ignore prompts over {limit} "
@@ -397,11 +406,24 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
     return Built(est, w, "; ".join(notes), link, release)
 
 
-def _prefill_floor_s(est: Any, pred: Any) -> float:
-    """The mean prompt's linear-layer FLOPs at the GPU's datasheet peak: no cold TTFT is shorter."""
+def _prefill_floor_s(est: Any, pred: Any, stat: str = "median") -> float:
+    """No cold TTFT statistic `stat` can be shorter than this: the linear-layer FLOPs of the prompts that
+    must be computed first, at the GPU's datasheet peak (per TP rank and pipeline stage, whose share of the
+    work cost_of gives). One mean prompt in general; in a burst of fixed-length random prompts (request
+    rate inf, no --max-concurrency: every request is in the server from t=0 and its TTFT includes the wait)
+    the q-th fraction of requests cannot all have a first token before q x N prompts are computed (any
+    schedule, chunked or not): N/2 for the median, (N+1)/2 for the mean (the k-th first token comes after
+    k prompts), q x N for pq."""
     b = pred.benchmark
+    w = pred.workload
     mean_in = b.total_input_tokens / max(1, b.completed)
-    return cost_of(est).dense_flops_per_token * mean_in / hardware(est.gpu, est.quant).gemm_flops
+    prompts = 1.0
+    if w.request_rate == float("inf") and not w.max_concurrency and not w.offline_batch and \
+            w.dataset_name == "random" and w.random_range_ratio == 0 and not w.random_prefix_len:
+        n = max(1, int(b.completed))
+        q = {"median": 0.5, "mean": 0.5, "p95": 0.95, "p99": 0.99}.get(stat, 0.0)
+        prompts = max(1.0, (n + 1) / 2 if stat == "mean" else math.ceil(q * n))
+    return cost_of(est).dense_flops_per_token * mean_in * prompts / hardware(est.gpu, est.quant).gemm_flops
 
 
 def _negative_kv_bytes(est: Any) -> float:
@@ -452,9 +474,12 @@ def run_case(case: dict[str, Any], data: Path, cal: Calibration = DEFAULT, built
             got = _stat(obs, name)
             if got:
                 stat, v = got
-                if metric == "ttft" and v / 1000 < _prefill_floor_s(est, p):
-                    # faster than the prompt's GEMMs at the datasheet peak: the prompts were in the
-                    # prefix cache (a sweep that repeats the same seeded prompts on one server)
+                if metric == "ttft" and v / 1000 < _prefill_floor_s(est, p, stat):
+                    # faster than the prompts' GEMMs at the datasheet peak: the prompts were in the
+                    # prefix cache (a sweep that repeats the same seeded prompts on one server: with
+                    # fixed lengths numpy draws nothing for the one-value length range, so the random
+                    # dataset's token offsets are the same for any --num-prompts and a longer run
+                    # starts with the shorter runs' prompts)
                     res.note = "; ".join(x for x in (res.note, "TTFT not scored: observed faster than the "
                                                      "prompt's prefill at peak FLOPS (prefix-cache hits "
                                                      "from an earlier run)") if x)

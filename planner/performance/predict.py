@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from planner.performance.calibration import DEFAULT, Calibration
+from planner.performance.calibration import DEFAULT, Calibration, host_cpu_factor
 from planner.performance.metrics import BenchmarkResult, summarize
 from planner.performance.scheduler import SchedulerConfig, simulate
 from planner.performance.spec_decode import SpecSteps, spec_of
@@ -114,7 +114,8 @@ def _regime(est: Any, cal: Calibration, max_capture: int, release: str | None = 
         base = cal.step_overhead_async_s + cal.tp_worker_overhead_s * workers
     else:
         base = cal.step_overhead_v1_s + cal.tp_worker_overhead_s * workers
-    return Regime(step_overhead_s=base, per_seq_overhead_s=per_seq, eager=bool(r.enforce_eager),
+    host = host_cpu_factor(est.gpu, cal)
+    return Regime(step_overhead_s=base * host, per_seq_overhead_s=per_seq * host, eager=bool(r.enforce_eager),
                   max_graph_batch=max_capture if max_capture > 0 else 512,
                   cpu_overlap=(rules.engine == "v1" and bool(async_on)) or v0_async_output)
 
@@ -156,6 +157,7 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
         est.rules, max_num_seqs=mns, mnbt=mnbt, cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
         performance_mode=r.performance_mode, num_speculative_tokens=sd.k if sd is not None else 0)
     reg = _regime(est, cal, cap, release)
+    host = host_cpu_factor(est.gpu, cal)
     offline = workload.offline_batch
     cfg = SchedulerConfig(
         max_num_seqs=mns, max_num_batched_tokens=mnbt, num_blocks=int(est.kv_cache.num_blocks),
@@ -163,9 +165,9 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
         prefill_first=est.rules.engine == "v0" and not r.enable_chunked_prefill,
         max_concurrency=None if offline else workload.max_concurrency,
         request_overhead_s=0.0 if offline else cal.request_overhead_s,
-        frontend_request_s=0.0 if offline else cal.frontend_request_s,
-        per_prompt_token_s=0.0 if offline else cal.per_prompt_token_s,
-        frontend_token_s=0.0 if offline else cal.frontend_token_s, max_model_len=int(r.max_model_len),
+        frontend_request_s=0.0 if offline else cal.frontend_request_s * host,
+        per_prompt_token_s=0.0 if offline else cal.per_prompt_token_s * host,
+        frontend_token_s=0.0 if offline else cal.frontend_token_s * host, max_model_len=int(r.max_model_len),
         ramp_up_s=0.0 if offline or not workload.max_concurrency else workload.ramp_up_s,
         # the effective value, as the estimate resolved it (VersionRules.prefix_caching_default where
         # the command does not set it, and the release's rules where vLLM overrides it)

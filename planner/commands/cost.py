@@ -10,6 +10,7 @@ prices are planner.pricing.prices. Every option value is checked before the mode
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -109,16 +110,17 @@ def command(
             from planner.commands.perf import head_lines
             from planner.rendering.cost import human_lines
 
-            head = head_lines(est, source_warnings) + [f"note: {n}" for n in notes]
-            _write("\n".join(human_lines(report, head, requests_text=opts["requests_text"])) + "\n")
+            from planner.rendering.term import width, wrap_lines
+
+            cols = width(sys.stdout)
+            head = head_lines(est, source_warnings, cols) + wrap_lines([f"note: {n}" for n in notes], cols)
+            _write("\n".join(human_lines(report, head, requests_text=opts["requests_text"], cols=cols)) + "\n")
         return 0
 
     run_command(run, json_mode=json_out, debug=debug)
 
 
 def _write(text: str) -> None:
-    import sys
-
     sys.stdout.write(text)
 
 
@@ -332,6 +334,9 @@ def _emit_would_fail(est: Estimate, source_warnings: list[str], *, json_out: boo
         _write(_dumps({"schema_version": SCHEMA_VERSION, "cost": None, "capacity": None,
                        "estimate": _estimate_json(est, source_warnings)}))
         return
-    lines = [*head_lines(est, source_warnings), "WOULD FAIL at startup, so there is no self-hosted cost:"]
-    lines += [f"  {e.code}: {e.message}" for e in est.errors]
+    from planner.rendering.term import width, wrap_lines
+
+    cols = width(sys.stdout)
+    lines = [*head_lines(est, source_warnings, cols), "WOULD FAIL at startup, so there is no self-hosted cost:"]
+    lines += wrap_lines([f"  {e.code}: {e.message}" for e in est.errors], cols)
     _write("\n".join(lines) + "\n")

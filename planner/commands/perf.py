@@ -9,6 +9,7 @@ planner.performance.predict. Every workload value is checked before the estimate
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -132,8 +133,6 @@ def command(
 
 
 def _write(text: str) -> None:
-    import sys
-
     sys.stdout.write(text)
 
 
@@ -216,20 +215,23 @@ def to_json(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
             "estimate": _estimate_json(est, source_warnings)}
 
 
-def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
+def head_lines(est: Estimate, source_warnings: list[str], cols: int) -> list[str]:
+    """The deployment and its warnings, laid out for `cols` columns: wrapped between the `·` items (never
+    inside `max_num_seqs 1024`), warnings at word boundaries under a hanging indent."""
+    from planner.performance.coverage import not_modelled
+    from planner.rendering.term import pack, wrap_lines
+
     r = est.resolved
     dp = f", DP {r.data_parallel_size}" if r.data_parallel_size > 1 else ""
-    out = [f"{est.model.get('name')} on {r.world_size * r.data_parallel_size} x {est.gpu.id} (TP "
-           f"{r.tensor_parallel_size}, PP {r.pipeline_parallel_size}{dp}) · vLLM {est.rules.version} "
-           f"({est.rules.engine.upper()})",
-           f"KV cache {est.kv_cache.tokens:,} tokens · max_model_len {r.max_model_len:,} · max_num_seqs "
-           f"{r.max_num_seqs} · max_num_batched_tokens {r.max_num_batched_tokens:,}"]
-    out += [f"warning (source): {w}" for w in source_warnings]
-    out += [f"warning ({w.code}): {w.message}" for w in est.warnings]
-    from planner.performance.coverage import not_modelled
-
-    out += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
-    return out
+    out = pack([f"{est.model.get('name')} on {r.world_size * r.data_parallel_size} x {est.gpu.id} (TP "
+                f"{r.tensor_parallel_size}, PP {r.pipeline_parallel_size}{dp})",
+                f"vLLM {est.rules.version} ({est.rules.engine.upper()})"], cols)
+    out += pack([f"KV cache {est.kv_cache.tokens:,} tokens", f"max_model_len {r.max_model_len:,}",
+                 f"max_num_seqs {r.max_num_seqs}", f"max_num_batched_tokens {r.max_num_batched_tokens:,}"], cols)
+    warnings = [f"warning (source): {w}" for w in source_warnings]
+    warnings += [f"warning ({w.code}): {w.message}" for w in est.warnings]
+    warnings += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
+    return out + wrap_lines(warnings, cols)
 
 
 def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_warnings: list[str], *,
@@ -244,9 +246,11 @@ def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_war
             body = {"schema_version": SCHEMA_VERSION, "sweep": swept.to_json(), "points": [], "estimate": estimate}
         _write(_dumps(body))
         return
-    lines = [*head_lines(est, source_warnings),
-             "WOULD FAIL at startup, so there is no benchmark to predict:"]
-    lines += [f"  {e.code}: {e.message}" for e in est.errors]
+    from planner.rendering.term import width, wrap_lines
+
+    cols = width(sys.stdout)
+    lines = [*head_lines(est, source_warnings, cols), "WOULD FAIL at startup, so there is no benchmark to predict:"]
+    lines += wrap_lines([f"  {e.code}: {e.message}" for e in est.errors], cols)
     _write("\n".join(lines) + "\n")
 
 
@@ -259,11 +263,17 @@ def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLi
         sweep_table,
         terminal_chart,
         throughput_lines,
-        workload_line,
+        workload_parts,
     )
 
-    out = head_lines(est, source_warnings)
-    out.append(workload_line(preds[0].workload, swept=swept.parameter if swept else None))
+    from planner.rendering.term import pack, width, wrap_lines
+
+    # Prose is laid out for the reader's width (80 when piped); vLLM's own lines (the result block, `vllm
+    # bench throughput`'s summary) are printed as vLLM prints them, never wrapped (issue 15).
+    cols = width(sys.stdout)
+    out = head_lines(est, source_warnings, cols)
+    out += pack(workload_parts(preds[0].workload, swept=swept.parameter if swept else None), cols, sep=", ",
+                indent="  ")
     out.append("")
     if swept is None:
         p = preds[0]
@@ -271,19 +281,19 @@ def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLi
             out += throughput_lines(p.benchmark)
         else:
             out += serving_block(p.benchmark, p.workload, peak_output_tokens_per_s(p.sim))
-        out += bounds_lines(p.bounds)
+        out += wrap_lines(bounds_lines(p.bounds), cols)
         return out
-    out.append(f"sweep of --{swept.parameter}, one prediction per value:")
+    out += wrap_lines([f"sweep of --{swept.parameter}, one prediction per value (latencies in ms):"], cols)
     out += sweep_table(swept.parameter, swept.values, [p.benchmark for p in preds])
     out.append("")
     out += terminal_chart([p.benchmark.median_tpot_ms for p in preds], [p.benchmark.output_throughput for p in preds],
                           x_label="median TPOT (ms)", y_label="output token throughput (tok/s)")
     out.append("")
     first, last = preds[0], preds[-1]
-    out += bounds_lines(first.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[0])}:")
+    bounds = bounds_lines(first.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[0])}:")
     if len(preds) > 1:
-        out += bounds_lines(last.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[-1])}:")
-    return out
+        bounds += bounds_lines(last.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[-1])}:")
+    return out + wrap_lines(bounds, cols)
 
 
 def _value(v: float) -> str:

@@ -109,7 +109,6 @@ def command(
         else:
             from planner.commands.perf import head_lines
             from planner.rendering.cost import human_lines
-
             from planner.rendering.term import width, wrap_lines
 
             cols = width(sys.stdout)

@@ -265,7 +265,6 @@ def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLi
         throughput_lines,
         workload_parts,
     )
-
     from planner.rendering.term import pack, width, wrap_lines
 
     # Prose is laid out for the reader's width (80 when piped); vLLM's own lines (the result block, `vllm

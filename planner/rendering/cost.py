@@ -72,7 +72,9 @@ def human_lines(r: CostReport, head: list[str], *, requests_text: str, cols: int
     cells = [(name, _usd(monthly), _usd(monthly * 12), _usd4(r.per_million_output(monthly)),
               _usd4(r.per_million_total(monthly))) for name, monthly in rows]
     cells.append(("savings (API - self-hosted)", _usd(s), _usd(s * 12), "", ""))
-    header, body = table(money, cells, cols)
+    # Two spaces between columns when the rows fit so, else one before the label has to wrap.
+    natural = sum(max(len(c.header), *(len(row[i]) for row in cells)) for i, c in enumerate(money))
+    header, body = table(money, cells, cols, gap=2 if natural + 2 * (len(money) - 1) <= cols else 1)
     out += header + body
     verdict = ("self-hosting is cheaper at this volume" if s > 0 else
                "the API is cheaper at this volume" if s < 0 else "they cost the same at this volume")

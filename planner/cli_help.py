@@ -113,10 +113,10 @@ COMMANDS: dict[str, CommandHelp] = {
         examples=(("planner models show llama-3.1-8b", "by alias"),
                   ("planner models show Qwen/Qwen3-32B", "by repo id"))),
     "flags": CommandHelp(
-        summary="List the vLLM flags of a release, or explain one.",
-        usage=("flags [OPTIONS] [NAME]", "estimate --help=all | --help=NAME"),
-        examples=(("planner flags", "every `vllm serve` flag of the default release"),
-                  ("planner flags max-model-len", "type, default, releases, memory and speed"),
+        summary="List the vLLM flags of a release or of one argument group, or explain one.",
+        usage=("flags [OPTIONS] [NAME]", "estimate --help=all | --help=GROUP | --help=NAME"),
+        examples=(("planner flags max-model-len", "type, default, releases, memory and speed"),
+                  ("planner flags --group ModelConfig", "one group, as vllm serve --help=ModelConfig"),
                   ("planner flags --vllm-version 0.10.1.1 swap-space", "a flag of an older release"))),
 }
 

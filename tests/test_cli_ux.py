@@ -530,6 +530,26 @@ def test_wrap_never_cuts_a_word() -> None:
     assert all(len(x) <= 30 or " " not in x.strip() for x in lines)
 
 
+def test_wrap_keeps_a_span_whole() -> None:
+    snippet = "HEALTHCHECK CMD curl -f http://localhost:8000/health || exit 1"
+    text = f"fix: add {snippet} to the image"
+    loose = term.wrap(text, 40, indent=2)
+    assert not any(snippet in line for line in loose)                 # without `keep` it is broken at spaces
+    kept = term.wrap(text, 40, indent=2, keep=[snippet])
+    assert any(line.strip() == snippet for line in kept)               # longer than the line: a line of its own
+    assert " ".join(" ".join(kept).split()) == text
+    assert term.wrap("use --max-model-len 8192 here", 22, keep=["--max-model-len 8192"]) == [
+        "use", "--max-model-len 8192", "here"]
+
+
+def test_wrap_lines_hangs_each_line_under_its_own_indent() -> None:
+    lines = term.wrap_lines(["What bounds it:", "  " + " ".join(["word"] * 20), "", "  short"], 30)
+    assert lines[0] == "What bounds it:" and lines[-1] == "  short" and "" in lines
+    wrapped = lines[1:lines.index("")]
+    assert len(wrapped) > 1 and wrapped[0].startswith("  word") and all(x.startswith("    word") for x in wrapped[1:])
+    assert all(len(x) <= 30 for x in lines)
+
+
 def test_table_spills_and_wraps_to_fit() -> None:
     cols = (term.Column("name"), term.Column("repo", spill=True), term.Column("tags", wrap=True))
     rows = [("a" * 20, "org/" + "r" * 40, "one two three four five six"), ("b", "org/x", "-")]

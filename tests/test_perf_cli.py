@@ -76,7 +76,7 @@ class HandBounds:
         return {"main": self.main}
 
     def lines(self) -> list[str]:
-        return [f"bound by {self.main}: " + "x" * 150]     # longer than any terminal: must not be wrapped
+        return [f"bound by {self.main}: " + " ".join(["word"] * 40)]    # longer than a line: wrapped (issue 15)
 
 
 @dataclass(frozen=True)
@@ -174,13 +174,19 @@ def test_peak_output_throughput_counts_tokens_per_one_second_bucket() -> None:
     assert peak_output_tokens_per_s(SimResult(timings=(), duration_s=0.0, max_concurrent_requests=0)) == 0.0
 
 
-def test_human_output_mirrors_the_block_then_says_what_bounds_it(est: Any) -> None:
+def test_human_output_mirrors_the_block_then_says_what_bounds_it(est: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     w = Workload(num_prompts=8)
     lines = perf_cmd.human_lines(est, None, [hand_prediction(w)], [])
     start = lines.index("============ Serving Benchmark Result ============")
     end = lines.index("=" * 50)
     assert lines[end + 1] == "What bounds it:"
-    assert lines[end + 2].startswith("  bound by weights: ") and len(lines[end + 2]) > 150   # never wrapped
+    # The planner's prose is wrapped at word boundaries to the width (COLUMNS=80 here), under a hanging
+    # indent; vLLM's block above it is not (issue 15; this line was "never wrapped" before).
+    bounds = lines[end + 2:]
+    assert bounds[0].startswith("  bound by weights: ") and len(bounds) > 1
+    assert all(len(line) <= 80 for line in bounds) and all(line.startswith("    ") for line in bounds[1:])
+    assert " ".join(" ".join(bounds).split()) == "bound by weights: " + " ".join(["word"] * 40)
     assert "qwen3" in lines[0].lower() and "H100" in lines[0]
     assert any(line.startswith("workload: 8 prompts, random 1024 in / 128 out") for line in lines[:start])
 
@@ -519,11 +525,16 @@ def test_e2e_sweep_with_plots(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("predict_available")
 def test_e2e_subprocess_smoke(tmp_path: Path) -> None:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "60"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "40"}
     proc = subprocess.run([sys.executable, "-m", "planner", *BASE, "--num-prompts", "50", "--dataset-name",
                            "sharegpt"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert "============ Serving Benchmark Result ============" in proc.stdout
     assert "Traceback" not in proc.stderr
-    assert any(len(x) > 60 for x in proc.stdout.splitlines())      # a narrow terminal does not wrap lines
+    # A narrow terminal does not wrap vLLM's block (50 columns, rows of 51), only the planner's prose.
+    lines = proc.stdout.splitlines()
+    block = lines[lines.index("============ Serving Benchmark Result ============"):lines.index("=" * 50) + 1]
+    assert any(line.startswith("Successful requests:") and len(line) == 51 for line in block)
+    prose = [x for x in lines if x not in block and " " in x.strip()]
+    assert prose and all(len(x) <= 40 for x in prose), [x for x in prose if len(x) > 40]

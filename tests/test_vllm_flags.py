@@ -125,10 +125,31 @@ def test_extractor_sees_the_flags_vllm_registers() -> None:
     assert flags["dtype"]["choices"] == ["auto", "bfloat16", "float", "float16", "float32", "half"]
     assert flags["cudagraph_capture_sizes"] == {
         "options": ["--cudagraph-capture-sizes"], "dest": "cudagraph_capture_sizes",
-        "nargs": "+", "type": "int"}
+        "nargs": "+", "type": "int", "group": "CompilationConfig"}
     # 0.32.0 has no EnableDisableAction: booleans only get --no-x.
     old = {e["dest"]: e for e in json.loads(DATA.read_text())["snapshots"]["0.32.0"]["flags"]}
     assert old["enable_prefix_caching"]["negatives"] == ["--no-enable-prefix-caching"]
+
+
+def test_extractor_reads_the_argument_group_of_each_flag() -> None:
+    """`parser.add_argument_group(title=...)` as vllm-0.33.0 engine/arg_utils.py and cli_args.py register them
+    (read by hand): the group `vllm serve --help=ModelConfig` lists; make_arg_parser's own options are in
+    argparse's group "options"; FrontendArgs' group is named after the class ("Frontend", from
+    cls.__name__ in 0.19+, a constant in 0.10-0.14)."""
+    snaps = json.loads(DATA.read_text())["snapshots"]
+    flags = {e["dest"]: e for e in snaps["0.33.0"]["flags"]}
+    assert flags["max_model_len"]["group"] == "ModelConfig"
+    assert flags["gpu_memory_utilization"]["group"] == "CacheConfig"
+    assert flags["tensor_parallel_size"]["group"] == "ParallelConfig"
+    assert flags["max_num_seqs"]["group"] == "SchedulerConfig"
+    assert flags["speculative_config"]["group"] == "VllmConfig"
+    assert flags["port"]["group"] == "Frontend"
+    assert flags["headless"]["group"] == "options"
+    assert {e["dest"]: e for e in snaps["0.11.0"]["flags"]}["port"]["group"] == "Frontend"
+    # 0.8.5 grouped the cache flags but not yet the model's; 0.6.6 had no groups at all.
+    old = {e["dest"]: e for e in snaps["0.8.5.post1"]["flags"]}
+    assert old["max_model_len"]["group"] == "options" and old["block_size"]["group"] == "CacheConfig"
+    assert all("group" not in e for e in snaps["0.6.6.post1"]["flags"])
 
 
 def test_history_entries_have_sources() -> None:

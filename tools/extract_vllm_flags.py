@@ -227,6 +227,70 @@ def _negatives(options: list[str], enable_disable: bool) -> list[str]:
     return out
 
 
+# argparse's own group for options added to the parser itself (its title since Python 3.10, the
+# Pythons vLLM releases with argument groups run on): `vllm serve --help=options` lists them.
+UNGROUPED = "options"
+
+
+def _title_of(call: Any, names: dict[str, Any], cls_name: str | None) -> str | None:
+    """The title of a `parser.add_argument_group(title=..., ...)` call (or its first argument): a string
+    constant, or `cls.__name__.replace("Args", "")` (FrontendArgs.add_cli_args from 0.19), directly or
+    through a local name."""
+    node = next((k.value for k in call.keywords if k.arg == "title"), call.args[0] if call.args else None)
+    if isinstance(node, ast.Name) and node.id in names:
+        node = names[node.id]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if (cls_name is not None and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "replace" and ast.unparse(node.func.value) == "cls.__name__"
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args)):
+        old, new = (cast(Any, a).value for a in node.args)
+        return cls_name.replace(old, new)
+    return None
+
+
+def _group_titles(func: Any, cls_name: str | None = None) -> dict[str, list[tuple[int, str]]]:
+    """`var -> [(line, title), ...]` for every `var = parser.add_argument_group(...)` in one function body
+    (a name may be bound to several groups in turn, so each add_argument takes the latest one above it)."""
+    names = {st.targets[0].id: st.value for st in ast.walk(func)
+             if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Name)}
+    out: dict[str, list[tuple[int, str]]] = {}
+    for st in ast.walk(func):
+        if not (isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Name)
+                and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Attribute)
+                and st.value.func.attr == "add_argument_group"):
+            continue
+        title = _title_of(st.value, names, cls_name)
+        if title is None:
+            raise ValueError(f"line {st.lineno}: argument group title not read: {ast.unparse(st.value)}")
+        out.setdefault(st.targets[0].id, []).append((st.lineno, title))
+    for bound in out.values():
+        bound.sort()
+    return out
+
+
+def _group_of(call: Any, groups: dict[str, list[tuple[int, str]]]) -> str:
+    """The group an `x.add_argument(...)` call registers into: x's latest group above the call, or
+    argparse's own group when x is the parser itself."""
+    target = call.func.value
+    if isinstance(target, ast.Name) and target.id in groups:
+        above = [title for line, title in groups[target.id] if line <= call.lineno]
+        if above:
+            return above[-1]
+    return UNGROUPED
+
+
+def _frontend_group_title(cli_args: Any, cls_name: str) -> str:
+    """The group FrontendArgs.add_cli_args registers its fields into (from 0.19: one per class, titled
+    after it), else the parser's own."""
+    for node in ast.walk(cli_args):
+        if isinstance(node, ast.FunctionDef) and node.name == "add_cli_args":
+            titles = [t for bound in _group_titles(node, cls_name).values() for _, t in bound]
+            if titles:
+                return titles[0]
+    return UNGROUPED
+
+
 def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
     """Every option `vllm serve` registers, read from a vLLM source tree (the `vllm/` package folder).
 
@@ -243,12 +307,13 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                          root / "utils/__init__.py", root / "utils.py") if p.is_file())
     enable_disable = "class EnableDisableAction" in parser_src
 
-    def add(options: list[str], dest: str, kw: dict[str, Any]) -> None:
+    def add(options: list[str], dest: str, kw: dict[str, Any], group: str) -> None:
         entry = {"options": options, "dest": dest, "nargs": kw["nargs"], "type": kw["type"]}
         if kw.get("choices"):
             entry["choices"] = kw["choices"]
         if kw.get("boolean_optional"):
             entry["negatives"] = [n for n in _negatives(options, enable_disable) if n not in options]
+        entry["group"] = group
         flags[dest if dest not in flags else options[0]] = entry
 
     def explicit_kwargs(keywords: list[Any], base: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +349,7 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
 
     def scan(func: Any, kwarg_vars: dict[str, tuple[str, str | None]]) -> None:
         """Walk one add_cli_args body: `x_kwargs = get_kwargs(Cls)` then `g.add_argument(...)`."""
+        groups = _group_titles(func)
         for node in ast.walk(func):
             if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 v = node.value
@@ -326,7 +392,7 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
             kw = explicit_kwargs(node.keywords, base)
             dest = next((ast.literal_eval(k.value) for k in node.keywords if k.arg == "dest"), None)
             long = next((o for o in options if o.startswith("--")), options[0])
-            add(options, dest or long.lstrip("-").replace("-", "_"), kw)
+            add(options, dest or long.lstrip("-").replace("-", "_"), kw, _group_of(node, groups))
 
     arg_utils = ast.parse((root / "engine/arg_utils.py").read_text(encoding="utf-8"))
     cli_args = ast.parse(_cli_args_file(root).read_text(encoding="utf-8"))
@@ -353,6 +419,7 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
                     continue
                 field, key = cast(Any, target.value.slice).value, cast(Any, target.slice).value
                 customize.setdefault(field, {})[key] = None if value is None else ast.unparse(value)
+    frontend_group = _frontend_group_title(cli_args, "FrontendArgs")
     chain: list[str] = []
     cls_name: str | None = "FrontendArgs"
     while cls_name in classes:
@@ -371,7 +438,10 @@ def extract_snapshot(root: str | Path) -> list[dict[str, Any]]:
             kw.update(type="json", nargs=kw["nargs"])
         if change.get("action") == "'append'":
             kw.update(nargs="1", type="str")
-        add([f"--{field.replace('_', '-')}"], field, kw)
+        add([f"--{field.replace('_', '-')}"], field, kw, frontend_group)
+    if not any(e["group"] != UNGROUPED for e in flags.values()):
+        for e in flags.values():          # a release without argument groups (0.6.x): no group facts
+            del e["group"]
     return sorted(flags.values(), key=lambda e: e["options"][0])
 
 

@@ -27,6 +27,7 @@ from planner.pricing.prices import api_price as catalog_api_price
 from planner.release.vllm_versions import LATEST
 from planner.rendering.cost import human_lines
 from planner.rendering.estimate_head import estimate_json, head_lines, strict_json
+from planner.rendering.term import width, wrap_lines
 from planner.resolve import estimate_from, parse_invocation, resolve_inputs
 
 if TYPE_CHECKING:
@@ -115,8 +116,9 @@ def command(
         if json_out:
             _write(_dumps(to_json(est, report, source_warnings, notes)))
         else:
-            head = head_lines(est, source_warnings) + [f"note: {n}" for n in notes]
-            _write("\n".join(human_lines(report, head, requests_text=opts["requests_text"])) + "\n")
+            cols = width(sys.stdout)
+            head = head_lines(est, source_warnings, cols) + wrap_lines([f"note: {n}" for n in notes], cols)
+            _write("\n".join(human_lines(report, head, requests_text=opts["requests_text"], cols=cols)) + "\n")
         return 0
 
     run_command(run, json_mode=json_out, debug=debug)
@@ -302,6 +304,7 @@ def _emit_would_fail(est: Estimate, source_warnings: list[str], *, json_out: boo
         _write(_dumps({"schema_version": SCHEMA_VERSION, "cost": None, "capacity": None,
                        "estimate": estimate_json(est, source_warnings)}))
         return
-    lines = [*head_lines(est, source_warnings), "WOULD FAIL at startup, so there is no self-hosted cost:"]
-    lines += [f"  {e.code}: {e.message}" for e in est.errors]
+    cols = width(sys.stdout)
+    lines = [*head_lines(est, source_warnings, cols), "WOULD FAIL at startup, so there is no self-hosted cost:"]
+    lines += wrap_lines([f"  {e.code}: {e.message}" for e in est.errors], cols)
     _write("\n".join(lines) + "\n")

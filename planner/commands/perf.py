@@ -31,8 +31,9 @@ from planner.rendering.perf import (
     sweep_table,
     terminal_chart,
     throughput_lines,
-    workload_line,
+    workload_parts,
 )
+from planner.rendering.term import pack, width, wrap_lines
 from planner.resolve import estimate_from, resolve_inputs
 
 if TYPE_CHECKING:
@@ -204,16 +205,20 @@ def _emit_would_fail(est: Estimate, w: Workload, swept: Sweep | None, source_war
             body = {"schema_version": SCHEMA_VERSION, "sweep": swept.to_json(), "points": [], "estimate": estimate}
         _write(_dumps(body))
         return
-    lines = [*head_lines(est, source_warnings),
-             "WOULD FAIL at startup, so there is no benchmark to predict:"]
-    lines += [f"  {e.code}: {e.message}" for e in est.errors]
+    cols = width(sys.stdout)
+    lines = [*head_lines(est, source_warnings, cols), "WOULD FAIL at startup, so there is no benchmark to predict:"]
+    lines += wrap_lines([f"  {e.code}: {e.message}" for e in est.errors], cols)
     _write("\n".join(lines) + "\n")
 
 
 def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLike],
                 source_warnings: list[str]) -> list[str]:
-    out = head_lines(est, source_warnings)
-    out.append(workload_line(preds[0].workload, swept=swept.parameter if swept else None))
+    # Prose is laid out for the reader's width (80 when piped); vLLM's own lines (the result block, `vllm
+    # bench throughput`'s summary) are printed as vLLM prints them, never wrapped (issue 15).
+    cols = width(sys.stdout)
+    out = head_lines(est, source_warnings, cols)
+    out += pack(workload_parts(preds[0].workload, swept=swept.parameter if swept else None), cols, sep=", ",
+                indent="  ")
     out.append("")
     if swept is None:
         p = preds[0]
@@ -221,19 +226,19 @@ def human_lines(est: Estimate, swept: Sweep | None, preds: Sequence[PredictionLi
             out += throughput_lines(p.benchmark)
         else:
             out += serving_block(p.benchmark, p.workload, peak_output_tokens_per_s(p.sim))
-        out += bounds_lines(p.bounds)
+        out += wrap_lines(bounds_lines(p.bounds), cols)
         return out
-    out.append(f"sweep of --{swept.parameter}, one prediction per value:")
+    out += wrap_lines([f"sweep of --{swept.parameter}, one prediction per value (latencies in ms):"], cols)
     out += sweep_table(swept.parameter, swept.values, [p.benchmark for p in preds])
     out.append("")
     out += terminal_chart([p.benchmark.median_tpot_ms for p in preds], [p.benchmark.output_throughput for p in preds],
                           x_label="median TPOT (ms)", y_label="output token throughput (tok/s)")
     out.append("")
     first, last = preds[0], preds[-1]
-    out += bounds_lines(first.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[0])}:")
+    bounds = bounds_lines(first.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[0])}:")
     if len(preds) > 1:
-        out += bounds_lines(last.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[-1])}:")
-    return out
+        bounds += bounds_lines(last.bounds, f"What bounds it at --{swept.parameter} {_value(swept.values[-1])}:")
+    return out + wrap_lines(bounds, cols)
 
 
 def _value(v: float) -> str:

@@ -151,35 +151,43 @@ def _render(result: Any) -> None:
         mark = {True: "ok", False: "MISS", None: c.note or "-"}[c.passed]
         table.add_row(c.figure, _fmt(c.predicted), _fmt(c.observed), err, mark)
     out.print(table)
+
+    def say(text: str) -> None:
+        """The planner's prose: wrapped at word boundaries to the console's width (80 when piped)."""
+        for line in term.wrap(text, out.width, subsequent=2):
+            out.print(line, markup=False, soft_wrap=True)
+
     v = result.report.verdict
     fits = {True: "fits", False: "does not fit", None: "unknown"}[v.predicted_fits]
     started = {True: "started", False: "failed to start", None: "unknown"}[v.started]
-    out.print(f"verdict: predicted {fits}; vLLM {result.vllm_version} {started}"
-              + ("" if v.agree is None else ("  (agree)" if v.agree else "  (DISAGREE)")))
+    say(f"verdict: predicted {fits}; vLLM {result.vllm_version} {started}"
+        + ("" if v.agree is None else ("  (agree)" if v.agree else "  (DISAGREE)")))
     for e in result.observed.errors:
-        out.print(f"vLLM error [{e.code}]: {e.message[:600]}", markup=False)
+        # vLLM's own message, as its log has it: never wrapped, so a grep for it finds it (issue 15).
+        out.print(f"vLLM error [{e.code}]: {e.message[:600]}", markup=False, soft_wrap=True)
     if v.predicted_errors:
-        out.print("predicted errors: " + ", ".join(v.predicted_errors))
+        say("predicted errors: " + ", ".join(v.predicted_errors))
     if result.not_launched_reason:
-        out.print(f"not launched: {result.not_launched_reason}", markup=False)
+        say(f"not launched: {result.not_launched_reason}")
     r = result.requests
     if r.results or r.load:
-        out.print(f"requests: {r.ok} ok, {r.failed} failed" + (f", {r.skipped} skipped (no chat template)"
-                                                               if r.skipped else ""))
+        say(f"requests: {r.ok} ok, {r.failed} failed" + (f", {r.skipped} skipped (no chat template)"
+                                                         if r.skipped else ""))
     if r.load:
         ld = r.load
-        out.print(f"load: {ld['ok']}/{ld['requests']} ok at concurrency {ld['concurrency']}, "
-                  f"{_fmt(ld['throughput_tokens_per_s'])} tok/s; "
-                  f"TTFT p50/p95 {_fmt(ld['ttft_p50_s'])}/{_fmt(ld['ttft_p95_s'])} s; "
-                  f"ITL p50/p95 {_fmt(ld['itl_p50_s'])}/{_fmt(ld['itl_p95_s'])} s; "
-                  f"peak KV usage {_fmt(ld['max_kv_cache_usage'])}")
+        say(f"load: {ld['ok']}/{ld['requests']} ok at concurrency {ld['concurrency']}, "
+            f"{_fmt(ld['throughput_tokens_per_s'])} tok/s; "
+            f"TTFT p50/p95 {_fmt(ld['ttft_p50_s'])}/{_fmt(ld['ttft_p95_s'])} s; "
+            f"ITL p50/p95 {_fmt(ld['itl_p50_s'])}/{_fmt(ld['itl_p95_s'])} s; "
+            f"peak KV usage {_fmt(ld['max_kv_cache_usage'])}")
     if r.bench:
         for line in bench_lines(r.bench):
             out.print(line, markup=False)
+    # A command to copy and a path to open: verbatim, never wrapped.
     if result.command:
-        out.print("command: " + shlex.join(result.command), markup=False)
+        out.print("command: " + shlex.join(result.command), markup=False, soft_wrap=True)
     if result.log_path:
-        out.print(f"log: {result.log_path}", markup=False)
+        out.print(f"log: {result.log_path}", markup=False, soft_wrap=True)
 
 
 def bench_lines(bench: dict[str, Any]) -> list[str]:

@@ -9,6 +9,7 @@ from xml.etree import ElementTree as ET
 from planner.answers import CheckAnswer, CheckFindingJson
 from planner.errors import SCHEMA_VERSION
 from planner.gate.model import Finding, Report
+from planner.gate.rules import SNIPPETS
 from planner.rendering.term import wrap
 
 FINDING_INDENT = 8      # continuation lines of a finding, and its fix, start under "fix:"
@@ -169,7 +170,9 @@ def render_human(report: Report, console: Any) -> None:
             for more in lines[1:]:
                 console.print(escape(more), soft_wrap=True)
             if f.hint:
-                for more in wrap("fix: " + f.hint, console.width, indent=FINDING_INDENT):
+                # A snippet to copy (a HEALTHCHECK line) is never broken; the prose around it is.
+                snippets = [snip for snip in SNIPPETS if snip in f.hint]
+                for more in wrap("fix: " + f.hint, console.width, indent=FINDING_INDENT, keep=snippets):
                     console.print(f"[dim]{escape(more)}[/dim]", soft_wrap=True)
     if not report.files:
         console.print("no vLLM deployment found (files that do not mention vLLM are not checked)")

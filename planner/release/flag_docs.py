@@ -21,8 +21,10 @@ from planner.release.vllm_flags import (
     flag_info,
     flag_status,
     flags_of,
+    groups_of,
     normalize_spelling,
     releases_with,
+    resolve_group,
     snapshot_versions,
 )
 from planner.release.vllm_versions import LATEST, batch_defaults, parse_version, rules_for
@@ -355,6 +357,29 @@ def listing(version: str = LATEST) -> list[FlagDoc]:
     """Every flag of `version`, sorted by name."""
     return [FlagDoc(name=f.name, version=version, info=f, status="ok", message="", hint=None,
                     releases=releases_with(f.name), effect=EFFECTS.get(f.name)) for f in flags_of(version)]
+
+
+def group_listing(word: str, version: str = LATEST) -> tuple[str, list[FlagDoc]]:
+    """(the group's title, its flags) for `planner flags --group WORD` / `--help=WORD`, WORD matched as vLLM
+    matches a `--help=` group title (any case). A group the release does not have is bad input: one line,
+    with a did-you-mean, or the releases that have groups when this one has none."""
+    parse_version(version)
+    title = resolve_group(word, version)
+    if title is not None:
+        return title, [d for d in listing(version) if d.info is not None and d.info.group == title]
+    groups = groups_of(version)
+    if not groups:
+        first = next((v for v in snapshot_versions() if groups_of(v)), None)
+        raise PlannerError(f"{word.strip()}: vLLM {version} registers no flag groups", code="unknown_group",
+                           hint=f"groups are in the extracted releases from {first} on" if first else None)
+    raise PlannerError(f"{word.strip()}: vLLM {version} has no flag group of that name", code="unknown_group",
+                       hint=did_you_mean(word.strip(), groups) or "planner flags --groups lists them")
+
+
+def group_counts(version: str = LATEST) -> list[tuple[str, int]]:
+    """(group, number of flags) for every argument group of `version`."""
+    docs = listing(version)
+    return [(g, sum(1 for d in docs if d.info is not None and d.info.group == g)) for g in groups_of(version)]
 
 
 def effect_text(doc: FlagDoc) -> tuple[str, str]:

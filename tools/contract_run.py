@@ -10,7 +10,8 @@ its expected exit, each good file cut short and with hostile text, and hostile f
 `planner check`), `pasted` (pasted `vllm serve` forms, through `planner estimate -- ...`) and
 `secrets` (tokens and keys in every place, through estimate and plan, --emit included), `perf` (every
 option of `planner perf`, read from its typer signature, x typed sample values, on several workload bases,
-and the vLLM serve flags the perf model reads) and `cost` (every option of `planner cost` likewise).
+and the vLLM serve flags the perf model reads), and `cost`, `plan` and `estimate` (every option of
+that command's own likewise).
 
 Each input runs in-process through the CLI's own entry (the click command `planner.cli.app_for`
 builds, its `main`, as `planner` runs it), in click's isolation (stdin, stdout, stderr captured). It
@@ -18,7 +19,7 @@ held the contract when: the exit code is one the input allows (0/1/2; the kinds 
 commands say which exactly); on exit 2, stderr is one line starting `planner: error: ` (or, for
 `check`, the report names a file "unreadable" with a one-line reason, as docs/check.md says); no traceback,
 no "internal error", no exception escaping the CLI; no secret in stdout, stderr or a written file; and
-it ended in under 5 s; and, for perf and cost under --json, a verdict (exit 0/1) printed strict JSON (no
+it ended in under 5 s; and, for the own-option areas under --json, a verdict (exit 0/1) printed strict JSON (no
 NaN or Infinity). `--shard I/N` runs every N-th input from the I-th (0-based), to split a long area
 over several runs. Exit status 0 when every input held, 1 otherwise.
 """
@@ -43,7 +44,7 @@ from planner.cli import app_for
 from tools import generators as gen
 
 LIMIT_S = 5.0
-AREAS = ("flags", "configs", "check", "pasted", "secrets", "perf", "cost")
+AREAS = ("flags", "configs", "check", "pasted", "secrets", "perf", "cost", "plan", "estimate")
 
 
 @dataclass
@@ -217,7 +218,7 @@ def secret_cases(tmp: Path) -> Iterator[Case]:
 
 
 def own_option_cases(command: str, tmp: Path) -> Iterator[Case]:
-    bases = gen.PERF_BASES if command == "perf" else gen.COST_BASES
+    bases = gen.OWN_OPTION_BASES[command]
     for label, argv in gen.own_option_cases(command, bases, tmp):
         yield Case(argv, json_stdout="--json" in argv, label=label)
 
@@ -231,7 +232,7 @@ def cases_of(area: str, tmp: Path) -> Iterator[Case]:
         return check_cases(tmp)
     if area == "pasted":
         return pasted_cases()
-    if area in ("perf", "cost"):
+    if area in gen.OWN_OPTION_BASES:
         return own_option_cases(area, tmp)
     return secret_cases(tmp)
 

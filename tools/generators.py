@@ -22,6 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import typer.main
+
+from planner.cli import app_for
 from planner.release.vllm_flags import FlagInfo, flags_of, snapshot_versions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -297,6 +300,13 @@ OWN_PLAUSIBLE: dict[str, tuple[str, ...]] = {
     "--slo-tpot-ms": ("50", "0.001", "1e9"),
     "--slo-e2el-ms": ("5000", "0.001", "1e9"),
     "--slo-percentile": ("95", "99.9", "100", "100.1", "50"),
+    "--num-gpus": ("1", "2", "8", "3", "4096"),
+    "--max-gpus": ("1", "2", "8", "4096"),
+    "--objective": ("gpus", "cost", "kv", "bogus"),
+    "--context": ("8192", "32k", "32K", "128k", "1M", "auto"),
+    "--concurrency": ("1", "64", "1024", "100000"),
+    "--emit": ("vllm", "docker", "compose", "k8s", "all", "hpa", "alerts", "bogus"),
+    "--fallback": ("gpt-4o-mini", "anthropic/claude-3-5-haiku", "bogus"),
     "--per-replica-rate": ("2", "2/s", "120/min", "7200/h", "0/min", "-1/s", "inf/s", "nan/min", "1e308/s",
                            "x/min", "2/fortnight", "/min"),
 }
@@ -356,21 +366,29 @@ PERF_SERVE_FLAGS: tuple[list[str], ...] = (
 )
 
 
+PLAN_BASES: dict[str, list[str]] = {
+    "catalog": [],
+    "catalog text": [],
+    "load": ["--request-rate", "2", "--random-input-len", "256", "--random-output-len", "64"],
+    "emit all text": ["--emit", "all"],     # --out is the option's own (a fresh folder under tmp per base)
+}
+ESTIMATE_BASES: dict[str, list[str]] = {"catalog": [], "catalog text": []}
+# Every command whose own options are an area, with the bases its inputs run on.
+OWN_OPTION_BASES: dict[str, dict[str, list[str]]] = {
+    "perf": PERF_BASES, "cost": COST_BASES, "plan": PLAN_BASES, "estimate": ESTIMATE_BASES}
+
+
 def own_options(command: str) -> list[tuple[str, str, bool]]:
     """(flag, type name, is a bare flag) for every option of `planner COMMAND` the user gives, read from the
     typer command (its signature) so that an option added there is tried without a change here."""
-    import typer.main
-
-    from planner.cli import app_for
-
     group = typer.main.get_command(app_for([command]))
-    cmd = group.commands[command] if hasattr(group, "commands") else group   # type: ignore[attr-defined]
+    cmd: Any = getattr(group, "commands", {}).get(command, group)
     out = []
     for p in cmd.params:
         flag = next((o for o in p.opts if o.startswith("--")), p.opts[0])
         if flag in _NOT_TRIED or not flag.startswith("-"):
             continue
-        out.append((flag, str(p.bare_type()) if hasattr(p, "bare_type") else "str", bool(p.is_flag)))
+        out.append((flag, str(p.bare_type()) if hasattr(p, "bare_type") else "str", bool(getattr(p, "is_flag", 0))))
     return out
 
 
@@ -383,6 +401,9 @@ def own_option_samples(flag: str, is_flag: bool, tmp: Path) -> list[list[str]]:
     if flag == "--plot":
         values = [str(tmp / "plot.svg"), str(tmp / "plot.png"), str(tmp / "plot.txt"), str(tmp),
                   str(tmp / "missing" / "plot.svg"), str(tmp / ("a" * 300 + ".svg")), *OWN_SAMPLES]
+    if flag == "--out":
+        values = [str(tmp / "out"), str(tmp), str(tmp / "missing" / "deeper"), str(tmp / ("a" * 300)),
+                  "/proc/version", *OWN_SAMPLES]
     return [[flag]] + [[flag, v] for v in values] + [[f"{flag}={values[0]}"]]
 
 
@@ -400,5 +421,6 @@ def own_option_cases(command: str, bases: dict[str, list[str]], tmp: Path) -> li
         for words in PERF_SERVE_FLAGS:
             for base_name in ("random", "random text", "sweep"):
                 json_word = [] if base_name.endswith(" text") else ["--json"]
-                out.append((f"{base_name}: {' '.join(words)[:80]}", [*head, *json_word, *PERF_BASES[base_name], *words]))
+                argv = [*head, *json_word, *PERF_BASES[base_name], *words]
+                out.append((f"{base_name}: {' '.join(words)[:80]}", argv))
     return out

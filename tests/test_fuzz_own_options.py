@@ -22,6 +22,12 @@ from tools import generators as gen
 SAMPLE = {"perf": 160, "cost": 40, "plan": 30, "estimate": 40}
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative --out and --plot values land in the test's own folder (as contract_run runs in a temp one)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _hold(argv: list[str]) -> None:
     case = cr.Case(argv, json_stdout="--json" in argv)
     run = cr.invoke(argv)

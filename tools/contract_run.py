@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -241,6 +242,10 @@ def run_area(area: str, shard: tuple[int, int], show: int, progress: bool) -> Ta
     tally = Tally()
     index, count = shard
     tmp = Path(tempfile.mkdtemp(prefix=f"contract-{area}-"))
+    # Inputs name relative paths (`--out 1`, `--plot x.svg`): they land in the area's temp folder, never in
+    # the folder the run was started from.
+    cwd = os.getcwd()
+    os.chdir(tmp)
     try:
         for n, case in enumerate(cases_of(area, tmp)):
             if n % count != index:
@@ -261,6 +266,7 @@ def run_area(area: str, shard: tuple[int, int], show: int, progress: bool) -> Ta
             if progress and tally.tried % 1000 == 0:
                 print(f"  {area}: {tally.tried} tried, {tally.held} held", file=sys.stderr, flush=True)
     finally:
+        os.chdir(cwd)
         shutil.rmtree(tmp, ignore_errors=True)
     return tally
 

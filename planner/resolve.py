@@ -53,13 +53,17 @@ def split_model_and_flags(extra: list[str]) -> tuple[str | None, list[str]]:
 
 # More memory than any device vLLM runs on (a CPU node's NUMA memory included): 1 PiB, in GiB.
 MAX_DEVICE_GIB = 2.0**20
+# Less than any device: 1 MiB. A positive value far below it (1e-308 GiB) made every share of the device
+# infinite (an OverflowError in the memory bar), not an answer.
+MIN_DEVICE_GIB = 2.0**-10
 
 
 def check_device_memory(gpu_memory_gib: float | None) -> None:
-    """--gpu-memory-gib is a device's memory: positive, finite, and not beyond any device."""
-    if gpu_memory_gib is not None and not (0 < gpu_memory_gib <= MAX_DEVICE_GIB and math.isfinite(gpu_memory_gib)):
+    """--gpu-memory-gib is a device's memory: finite, and neither below nor beyond any device."""
+    if gpu_memory_gib is not None and not (MIN_DEVICE_GIB <= gpu_memory_gib <= MAX_DEVICE_GIB
+                                           and math.isfinite(gpu_memory_gib)):
         raise PlannerError(f"--gpu-memory-gib must be a device's memory in GiB, got {gpu_memory_gib:g}",
-                           hint=f"a number in (0, {MAX_DEVICE_GIB:.0f}]")
+                           hint=f"a number in [{MIN_DEVICE_GIB:g}, {MAX_DEVICE_GIB:.0f}]")
 
 
 def parse_invocation(extra: list[str], model: str | None, version: str, *, usage: str) -> tuple[str, ServeCommand]:

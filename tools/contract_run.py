@@ -8,7 +8,10 @@ values, through `planner estimate`), `configs` (every field of every reference c
 kind of bad value, through `planner estimate FOLDER`), `check` (every file kind of the kinds table with
 its expected exit, each good file cut short and with hostile text, and hostile files, through
 `planner check`), `pasted` (pasted `vllm serve` forms, through `planner estimate -- ...`) and
-`secrets` (tokens and keys in every place, through estimate and plan, --emit included).
+`secrets` (tokens and keys in every place, through estimate and plan, --emit included), `perf` (every
+option of `planner perf`, read from its typer signature, x typed sample values, on several workload bases,
+and the vLLM serve flags the perf model reads), and `cost`, `plan` and `estimate` (every option of
+that command's own likewise).
 
 Each input runs in-process through the CLI's own entry (the click command `planner.cli.app_for`
 builds, its `main`, as `planner` runs it), in click's isolation (stdin, stdout, stderr captured). It
@@ -16,7 +19,8 @@ held the contract when: the exit code is one the input allows (0/1/2; the kinds 
 commands say which exactly); on exit 2, stderr is one line starting `planner: error: ` (or, for
 `check`, the report names a file "unreadable" with a one-line reason, as docs/check.md says); no traceback,
 no "internal error", no exception escaping the CLI; no secret in stdout, stderr or a written file; and
-it ended in under 5 s. `--shard I/N` runs every N-th input from the I-th (0-based), to split a long area
+it ended in under 5 s; and, for the own-option areas under --json, a verdict (exit 0/1) printed strict JSON (no
+NaN or Infinity). `--shard I/N` runs every N-th input from the I-th (0-based), to split a long area
 over several runs. Exit status 0 when every input held, 1 otherwise.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -40,7 +45,7 @@ from planner.cli import app_for
 from tools import generators as gen
 
 LIMIT_S = 5.0
-AREAS = ("flags", "configs", "check", "pasted", "secrets")
+AREAS = ("flags", "configs", "check", "pasted", "secrets", "perf", "cost", "plan", "estimate")
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Case:
     setup: Callable[[], None] | None = None
     label: str = ""
     named_vllm_file: str | None = None   # check: a file named on the command line that mentions vLLM
+    json_stdout: bool = False            # a verdict (exit 0/1) prints one strict JSON object on stdout
 
 
 @dataclass
@@ -124,9 +130,18 @@ def verdict(case: Case, code: int, out: str, err: str, escaped: BaseException | 
             return "check --format json printed no JSON"
         if not any(f.get("path") == case.named_vllm_file for f in files):
             return "a named file that mentions vLLM passed silently"
+    if case.json_stdout and code in (0, 1):
+        try:
+            json.loads(out, parse_constant=_no_constant)
+        except ValueError:
+            return "--json printed no strict JSON"
     if seconds >= LIMIT_S:
         return f"took {seconds:.1f} s"
     return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _cannot_read(case: Case, out: str) -> bool:
@@ -203,6 +218,12 @@ def secret_cases(tmp: Path) -> Iterator[Case]:
             yield Case(argv, secrets=(secret,), files_dir=out, label=" ".join(argv)[:90])
 
 
+def own_option_cases(command: str, tmp: Path) -> Iterator[Case]:
+    bases = gen.OWN_OPTION_BASES[command]
+    for label, argv in gen.own_option_cases(command, bases, tmp):
+        yield Case(argv, json_stdout="--json" in argv, label=label)
+
+
 def cases_of(area: str, tmp: Path) -> Iterator[Case]:
     if area == "flags":
         return flag_cases()
@@ -212,6 +233,8 @@ def cases_of(area: str, tmp: Path) -> Iterator[Case]:
         return check_cases(tmp)
     if area == "pasted":
         return pasted_cases()
+    if area in gen.OWN_OPTION_BASES:
+        return own_option_cases(area, tmp)
     return secret_cases(tmp)
 
 
@@ -219,6 +242,10 @@ def run_area(area: str, shard: tuple[int, int], show: int, progress: bool) -> Ta
     tally = Tally()
     index, count = shard
     tmp = Path(tempfile.mkdtemp(prefix=f"contract-{area}-"))
+    # Inputs name relative paths (`--out 1`, `--plot x.svg`): they land in the area's temp folder, never in
+    # the folder the run was started from.
+    cwd = os.getcwd()
+    os.chdir(tmp)
     try:
         for n, case in enumerate(cases_of(area, tmp)):
             if n % count != index:
@@ -239,6 +266,7 @@ def run_area(area: str, shard: tuple[int, int], show: int, progress: bool) -> Ta
             if progress and tally.tried % 1000 == 0:
                 print(f"  {area}: {tally.tried} tried, {tally.held} held", file=sys.stderr, flush=True)
     finally:
+        os.chdir(cwd)
         shutil.rmtree(tmp, ignore_errors=True)
     return tally
 

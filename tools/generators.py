@@ -22,6 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import typer.main
+
+from planner.cli import app_for
 from planner.release.vllm_flags import FlagInfo, flags_of, snapshot_versions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,3 +256,171 @@ def secret_forms(secret: str, out: Path) -> list[list[str]]:
         ["plan", "--gpu", "H100", "--offline", "--", "env", f"HF_TOKEN={secret}", "vllm", "serve", "llama-3.1-8b",
          "--hf-token", secret, "--emit", "k8s"],
     ]
+
+
+# ---- the planner's own options: perf (workload) and cost ---------------------------------------------
+
+# Values every option of the planner's own is tried with (as a word on the command line): plausible, edge
+# (0, negative, 10**30, 1e308, nan, inf, empty) and wrong (non-numeric, very long).
+OWN_SAMPLES: tuple[str, ...] = ("1", "2", "16", "0", "-1", "0.5", "1.5", "1e308", "-1e308", "1e-308", "nan", "inf",
+                                "-inf", str(10**30), "9" * 5000, "", " ", "x", "1k", "2M", "1,2", "x" * 5000)
+# Values that only mean something to one option (its plausible words, and its own kinds of wrong).
+OWN_PLAUSIBLE: dict[str, tuple[str, ...]] = {
+    "--gpu": ("H100", "A100-40GB", "L4", "H100-SXM-80GB-MIG-1g.10gb", "cpu"),
+    "--device": ("cuda", "cpu", "tpu"),
+    "--quant": ("fp8", "awq", "int4", "nvfp4", "bogus"),
+    "--vllm-version": ("0.6.6.post1", "0.8.5.post1", "0.10.1.1", "0.33.0", "99.0.0", "v0.11.0"),
+    "--vllm-engine": ("v0", "v1", "V1", "v2"),
+    "--revision": ("main", "a" * 40),
+    "--dataset-name": ("random", "sharegpt", "prefix_repetition", "sonnet", "hf", "RANDOM"),
+    "--random-range-ratio": ("0.25", "0.99", "0.999999"),
+    "--request-rate": ("4", "1e6", "1e7", "0.001"),
+    "--burstiness": ("0.01", "0.001", "1000", "1001"),
+    "--max-concurrency": ("4", "100000", "100001"),
+    "--seed": ("42", str(2**32 - 1), str(2**32)),
+    "--num-prompts": ("100", "10000", "10001"),
+    "--sweep": ("max-concurrency=1,2,4", "request-rate=1,inf", "request-rate=0.5,2", "max_concurrency=1,2",
+                "--max-concurrency=1,2", "max-concurrency=1,1", "max-concurrency=", "max-concurrency=1,,2",
+                "max-concurrency=" + ",".join(str(i) for i in range(1, 34)), "request-rate=nan,1",
+                "request-rate=0,1", "bogus=1", "max-concurrency", "=1,2"),
+    "--requests-per-month": ("1m", "500k", "2M", "1000000", str(10**15), str(10**15 + 1), "1e6", "0.5"),
+    "--input-len": ("700", str(1 << 20), str((1 << 20) + 1)),
+    "--output-len": ("100", str(1 << 20), str((1 << 20) + 1)),
+    "--api": ("gpt-4o", "GPT-4o", "bogus-model"),
+    "--api-provider": ("OpenAI", "openai", "bogus"),
+    "--api-price": ("0.4,1.6", "$0.4,$1.6", "0,0", "0,1", "-1,2", "nan,1", "inf,1", "1e308,1e308", "1,2,3",
+                    "1,", ",1"),
+    "--gpu-price": ("2.5", "0.0001"),
+    "--provider": ("RunPod", "runpod", "bogus"),
+    "--price-kind": ("on-demand", "spot", "reserved", "bogus"),
+    "--fixed-monthly": ("1000", "1e15"),
+    "--hours-per-month": ("720", "744", "745", "0.001"),
+    "--peak-to-average": ("1", "3", "0.999", "1e6"),
+    "--slo-ttft-ms": ("500", "0.001", "1e9"),
+    "--slo-tpot-ms": ("50", "0.001", "1e9"),
+    "--slo-e2el-ms": ("5000", "0.001", "1e9"),
+    "--slo-percentile": ("95", "99.9", "100", "100.1", "50"),
+    "--num-gpus": ("1", "2", "8", "3", "4096"),
+    "--max-gpus": ("1", "2", "8", "4096"),
+    "--objective": ("gpus", "cost", "kv", "bogus"),
+    "--context": ("8192", "32k", "32K", "128k", "1M", "auto"),
+    "--concurrency": ("1", "64", "1024", "100000"),
+    "--emit": ("vllm", "docker", "compose", "k8s", "all", "hpa", "alerts", "bogus"),
+    "--fallback": ("gpt-4o-mini", "anthropic/claude-3-5-haiku", "bogus"),
+    "--per-replica-rate": ("2", "2/s", "120/min", "7200/h", "0/min", "-1/s", "inf/s", "nan/min", "1e308/s",
+                           "x/min", "2/fortnight", "/min"),
+}
+# Options every run of the command already gives itself (its machinery), not inputs to try.
+_NOT_TRIED = ("--help", "-h", "--json", "--debug", "--offline")
+
+# perf: the base command each option x value is appended to (a later option wins over the base's). Every
+# base keeps a run cheap (8 to 10 prompts, short lengths): only the option under test makes it large.
+_PERF_CHEAP = ["--num-prompts", "8", "--random-input-len", "64", "--random-output-len", "16"]
+PERF_BASES: dict[str, list[str]] = {
+    "random": _PERF_CHEAP,
+    "random text": _PERF_CHEAP,        # "... text": without --json (the human report is rendered too)
+    "prefix_repetition": ["--dataset-name", "prefix_repetition", "--num-prompts", "10",
+                          "--prefix-repetition-prefix-len", "32", "--prefix-repetition-suffix-len", "32",
+                          "--prefix-repetition-output-len", "16"],
+    "sharegpt": ["--dataset-name", "sharegpt", "--num-prompts", "8"],
+    "sweep": [*_PERF_CHEAP, "--sweep", "max-concurrency=1,2"],
+    "offline-batch": [*_PERF_CHEAP, "--offline-batch"],
+    "speculative": [*_PERF_CHEAP, "--speculative-config",
+                    '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}'],
+}
+_COST_CHEAP = ["--requests-per-month", "1m", "--input-len", "700", "--output-len", "100"]
+COST_BASES: dict[str, list[str]] = {
+    "api-price": [*_COST_CHEAP, "--api-price", "0.4,1.6"],
+    "api": [*_COST_CHEAP, "--api", "gpt-4o"],
+    "api text": [*_COST_CHEAP, "--api", "gpt-4o"],
+    "slo": [*_COST_CHEAP, "--api-price", "0.4,1.6", "--slo-ttft-ms", "2000", "--slo-tpot-ms", "100"],
+}
+# vLLM serve flags the perf model itself reads (speculative decoding, the scheduler's limits, prefix
+# caching, parallelism), each with plausible and bad values, on perf's cheap base.
+SPEC_CONFIGS: tuple[str, ...] = (
+    '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}',
+    '{"method": "ngram", "num_speculative_tokens": 0, "prompt_lookup_max": 4}',
+    '{"method": "ngram", "num_speculative_tokens": -1, "prompt_lookup_max": 4}',
+    '{"method": "ngram", "num_speculative_tokens": 1000000000000000000000000000000, "prompt_lookup_max": 4}',
+    '{"method": "ngram", "num_speculative_tokens": 1e308, "prompt_lookup_max": 4}',
+    '{"method": "ngram", "num_speculative_tokens": NaN, "prompt_lookup_max": 4}',
+    '{"method": "ngram", "num_speculative_tokens": "3", "prompt_lookup_max": 4}',
+    '{"method": "ngram", "num_speculative_tokens": 64, "prompt_lookup_max": 4}',
+    '{"method": "ngram"}', '{"method": "suffix", "num_speculative_tokens": 8}',
+    '{"method": "eagle", "model": "yuhuili/EAGLE-LLaMA3.1-Instruct-8B", "num_speculative_tokens": 3}',
+    '{"method": "eagle3", "model": "yuhuili/EAGLE3-LLaMA3.1-Instruct-8B", "num_speculative_tokens": 3}',
+    '{"method": "mtp", "num_speculative_tokens": 1}', '{"method": "medusa", "model": "x/medusa", '
+    '"num_speculative_tokens": 3}', '{"model": "meta-llama/Llama-3.2-1B-Instruct", "num_speculative_tokens": 5}',
+    '{"method": "bogus", "num_speculative_tokens": 3}', '{"method": 3}', "{}", "[]", '"ngram"', "true", "{bad",
+    "", "x" * 5000)
+PERF_SERVE_FLAGS: tuple[list[str], ...] = (
+    *(["--speculative-config", c] for c in SPEC_CONFIGS),
+    *(["--max-num-seqs", v] for v in ("1", "4", "0", "-1", str(10**30))),
+    *(["--max-num-batched-tokens", v] for v in ("16", "64", "1", "0", str(10**30))),
+    *(["--max-model-len", v] for v in ("32", "80", "128", "1", "0", str(10**30))),
+    ["--enable-prefix-caching"], ["--no-enable-prefix-caching"], ["--enable-chunked-prefill", "false"],
+    *(["-tp", v] for v in ("2", "8", "3", "16")), ["-pp", "2"], ["-dp", "2"],
+    *(["--kv-cache-dtype", v] for v in ("fp8", "fp8_e5m2", "bogus")),
+    *(["--gpu-memory-utilization", v] for v in ("0.5", "0.05", "1.5", "nan")),
+    *(["--performance-mode", v] for v in ("throughput", "interactivity", "bogus")),
+)
+
+
+PLAN_BASES: dict[str, list[str]] = {
+    "catalog": [],
+    "catalog text": [],
+    "load": ["--request-rate", "2", "--random-input-len", "256", "--random-output-len", "64"],
+    "emit all text": ["--emit", "all"],     # --out is the option's own (a fresh folder under tmp per base)
+}
+ESTIMATE_BASES: dict[str, list[str]] = {"catalog": [], "catalog text": []}
+# Every command whose own options are an area, with the bases its inputs run on.
+OWN_OPTION_BASES: dict[str, dict[str, list[str]]] = {
+    "perf": PERF_BASES, "cost": COST_BASES, "plan": PLAN_BASES, "estimate": ESTIMATE_BASES}
+
+
+def own_options(command: str) -> list[tuple[str, str, bool]]:
+    """(flag, type name, is a bare flag) for every option of `planner COMMAND` the user gives, read from the
+    typer command (its signature) so that an option added there is tried without a change here."""
+    group = typer.main.get_command(app_for([command]))
+    cmd: Any = getattr(group, "commands", {}).get(command, group)
+    out = []
+    for p in cmd.params:
+        flag = next((o for o in p.opts if o.startswith("--")), p.opts[0])
+        if flag in _NOT_TRIED or not flag.startswith("-"):
+            continue
+        out.append((flag, str(p.bare_type()) if hasattr(p, "bare_type") else "str", bool(getattr(p, "is_flag", 0))))
+    return out
+
+
+def own_option_samples(flag: str, is_flag: bool, tmp: Path) -> list[list[str]]:
+    """The words to try for one option: bare flags in their forms, value options with every sample value
+    (a --plot path also as the file kinds a user would name)."""
+    if is_flag:
+        return [[flag], [f"{flag}=x"], [flag, "x"]]
+    values = [*OWN_PLAUSIBLE.get(flag, ()), *OWN_SAMPLES]
+    if flag == "--plot":
+        values = [str(tmp / "plot.svg"), str(tmp / "plot.png"), str(tmp / "plot.txt"), str(tmp),
+                  str(tmp / "missing" / "plot.svg"), str(tmp / ("a" * 300 + ".svg")), *OWN_SAMPLES]
+    if flag == "--out":
+        values = [str(tmp / "out"), str(tmp), str(tmp / "missing" / "deeper"), str(tmp / ("a" * 300)),
+                  "/proc/version", *OWN_SAMPLES]
+    return [[flag]] + [[flag, v] for v in values] + [[f"{flag}={values[0]}"]]
+
+
+def own_option_cases(command: str, bases: dict[str, list[str]], tmp: Path) -> list[tuple[str, list[str]]]:
+    """(label, argv) for every option of `planner COMMAND` x sample value x base command."""
+    out = []
+    options = own_options(command)
+    for base_name, base in bases.items():
+        head = [command, FLAG_MODEL, "--gpu", "H100", "--offline", *([] if base_name.endswith(" text") else ["--json"])]
+        for flag, _type, is_flag in options:
+            for words in own_option_samples(flag, is_flag, tmp):
+                out.append((f"{base_name}: {' '.join(words)[:80]}", [*head, *base, *words]))
+    if command == "perf":
+        head = [command, FLAG_MODEL, "--gpu", "H100", "--offline"]
+        for words in PERF_SERVE_FLAGS:
+            for base_name in ("random", "random text", "sweep"):
+                json_word = [] if base_name.endswith(" text") else ["--json"]
+                argv = [*head, *json_word, *PERF_BASES[base_name], *words]
+                out.append((f"{base_name}: {' '.join(words)[:80]}", argv))
+    return out

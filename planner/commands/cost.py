@@ -132,11 +132,27 @@ def _dumps(obj: dict[str, Any]) -> str:
     return json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"
 
 
-def _number(flag: str, value: float | None, *, lo: float, lo_open: bool = False) -> None:
+# Upper bounds of the money and ratio options. Each is far above any real price or load, and together with
+# MAX_REQUESTS_PER_MONTH, MIN_HOURS_PER_MONTH and MIN_PER_REPLICA_RATE they keep every figure of the report
+# (replicas, monthly USD, the break-even volume) a finite number: 1e308 USD a GPU-hour, or a 1e-308-hour
+# month, made the replica count infinite (an OverflowError, not an answer).
+MAX_USD = 1e12                   # --fixed-monthly
+MAX_GPU_HOUR_USD = 1e4           # --gpu-price (the dearest GPU-hour in the price catalog is under $20)
+MAX_API_USD_PER_MTOK = 1e4       # each --api-price (the dearest hosted API is under $200)
+MAX_PEAK_TO_AVERAGE = 1e3
+MIN_HOURS_PER_MONTH = 1.0
+MAX_HOURS_PER_MONTH = 744.0      # 31 days
+MIN_PER_REPLICA_RATE = 1 / 3600  # one request an hour
+MAX_REQUESTS_PER_MONTH = 10**15
+
+
+def _number(flag: str, value: float | None, *, lo: float, lo_open: bool = False, hi: float = math.inf) -> None:
     if value is None:
         return
-    if not math.isfinite(value) or value < lo or (lo_open and value == lo):
+    if not math.isfinite(value) or value < lo or (lo_open and value == lo) or value > hi:
         bound = f"above {lo:g}" if lo_open else f"at least {lo:g}"
+        if math.isfinite(hi):
+            bound += f" and at most {hi:g}"
         raise PlannerError(f"{flag} must be a finite number {bound}, got {value:g}")
 
 
@@ -153,6 +169,9 @@ def parse_api_price(text: str) -> tuple[float, float]:
         raise bad from None
     if not (math.isfinite(a) and math.isfinite(b)) or a < 0 or b < 0 or a == b == 0:
         raise PlannerError(f"--api-price prices must be finite, non-negative and not both 0, got {text[:40]!r}")
+    if max(a, b) > MAX_API_USD_PER_MTOK:
+        raise PlannerError(f"--api-price prices must be at most {MAX_API_USD_PER_MTOK:g} USD per 1M tokens, "
+                           f"got {text[:40]!r}")
     return a, b
 
 
@@ -165,19 +184,19 @@ def _parse(requests_per_month: str | None, input_len: int | None, output_len: in
     if requests_per_month is None:
         raise PlannerError("--requests-per-month is required", hint="e.g. --requests-per-month 500k")
     n = parse_count(requests_per_month)
-    if n > 10**15:
+    if n > MAX_REQUESTS_PER_MONTH:
         raise PlannerError(f"--requests-per-month must be at most 10^15, got {n:,}")
     for flag, v in (("--input-len", input_len), ("--output-len", output_len)):
         if v is None:
             raise PlannerError(f"{flag} is required", hint="tokens per request, e.g. --input-len 700 --output-len 100")
         if not 1 <= v <= MAX_LEN:
             raise PlannerError(f"{flag} must be an integer from 1 to {MAX_LEN:,}, got {v}")
-    _number("--fixed-monthly", fixed_monthly, lo=0)
-    _number("--hours-per-month", hours_per_month, lo=0, lo_open=True)
-    if hours_per_month > 744:
+    _number("--fixed-monthly", fixed_monthly, lo=0, hi=MAX_USD)
+    if math.isfinite(hours_per_month) and hours_per_month > MAX_HOURS_PER_MONTH:
         raise PlannerError(f"--hours-per-month must be at most 744 (31 days), got {hours_per_month:g}")
-    _number("--peak-to-average", peak_to_average, lo=1)
-    _number("--gpu-price", gpu_price, lo=0)
+    _number("--hours-per-month", hours_per_month, lo=MIN_HOURS_PER_MONTH)
+    _number("--peak-to-average", peak_to_average, lo=1, hi=MAX_PEAK_TO_AVERAGE)
+    _number("--gpu-price", gpu_price, lo=0, hi=MAX_GPU_HOUR_USD)
     for name, ms in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms), ("--slo-e2el-ms", slo_e2el_ms)):
         _number(name, ms, lo=0, lo_open=True)
     if not (0 < slo_percentile <= 100):
@@ -202,6 +221,9 @@ def _parse(requests_per_month: str | None, input_len: int | None, output_len: in
     slo = Slo(slo_ttft_ms, slo_tpot_ms, slo_e2el_ms, slo_percentile)
     rate = parse_rate(per_replica_rate, flag="--per-replica-rate", hours_per_month=hours_per_month) \
         if per_replica_rate is not None else None
+    if rate is not None and rate < MIN_PER_REPLICA_RATE:
+        raise PlannerError(f"--per-replica-rate must be at least 1 request an hour, got {str(per_replica_rate)[:40]!r}",
+                           hint="e.g. 2/s, 120/min, 7200/h")
     if rate is not None and not slo.empty:
         raise PlannerError("--per-replica-rate is a measured capacity; the --slo-* targets size one from the "
                            "perf model: use one or the other")

@@ -132,7 +132,13 @@ def command(
             return 1
         _check_lengths(est, workload)
         workloads = swept.workloads(workload) if swept else [workload]
-        preds: list[PredictionLike] = [predict(est, w) for w in workloads]
+        try:
+            preds: list[PredictionLike] = [predict(est, w) for w in workloads]
+        except ValueError as e:
+            # predict's documented refusals (a speculative method whose draft cost is not modelled, requests
+            # vLLM would reject, a request that can never get its KV blocks): the input's answer, one line,
+            # as planner.performance.capacity turns them for `cost` and `plan`.
+            raise PlannerError(f"the perf model cannot predict this benchmark: {e}", code="not_predicted") from None
         if plot_path is not None and swept is not None:
             chart_plot.write_plot(plot_path, _chart(est, swept, preds))
         if json_out:

@@ -173,6 +173,16 @@ def write_all(d: Deployment, folder: str | os.PathLike[str], *, overwrite: bool 
     """
     target = Path(folder).absolute()
     texts = render_all(d, targets)
+    try:
+        _check_target(target, overwrite=overwrite)
+    except OSError as exc:     # a name past NAME_MAX or PATH_MAX: exists() raises rather than answer
+        raise PlannerError(f"cannot write to {target}: {exc.strerror or exc}", code="emit_folder") from None
+    _write_tree(target, texts)
+    return [target / name for name in texts]
+
+
+def _check_target(target: Path, *, overwrite: bool) -> None:
+    """Refuse a target that is not a folder, or a non-empty one (see write_all)."""
     if target.exists() or target.is_symlink():
         if not target.is_dir() or target.is_symlink():
             raise PlannerError(f"{target} exists and is not a folder", code="emit_folder")
@@ -184,6 +194,9 @@ def write_all(d: Deployment, folder: str | os.PathLike[str], *, overwrite: bool 
         if foreign:
             raise PlannerError(f"{target} holds files vllm-planner did not write: {', '.join(foreign[:5])}",
                                code="emit_folder", hint="choose a new folder")
+
+
+def _write_tree(target: Path, texts: dict[str, str]) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -218,4 +231,3 @@ def write_all(d: Deployment, folder: str | os.PathLike[str], *, overwrite: bool 
         # The previous output is deleted only once the new one is in place (or it was put back).
         if old is not None and (done or not (old / "previous").exists()):
             shutil.rmtree(old, ignore_errors=True)
-    return [target / name for name in texts]

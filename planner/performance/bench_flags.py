@@ -26,6 +26,9 @@ MAX_NUM_PROMPTS = 10_000
 MAX_LEN = 1 << 20                  # tokens per prompt or per output (max_model_len is checked after the estimate)
 MAX_CONCURRENCY = 100_000
 MAX_REQUEST_RATE = 1e6             # req/s; above this every request is sent at once anyway: use inf
+# req/s (one request in 11.6 days): below it every request runs alone, as at this rate; far below it the
+# arrival times leave the floats (1e-308 req/s put every arrival at infinity and stalled the simulation).
+MIN_REQUEST_RATE = 1e-6
 BURSTINESS_RANGE = (0.01, 1000.0)  # the gamma shape; vLLM takes any value above 0
 MAX_SEED = 2**32 - 1               # numpy's seed range (vLLM seeds numpy and random with it)
 MAX_SWEEP_POINTS = 32
@@ -77,7 +80,7 @@ def parse_float(flag: str, text: str, *, lo: float, hi: float, lo_open: bool = F
 
 
 def parse_request_rate(flag: str, text: str) -> float:
-    return parse_float(flag, text, lo=0.0, hi=MAX_REQUEST_RATE, lo_open=True, allow_inf=True)
+    return parse_float(flag, text, lo=MIN_REQUEST_RATE, hi=MAX_REQUEST_RATE, allow_inf=True)
 
 
 def parse_max_concurrency(flag: str, text: str) -> int:

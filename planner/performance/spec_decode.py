@@ -41,7 +41,11 @@ def expected_accepted_length(acceptance: float, k: int) -> float:
         raise ValueError("acceptance rate must be in [0, 1]")
     if k < 0:
         raise ValueError("num_speculative_tokens must not be negative")
-    return sum(acceptance ** j for j in range(k + 1))
+    if acceptance == 1.0:
+        return float(k + 1)
+    # The geometric sum in closed form: constant time whatever k the --speculative-config names (a sum over
+    # range(k + 1) ran for hours at k = 10**30, which vLLM's config accepts: it has no upper bound).
+    return (1.0 - acceptance ** (k + 1)) / (1.0 - acceptance)
 
 
 @dataclass(frozen=True)

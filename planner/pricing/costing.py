@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 HOURS_PER_MONTH = 720.0
+MAX_BREAK_EVEN = 1e18             # requests a month: beyond it, break_even_requests answers None (never)
 # The volumes of the comparison table (requests per month), as people tabulate them.
 VOLUMES = (100_000, 500_000, 1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000)
 
@@ -68,8 +69,12 @@ class CostModel:
         lo = 0.0
         for k in range(1, max_replicas + 1):
             hi = self.capacity_per_month(k)
-            v = max(math.ceil(lo) if k > 1 else 0, math.ceil(
-                (k * self.replica_monthly_usd + self.fixed_monthly_usd) / apr - 1e-9))
+            catch_up = (k * self.replica_monthly_usd + self.fixed_monthly_usd) / apr - 1e-9
+            if not catch_up <= MAX_BREAK_EVEN:
+                # Past 10^18 requests a month (an API price of a fraction of a cent per billion tokens): no
+                # break-even worth a number (and a ceil of an infinite quotient would raise).
+                return None
+            v = max(math.ceil(lo) if k > 1 else 0, math.ceil(catch_up))
             if v <= hi:
                 return int(v)
             # The k-th replica's added volume never pays for itself: the API stays cheaper from here on,

@@ -12,6 +12,7 @@ the planner's own prose out for the reader's width (planner/rendering/term.py).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -68,9 +69,9 @@ def peak_output_tokens_per_s(sim: SimResult) -> float:
     if not sim.timings:
         return 0.0
     start = min(t.sent_s for t in sim.timings)
-    end = max(t.finish_s for t in sim.timings)
-    buckets = [0] * (math.ceil(end - start) + 1)
-    n = len(buckets)
+    # Only the buckets that hold a token: a list of one bucket per second of the run grew with the simulated
+    # duration (a slow deployment's 10**9 s run asked for 8 GB, a longer one raised OverflowError).
+    buckets: Counter[int] = Counter()
     for t in sim.timings:
         now = t.first_token_s
         times = [now]
@@ -78,10 +79,9 @@ def peak_output_tokens_per_s(sim: SimResult) -> float:
             now += gap
             times.append(now)
         for x in times:
-            b = int(x - start)
-            if 0 <= b < n:
-                buckets[b] += 1
-    return float(max(buckets))
+            if math.isfinite(x) and x >= start:
+                buckets[int(x - start)] += 1
+    return float(max(buckets.values(), default=0))
 
 
 def serving_block(b: BenchmarkResult, w: Workload, peak_output: float) -> list[str]:

@@ -25,6 +25,19 @@ def is_png(path: Path) -> bool:
 
 def check_path(path: Path) -> None:
     """Refuse, before any work, a plot path that cannot be written: exit 2 with the reason."""
+    try:
+        _check_path(path)
+    except OSError as exc:     # a name past NAME_MAX or PATH_MAX, a loop of links: is_dir() raises, not False
+        raise PlannerError(f"--plot {_shown(path)}: not a path this system can write "
+                           f"({exc.strerror or type(exc).__name__})") from None
+
+
+def _shown(path: Path) -> str:
+    text = str(path)
+    return repr(text if len(text) <= 80 else text[:37] + "..." + text[-40:])
+
+
+def _check_path(path: Path) -> None:
     if path.is_dir():
         raise PlannerError(f"--plot {str(path)!r} is a folder; give a file name ending in .svg or .png")
     if path.suffix.lower() not in SUFFIXES:

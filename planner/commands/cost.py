@@ -192,9 +192,7 @@ def _parse(requests_per_month: str | None, input_len: int | None, output_len: in
         if not 1 <= v <= MAX_LEN:
             raise PlannerError(f"{flag} must be an integer from 1 to {MAX_LEN:,}, got {v}")
     _number("--fixed-monthly", fixed_monthly, lo=0, hi=MAX_USD)
-    if math.isfinite(hours_per_month) and hours_per_month > MAX_HOURS_PER_MONTH:
-        raise PlannerError(f"--hours-per-month must be at most 744 (31 days), got {hours_per_month:g}")
-    _number("--hours-per-month", hours_per_month, lo=MIN_HOURS_PER_MONTH)
+    _number("--hours-per-month", hours_per_month, lo=MIN_HOURS_PER_MONTH, hi=MAX_HOURS_PER_MONTH)
     _number("--peak-to-average", peak_to_average, lo=1, hi=MAX_PEAK_TO_AVERAGE)
     _number("--gpu-price", gpu_price, lo=0, hi=MAX_GPU_HOUR_USD)
     for name, ms in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms), ("--slo-e2el-ms", slo_e2el_ms)):

@@ -384,6 +384,58 @@ def send_completion(base_url: str, model: str, *, prompt: str = "Hello world", m
     return RequestResult("completion", False, status, dt, error=_error_text(body, raw))
 
 
+def stream_completion(base_url: str, model: str, *, prompt: str, max_tokens: int, timeout: float,
+                      on_first_token: Callable[[], None] | None = None) -> RequestResult:
+    """A streamed completion; `on_first_token` runs once the first token has arrived.
+
+    The load uses it to read /metrics while this request is known to be running on the server: a
+    sampler on a timer alone can miss a short load entirely on a busy machine (every scrape landing
+    before the first request or after the last one).
+    """
+    t0 = time.monotonic()
+    data = json.dumps({"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+                       "stream": True, "stream_options": {"include_usage": True}}).encode()
+    req = urllib.request.Request(base_url + "/v1/completions", data=data,
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    tokens: int | None = None
+    text: list[str] = []
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status = int(r.status)
+            for raw_line in r:
+                line = raw_line.decode("utf-8", errors="replace").strip()
+                if not line.startswith("data:") or line == "data: [DONE]":
+                    continue
+                try:
+                    chunk = json.loads(line[5:])
+                except ValueError:
+                    continue
+                if not isinstance(chunk, dict):
+                    continue
+                for choice in chunk.get("choices") or []:
+                    if isinstance(choice, dict) and choice.get("text") is not None:
+                        if not text and on_first_token is not None:
+                            on_first_token()
+                        text.append(str(choice["text"]))
+                usage = chunk.get("usage")
+                if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+                    tokens = usage["completion_tokens"]
+    except urllib.error.HTTPError as e:
+        raw = e.read().decode("utf-8", errors="replace")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        return RequestResult("completion", False, int(e.code), time.monotonic() - t0,
+                             error=_error_text(body if isinstance(body, dict) else None, raw))
+    except (OSError, ValueError) as e:
+        return RequestResult("completion", False, 0, time.monotonic() - t0, error=str(e))
+    dt = time.monotonic() - t0
+    if status == 200 and text:
+        return RequestResult("completion", True, status, dt, tokens, "".join(text))
+    return RequestResult("completion", False, status, dt, error="the stream carried no tokens")
+
+
 def send_chat(base_url: str, model: str, *, content: str = "What is the capital of France?",
               max_tokens: int = 16, timeout: float = 120.0) -> RequestResult:
     t0 = time.monotonic()
@@ -488,6 +540,7 @@ def run_load(base_url: str, model: str, *, requests: int, concurrency: int, max_
              timeout: float = 300.0, sample_every: float = 0.05) -> LoadReport:
     """`requests` completions, at most `concurrency` in flight, while /metrics is sampled.
 
+    /metrics is read on a timer and once per request after its first token (while it is running).
     TTFT and inter-token latency percentiles come from the server's own histograms
     (vllm:time_to_first_token_seconds, vllm:inter_token_latency_seconds), as the difference between a
     scrape before and after the load; end-to-end latency and throughput are measured by the client.
@@ -496,17 +549,22 @@ def run_load(base_url: str, model: str, *, requests: int, concurrency: int, max_
         raise PlannerError("--requests and --concurrency must be positive")
     before = parse_metric_samples(http_get_text(base_url + "/metrics") or "")
     peaks: dict[str, float] = {}
+    peaks_lock = threading.Lock()
     stop = threading.Event()
+
+    def scrape() -> None:
+        s = parse_metric_samples(http_get_text(base_url + "/metrics", timeout=5) or "")
+        for key, names in (("kv", ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")),
+                           ("running", ("vllm:num_requests_running",)),
+                           ("waiting", ("vllm:num_requests_waiting",))):
+            v = _gauge(s, *names)
+            if v is not None:
+                with peaks_lock:
+                    peaks[key] = max(peaks.get(key, 0.0), v)
 
     def sampler() -> None:
         while not stop.is_set():
-            s = parse_metric_samples(http_get_text(base_url + "/metrics", timeout=5) or "")
-            for key, names in (("kv", ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")),
-                               ("running", ("vllm:num_requests_running",)),
-                               ("waiting", ("vllm:num_requests_waiting",))):
-                v = _gauge(s, *names)
-                if v is not None:
-                    peaks[key] = max(peaks.get(key, 0.0), v)
+            scrape()
             stop.wait(sample_every)
 
     prompts = [f"Request {i}: tell me about paged attention." for i in range(requests)]
@@ -516,7 +574,8 @@ def run_load(base_url: str, model: str, *, requests: int, concurrency: int, max_
     try:
         with ThreadPoolExecutor(max_workers=min(concurrency, requests)) as pool:
             results = list(pool.map(
-                lambda p: send_completion(base_url, model, prompt=p, max_tokens=max_tokens, timeout=timeout),
+                lambda p: stream_completion(base_url, model, prompt=p, max_tokens=max_tokens, timeout=timeout,
+                                            on_first_token=scrape),
                 prompts))
     finally:
         stop.set()

@@ -278,6 +278,11 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         kw["async_scheduling"] = True
     if "--enforce-eager" in flags:
         kw["enforce_eager"] = True
+    steps = re.search(r"(?:--)?num-scheduler-steps?[ =](\d+)", flags)
+    if steps and int(steps.group(1)) > 1:
+        # V0 multi-step scheduling, carried as the flag vLLM takes (argparse accepts the singular prefix)
+        kw["passthrough"] = (("--num-scheduler-steps", steps.group(1)),)
+        notes.append(f"multi-step scheduling: {steps.group(1)} steps per scheduler call")
     if "--enable-expert-parallel" in flags:
         kw["enable_expert_parallel"] = True
     if re.search(r"chunked prefill False", flags):

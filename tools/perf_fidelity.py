@@ -285,7 +285,8 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         notes.append(f"multi-step scheduling: {steps.group(1)} steps per scheduler call")
     if "--enable-expert-parallel" in flags:
         kw["enable_expert_parallel"] = True
-    if re.search(r"chunked prefill False", flags):
+    if re.search(r"chunked prefill (?:False|off)|--enable-chunked-prefill[ =]False|--no-enable-chunked-prefill",
+                 flags):
         kw["enable_chunked_prefill"] = False
     kvd = str(case.get("kv_cache_dtype") or "")
     if kvd.startswith("fp8") and "not shown" not in kvd:

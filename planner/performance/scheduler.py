@@ -25,7 +25,10 @@ Follows vllm/v1/core/sched/scheduler.py (0.33) `Scheduler.schedule`:
 
 V0 without chunked prefill (before 0.8, or V0 with short contexts) schedules prefill first: a step runs
 either waiting prompts (whole, as many as fit the budget and max_num_seqs) or every running decode, never
-both. V0 with chunked prefill mixes them like V1.
+both. V0 with chunked prefill mixes them like V1. V0 multi-step (--num-scheduler-steps N): decode steps run
+in windows of N scheduled once (LLMEngine.step skips Scheduler.schedule while the cached batch has steps
+left), so admissions wait for a window's boundary; before 0.6.3 (multi_step_stream_outputs off) a window's
+tokens reach the API server together, at its last step.
 
 The client (vllm/benchmarks/serve.py): requests are released at their arrival times (workload.py); with
 --max-concurrency a semaphore holds a request until one in flight finishes. A request reaches the API

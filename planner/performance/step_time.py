@@ -33,7 +33,9 @@ Pure arithmetic. Per TP rank of the slowest pipeline stage, a step is a roofline
 * per-step CPU overhead by release regime (V0, V1, V1 with async scheduling) plus a per-sequence term
   (scheduling, input preparation, sampling and output bookkeeping per running request): serial with the
   GPU in V0 and in V1 without async scheduling, overlapped with it (bounding the step only when longer)
-  with async scheduling; and kernel-launch time per layer under --enforce-eager (no CUDA graphs).
+  with async scheduling; and kernel-launch time per layer under --enforce-eager (no CUDA graphs). V0 adds a
+  per-sequence part that stays serial (scheduling and input preparation for the next step), and V0
+  multi-step spreads the per-step overhead and that part over the N decode steps of a window.
 * attention reads the KV cache through paged-attention kernels, which reach a different fraction of the
   bandwidth than the weight-streaming GEMMs (their own coefficient).
 """

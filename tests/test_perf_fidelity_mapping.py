@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from planner.performance.predict import scheduler_steps
 from tools import perf_fidelity as fidelity
 
 DATA = fidelity.find_data(None).parent
@@ -148,3 +149,12 @@ def test_a_v0_mla_context_is_shortened_to_the_prompts_the_totals_give() -> None:
     assert not r.enable_chunked_prefill and min(r.max_model_len, r.max_num_batched_tokens) >= 3272 + 800
     assert "ignore prompts" in built.note
     assert not fidelity.run_case(r1, DATA).skipped
+
+
+def test_a_stated_num_scheduler_steps_is_carried_as_the_flag() -> None:
+    for flags in ("vllm serve x --enable-chunked-prefill=False --num-scheduler-step 15 --max-num-seqs 1024",
+                  "chunked prefill False; num-scheduler-steps 15; rps=inf"):
+        built = fidelity.build_case(case(vllm_version="0.6.3", other_flags=flags), DATA)
+        assert scheduler_steps(built.est) == 15 and "multi-step" in built.note
+    one = fidelity.build_case(case(vllm_version="0.6.3", other_flags="num-scheduler-steps 1"), DATA)
+    assert scheduler_steps(one.est) == 1

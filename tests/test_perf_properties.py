@@ -74,3 +74,30 @@ def test_longer_outputs_never_shorten_e2e(model: str, out: int, more: int) -> No
 def test_max_num_seqs_binds_throughput() -> None:
     capped, free = _tput("llama-3.1-8b", 64, mns=8), _tput("llama-3.1-8b", 64)
     assert capped < free
+
+
+@functools.lru_cache(maxsize=16)
+def _v0_est(steps: int, cp: bool):  # type: ignore[no-untyped-def]
+    extra = (("--num-scheduler-steps", str(steps)),) if steps > 1 else ()
+    return estimate(load_model("llama-3.1-8b", offline=True), gpu_catalog.resolve("H100"),
+                    EngineArgs(max_model_len=8192, enable_chunked_prefill=cp, passthrough=extra),
+                    vllm_version="0.6.3")
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from((1, 4, 8, 16)), st.booleans(), st.integers(1, 5))
+def test_v0_more_concurrency_never_lowers_throughput_with_or_without_multi_step(steps: int, cp: bool,
+                                                                                k: int) -> None:
+    # V0 (0.6.3), multi-step or not: 64 short requests fill neither the KV cache nor max_num_seqs
+    def tput(conc: int) -> float:
+        w = Workload(random_input_len=256, random_output_len=64, num_prompts=64, max_concurrency=conc)
+        return predict(_v0_est(steps, cp), w).benchmark.output_throughput
+    assert tput(2 ** k) >= tput(2 ** (k - 1)) * 0.999
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from((2, 4, 8, 16)))
+def test_multi_step_never_lowers_v0_burst_throughput(steps: int) -> None:
+    w = Workload(random_input_len=256, random_output_len=128, num_prompts=128)
+    assert predict(_v0_est(steps, False), w).benchmark.output_throughput > \
+        predict(_v0_est(1, False), w).benchmark.output_throughput

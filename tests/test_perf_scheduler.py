@@ -134,6 +134,10 @@ def _mixed(n: int, seed: int, rate: float | None) -> list[Request]:
     {"request_overhead_s": 0.01, "per_prompt_token_s": 1e-5},
     {"frontend_request_s": 0.002, "frontend_token_s": 1e-4, "max_concurrency": 30, "ramp_up_s": 1.0},
     {"num_blocks": 300, "prefix_caching": True}, {"num_blocks": 600, "prefix_caching": True, "max_num_seqs": 32},
+    {"prefill_first": True, "chunked_prefill": False, "num_scheduler_steps": 8},
+    {"prefill_first": True, "chunked_prefill": False, "num_scheduler_steps": 4, "max_num_seqs": 16,
+     "multi_step_stream_outputs": False},
+    {"chunked_prefill": False, "num_scheduler_steps": 6, "max_concurrency": 9},
 ])
 @pytest.mark.parametrize("rate", [None, 40.0])
 def test_fast_forward_gives_the_same_run_as_the_step_loop(kw: dict[str, object], rate: float | None) -> None:
@@ -197,3 +201,40 @@ def test_a_preempted_request_finds_its_blocks_in_the_prefix_cache() -> None:
     warm = simulate(reqs, cfg(num_blocks=80, prefix_caching=True), Recorder(per_token=1e-5))
     assert cold.preemptions > 0 and warm.preemptions > 0
     assert warm.duration_s < cold.duration_s
+
+
+def test_multi_step_admits_new_prompts_only_at_window_boundaries() -> None:
+    # V0 multi-step (--num-scheduler-steps 8): the scheduler runs once per 8 decode steps; a prompt that
+    # arrives mid-window waits for the window's end, and a prefill step is a window of its own
+    n_ms = 8
+    rec = Recorder(base=0.01)
+    reqs = [Request(0, 0.0, 100, 40), Request(1, 0.025, 100, 5)]
+    sim = simulate(reqs, cfg(prefill_first=True, chunked_prefill=False, num_scheduler_steps=n_ms), rec)
+    kinds = ["p" if ptok else "d" for _, ptok, _ in rec.batches]
+    assert kinds[0] == "p" and kinds[1:1 + n_ms] == ["d"] * n_ms and kinds[1 + n_ms] == "p"
+    # the second request reached the engine in the first window (t=0.025) but starts after it (t=0.09)
+    assert math.isclose(sim.timings[1].first_token_s, 0.01 * (2 + n_ms))
+    single = simulate(reqs, cfg(prefill_first=True, chunked_prefill=False), Recorder(base=0.01))
+    assert single.timings[1].first_token_s < sim.timings[1].first_token_s
+    # between prefills the decode steps come in whole windows (the last one cut short when all finish)
+    runs = "".join(kinds).split("p")
+    assert all(len(r) % n_ms == 0 for r in runs[1:-1])
+
+
+def test_multi_step_without_streaming_delivers_one_chunk_per_window() -> None:
+    # 0.6.0-0.6.2: request outputs are created at the window's last step: one ITL per window
+    sim = simulate(burst(1, 50, 33), cfg(prefill_first=True, chunked_prefill=False, num_scheduler_steps=8,
+                                         multi_step_stream_outputs=False), Recorder(base=0.01))
+    t = sim.timings[0]
+    assert len(t.itl_s) == 4 and all(math.isclose(g, 0.08) for g in t.itl_s)
+    streamed = simulate(burst(1, 50, 33), cfg(prefill_first=True, chunked_prefill=False, num_scheduler_steps=8),
+                        Recorder(base=0.01))
+    assert len(streamed.timings[0].itl_s) == 32 and math.isclose(streamed.duration_s, sim.duration_s)
+
+
+def test_one_scheduler_step_is_the_plain_scheduler() -> None:
+    reqs = _mixed(80, 5, 30.0)
+    for kw in ({"prefill_first": True, "chunked_prefill": False}, {}):
+        a = simulate(reqs, cfg(**kw), _varied_step)
+        b = simulate(reqs, cfg(num_scheduler_steps=1, multi_step_stream_outputs=False, **kw), _varied_step)
+        assert a.timings == b.timings and a.steps == b.steps

@@ -9,8 +9,16 @@ import pytest
 import gpu_catalog
 from planner.memory.estimator import estimate
 from planner.performance.calibration import DEFAULT
-from planner.performance.predict import _regime, cost_of
-from planner.performance.step_time import experts_touched, gemm_mode, hardware, step_time, weight_floor_s
+from planner.performance.predict import _regime, cost_of, predict, scheduler_steps
+from planner.performance.step_time import (
+    DecodeSteps,
+    experts_touched,
+    gemm_mode,
+    hardware,
+    step_time,
+    weight_floor_s,
+)
+from planner.performance.types import Workload
 from planner.release.engine_args import EngineArgs
 from planner.sourcing.loader import load_model
 
@@ -119,3 +127,43 @@ def test_cached_decode_steps_are_step_time_exactly() -> None:
         for n, ctx in ((1, 10), (7, 5000), (300, 900_000), (7, 6000), (1024, 10)):
             assert fast(n, ctx) == step_time(c, hw, DEFAULT, reg, num_decode=n, decode_ctx=ctx, prefill_tokens=0,
                                              prefill_pairs=0.0)
+
+
+def _v0(release: str = "0.6.3", steps: int | None = None, **kw: object):  # type: ignore[no-untyped-def]
+    extra = {"passthrough": (("--num-scheduler-steps", str(steps)),)} if steps else {}
+    return estimate(load_model("llama-3.1-8b", offline=True), gpu_catalog.resolve("H100"),
+                    EngineArgs(max_model_len=8192, tensor_parallel_size=2, **extra, **kw),  # type: ignore[arg-type]
+                    vllm_version=release)
+
+
+def test_multi_step_amortises_the_scheduler_over_the_window() -> None:
+    one, ten = _v0(), _v0(steps=10)
+    assert scheduler_steps(one) == 1 and scheduler_steps(ten) == 10
+    r1, r10 = _regime(one, DEFAULT, 512, None, 1), _regime(ten, DEFAULT, 512, None, 10)
+    # a decode step pays 1/N of the per-step CPU (scheduling, input preparation, the broadcast to the
+    # second TP worker) and of the serial per-sequence part; a prefill step pays all of it
+    base = DEFAULT.step_overhead_v0_s + DEFAULT.tp_worker_overhead_v0_s
+    assert math.isclose(r10.decode_step_overhead_s or 0.0, base / 10) and math.isclose(r10.step_overhead_s, base)
+    assert math.isclose(r10.decode_per_seq_serial_s or 0.0, DEFAULT.per_seq_serial_v0_s / 10)
+    c, hw = cost_of(ten), hardware(ten.gpu, ten.quant)
+    d1, d10 = DecodeSteps(c, hw, DEFAULT, r1)(64, 64 * 500), DecodeSteps(c, hw, DEFAULT, r10)(64, 64 * 500)
+    saved = (base - base / 10) + 64 * DEFAULT.per_seq_serial_v0_s * 0.9
+    assert math.isclose(d1.total - d10.total, saved, rel_tol=1e-9)
+    pre = dict(num_decode=0, decode_ctx=0, prefill_tokens=512, prefill_pairs=512 * 513 / 2, num_prefill=1)
+    assert math.isclose(step_time(c, hw, DEFAULT, r1, **pre).total,   # type: ignore[arg-type]
+                        step_time(c, hw, DEFAULT, r10, **pre).total)   # type: ignore[arg-type]
+    # V1 has no multi-step scheduling (the flag went with V0)
+    v1 = estimate(load_model("llama-3.1-8b", offline=True), gpu_catalog.resolve("H100"),
+                  EngineArgs(max_model_len=8192), vllm_version="0.10.1")
+    assert scheduler_steps(v1, 8) == 1
+
+
+def test_multi_step_raises_v0_burst_throughput_and_streams_by_release() -> None:
+    w = Workload(random_input_len=256, random_output_len=128, num_prompts=64)
+    one = predict(_v0(enable_chunked_prefill=False), w).benchmark
+    ten = predict(_v0(steps=10, enable_chunked_prefill=False), w).benchmark
+    assert ten.output_throughput > one.output_throughput and ten.median_tpot_ms < one.median_tpot_ms
+    # 0.6.2 creates request outputs at a window's end only: ITL is a whole window, TPOT about the same
+    old = predict(_v0("0.6.2", steps=10, enable_chunked_prefill=False), w).benchmark
+    assert old.median_itl_ms > 5 * ten.median_itl_ms
+    assert math.isclose(old.median_tpot_ms, ten.median_tpot_ms, rel_tol=0.1)

@@ -61,7 +61,8 @@ def uses(built: Any, name: str) -> bool:
     return {
         "rocm_efficiency": est.gpu.vendor == "amd",
         "ampere_host_cpu_factor": est.gpu.vendor == "nvidia" and tuple(est.gpu.cc) == (8, 0),
-        "step_overhead_v0_s": v0, "per_seq_overhead_v0_s": v0, "tp_worker_overhead_v0_s": v0 and multi,
+        "step_overhead_v0_s": v0, "per_seq_overhead_v0_s": v0, "per_seq_serial_v0_s": v0,
+        "tp_worker_overhead_v0_s": v0 and multi,
         "step_overhead_v1_s": not v0 and not async_on, "step_overhead_async_s": not v0 and bool(async_on),
         "per_seq_overhead_s": not v0, "tp_worker_overhead_s": not v0 and multi,
         "moe_efficiency": moe, "moe_narrow_half": moe, "moe_layer_kernel_s": moe,

@@ -278,9 +278,15 @@ def build_case(case: dict[str, Any], data: Path, docs: dict[str, str] | None = N
         kw["async_scheduling"] = True
     if "--enforce-eager" in flags:
         kw["enforce_eager"] = True
+    steps = re.search(r"(?:--)?num-scheduler-steps?[ =](\d+)", flags)
+    if steps and int(steps.group(1)) > 1:
+        # V0 multi-step scheduling, carried as the flag vLLM takes (argparse accepts the singular prefix)
+        kw["passthrough"] = (("--num-scheduler-steps", steps.group(1)),)
+        notes.append(f"multi-step scheduling: {steps.group(1)} steps per scheduler call")
     if "--enable-expert-parallel" in flags:
         kw["enable_expert_parallel"] = True
-    if re.search(r"chunked prefill False", flags):
+    if re.search(r"chunked prefill (?:False|off)|--enable-chunked-prefill[ =]False|--no-enable-chunked-prefill",
+                 flags):
         kw["enable_chunked_prefill"] = False
     kvd = str(case.get("kv_cache_dtype") or "")
     if kvd.startswith("fp8") and "not shown" not in kvd:

@@ -96,7 +96,22 @@ class Prediction:
     sim: SimResult
 
 
-def _regime(est: Any, cal: Calibration, max_capture: int, release: str | None = None) -> Regime:
+def scheduler_steps(est: Any, num_scheduler_steps: int | None = None) -> int:
+    """V0's multi-step scheduling window: `num_scheduler_steps` where given, else --num-scheduler-steps as the
+    deployment's flags carry it (EngineArgs.passthrough); 1 on V1 (the flag was removed with V0) and where
+    unset."""
+    if est.rules.engine != "v0":
+        return 1
+    n = num_scheduler_steps
+    if n is None:
+        for k, v in getattr(est.args, "passthrough", ()):
+            if k in ("--num-scheduler-steps", "--num-scheduler-step") and v is not None and str(v).isdigit():
+                n = int(v)
+    return max(1, int(n or 1))
+
+
+def _regime(est: Any, cal: Calibration, max_capture: int, release: str | None = None,
+            num_scheduler_steps: int = 1) -> Regime:
     """The release's step overheads. V0 from 0.6.0 processes step n's outputs while step n+1 runs on the
     GPU (async output processing, on by default), so its per-sequence work overlaps the step as V1's does
     under async scheduling; before 0.6 it ran between the steps. `release`: the vLLM release the run used
@@ -107,17 +122,27 @@ def _regime(est: Any, cal: Calibration, max_capture: int, release: str | None = 
     v0_async_output = rules.engine == "v0" and release_at_least(release or rules.version, "0.6.0")
     workers = max(0, int(r.tensor_parallel_size) * int(r.pipeline_parallel_size) - 1)
     per_seq = cal.per_seq_overhead_s
+    serial = 0.0
     if rules.engine == "v0":
         base = cal.step_overhead_v0_s + cal.tp_worker_overhead_v0_s * workers
         per_seq = cal.per_seq_overhead_v0_s
+        serial = cal.per_seq_serial_v0_s
     elif async_on:
         base = cal.step_overhead_async_s + cal.tp_worker_overhead_s * workers
     else:
         base = cal.step_overhead_v1_s + cal.tp_worker_overhead_s * workers
     host = host_cpu_factor(est.gpu, cal)
+    # V0 multi-step: scheduling, input preparation and the broadcast to the workers once per window of N
+    # decode steps (vllm/engine/llm_engine.py step(): Scheduler.schedule only when the cached batch has no
+    # steps left; vllm/worker/multi_step_worker.py prepares and broadcasts the inputs on the first step
+    # only, the others advance them on the GPU); the per-sequence output processing still runs every step.
+    n_ms = max(1, num_scheduler_steps)
     return Regime(step_overhead_s=base * host, per_seq_overhead_s=per_seq * host, eager=bool(r.enforce_eager),
                   max_graph_batch=max_capture if max_capture > 0 else 512,
-                  cpu_overlap=(rules.engine == "v1" and bool(async_on)) or v0_async_output)
+                  cpu_overlap=(rules.engine == "v1" and bool(async_on)) or v0_async_output,
+                  decode_step_overhead_s=base * host / n_ms if n_ms > 1 else None,
+                  per_seq_serial_s=serial * host,
+                  decode_per_seq_serial_s=serial * host / n_ms if n_ms > 1 else None)
 
 
 def cost_of(est: Any) -> ModelCost:
@@ -135,10 +160,12 @@ def cost_of(est: Any) -> ModelCost:
 
 
 def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: str | None = None,
-            release: str | None = None) -> Prediction:
+            release: str | None = None, num_scheduler_steps: int | None = None) -> Prediction:
     """Simulate `workload` on the deployment `est` (planner.memory.estimator.Estimate). `link="network"`: the
     tensor-parallel ranks are in separate pods or nodes and all-reduce over a host network. `release`:
     the vLLM release that ran, where it predates the rules `est` was made with (see _regime).
+    `num_scheduler_steps`: V0's --num-scheduler-steps (multi-step scheduling) where the deployment's
+    flags do not carry it (scheduler_steps).
 
     The deployment must start: callers check `est.fits` first (the CLI exits 1 with est.errors when it
     does not); predict raises ValueError when `est.fits` is False, or when the GPU catalog lacks the peak
@@ -156,12 +183,24 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
     cap = 0 if r.enforce_eager else cudagraph_max_capture(
         est.rules, max_num_seqs=mns, mnbt=mnbt, cc=est.gpu.cc, user_max=r.max_cudagraph_capture_size,
         performance_mode=r.performance_mode, num_speculative_tokens=sd.k if sd is not None else 0)
-    reg = _regime(est, cal, cap, release)
+    n_ms = scheduler_steps(est, num_scheduler_steps)
+    reg = _regime(est, cal, cap, release, n_ms)
     host = host_cpu_factor(est.gpu, cal)
     offline = workload.offline_batch
+    chunked = bool(r.enable_chunked_prefill)
+    if n_ms > 1 and chunked:
+        # Multi-step with chunked prefill does not chunk prompts (SchedulerConfig, vllm/config.py 0.6.3): the
+        # default budget becomes max(max_model_len, 2048) and prefills mix with the decodes whole
+        chunked = False
+        if getattr(est.args, "max_num_batched_tokens", None) is None:
+            mnbt = max(int(r.max_model_len), 2048)
     cfg = SchedulerConfig(
         max_num_seqs=mns, max_num_batched_tokens=mnbt, num_blocks=int(est.kv_cache.num_blocks),
-        block_size=int(est.kv_cache.block_size), chunked_prefill=bool(r.enable_chunked_prefill),
+        block_size=int(est.kv_cache.block_size), chunked_prefill=chunked,
+        num_scheduler_steps=n_ms,
+        # --multi-step-stream-outputs: added in 0.6.2 (off by default), on by default from 0.6.3
+        # (vllm/engine/arg_utils.py of each release); 0.6.0-0.6.2 create request outputs at a window's end
+        multi_step_stream_outputs=release_at_least(release or est.rules.version, "0.6.3"),
         prefill_first=est.rules.engine == "v0" and not r.enable_chunked_prefill,
         max_concurrency=None if offline else workload.max_concurrency,
         request_overhead_s=0.0 if offline else cal.request_overhead_s,

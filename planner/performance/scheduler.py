@@ -25,7 +25,10 @@ Follows vllm/v1/core/sched/scheduler.py (0.33) `Scheduler.schedule`:
 
 V0 without chunked prefill (before 0.8, or V0 with short contexts) schedules prefill first: a step runs
 either waiting prompts (whole, as many as fit the budget and max_num_seqs) or every running decode, never
-both. V0 with chunked prefill mixes them like V1.
+both. V0 with chunked prefill mixes them like V1. V0 multi-step (--num-scheduler-steps N): decode steps run
+in windows of N scheduled once (LLMEngine.step skips Scheduler.schedule while the cached batch has steps
+left), so admissions wait for a window's boundary; before 0.6.3 (multi_step_stream_outputs off) a window's
+tokens reach the API server together, at its last step.
 
 The client (vllm/benchmarks/serve.py): requests are released at their arrival times (workload.py); with
 --max-concurrency a semaphore holds a request until one in flight finishes. A request reaches the API
@@ -79,6 +82,16 @@ class SchedulerConfig:
     # (planner.performance.prefix_cache). See the module docstring.
     prefix_caching: bool = False
     max_model_len: int = 1 << 30
+    # V0 multi-step scheduling (--num-scheduler-steps N, 0.5.5-0.7.x): the scheduler runs once per N decode
+    # steps and the batch it scheduled runs the N steps back to back (LLMEngine.step skips
+    # Scheduler.schedule while the cached batch has steps left), so a prompt that arrives, or a slot that a
+    # finished request frees, is taken only at the boundary of a window; a prefill step is a single step
+    # (Scheduler._get_num_lookahead_slots gives prefills no lookahead without chunked prefill).
+    num_scheduler_steps: int = 1
+    # ... and whether the engine hands each step's tokens to the API server (multi_step_stream_outputs, on by
+    # default where it exists) or only the window's last step creates request outputs (vLLM 0.6.0-0.6.1):
+    # then a client sees one chunk per window.
+    multi_step_stream_outputs: bool = True
     # Advance the decoding requests as one group (same steps, same times, far less Python per step);
     # False runs every step through the plain per-request loop, which the tests compare it with.
     fast_forward: bool = True
@@ -260,7 +273,13 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
         return kept * bs, kept
 
     steps = 0
+    n_ms = max(1, cfg.num_scheduler_steps)
+    ms_left = 0                                        # decode steps left in the current multi-step window
+    win = 0                                            # multi-step window of each step (win_of)
+    win_of: list[int] = []
     while done < n:
+        if ms_left and not dec and not tail:
+            ms_left = 0                                # the window's requests are all done
         while inbox and inbox[0][0] <= now:
             seen, j = heapq.heappop(inbox)
             wait_since[j] = seen
@@ -278,7 +297,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                 raise RuntimeError("scheduler stalled with requests left")  # pragma: no cover
             now = max(now, nxt)
             continue
-        if dec and not tail and (not waiting or len(dec) >= mns) and len(dec) <= budget0:
+        if dec and not tail and (not waiting or len(dec) >= mns or ms_left) and len(dec) <= budget0:
             # Pure decode: every step is the group's tick until a request finishes and another can be
             # admitted, or a block is missing. Those steps run here, without the general path's walk.
             moved = False
@@ -296,6 +315,9 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                 dt = st.total
                 now += dt
                 times_append(now)
+                if not ms_left:
+                    win += 1
+                win_of.append(win)
                 b_w += st.weights
                 b_k += st.kv_reads
                 b_c += st.compute
@@ -311,6 +333,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                 fins = fin_pop(g_tick - 1, None)
                 steps += 1
                 moved = True
+                ms_left = ms_left - 1 if ms_left else n_ms - 1
                 if fins:
                     gone: list[int] = []
                     for i in fins:
@@ -329,7 +352,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     seen, j = heapq.heappop(inbox)
                     wait_since[j] = seen
                     waiting.append(j)
-                if not dec or (waiting and len(dec) < mns):
+                if not dec or (waiting and len(dec) < mns and not ms_left):
                     break
             bounds["weights"] += b_w
             bounds["kv_reads"] += b_k
@@ -350,7 +373,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
         grouped = False
         if dec and len(dec) <= budget0:
             prefill_step = False
-            if cfg.prefill_first and waiting and n_run < mns:
+            if cfg.prefill_first and waiting and n_run < mns and not ms_left:
                 i = waiting[0]
                 hc, hb, hf = hit(i) if pcache is not None else (0, 0, 0)
                 need = in_len[i] + generated[i] - hc
@@ -413,7 +436,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     cache_upto(i, hc + need)
                     budget -= need
             elif not cfg.prefill_first:
-                while waiting and budget > 0 and n_run < mns:
+                while waiting and budget > 0 and n_run < mns and not ms_left:
                     i = waiting[0]
                     hc, hb, hf = hit(i)
                     c0 = hc or computed[i]
@@ -439,7 +462,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     n_run += 1
                     sched.append((i, ntok))
                     budget -= ntok
-            elif cfg.prefill_first and waiting and n_run < mns:
+            elif cfg.prefill_first and waiting and n_run < mns and not ms_left:
                 # a decode step because the head cannot start: say why, as the plain loop does
                 i = waiting[0]
                 hc, hb, hf = hit(i) if pcache is not None else (0, 0, 0)
@@ -453,7 +476,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                 leave(i)
             running += tail
             tail = []
-            if cfg.prefill_first and waiting and len(running) < mns:
+            if cfg.prefill_first and waiting and len(running) < mns and not ms_left:
                 # V0: a prefill-only step if any waiting prompt can start
                 while waiting and len(running) < mns:
                     i = waiting[0]
@@ -513,7 +536,7 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     cache_upto(i, computed[i] + ntok)
                     budget -= ntok
                     k += 1
-                if not preempted and not cfg.prefill_first:
+                if not preempted and not cfg.prefill_first and not ms_left:
                     while waiting and budget > 0 and len(running) < mns:
                         i = waiting[0]
                         hc, hb, hf = hit(i)
@@ -565,6 +588,13 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
                     npf += 1
         st = step(nd, dctx, ptok, pairs, pctx, npf)
         dt = st.total
+        if ptok or npf or not ms_left:
+            win += 1
+        win_of.append(win)
+        if ptok or npf:
+            ms_left = 0                                # a prefill (or mixed) step is a window of its own
+        else:
+            ms_left = ms_left - 1 if ms_left else n_ms - 1
         now += dt
         times.append(now)
         bounds["weights"] += st.weights
@@ -629,6 +659,13 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
     # server's event loop interleaves them (a 4-token request in a burst of 1000 still streams its tokens
     # a step apart). With no server cost every step is its own round at the step's end.
     per_chunk = cfg.frontend_token_s
+    if n_ms > 1 and not cfg.multi_step_stream_outputs:
+        # outputs reach the API server once per window, at its last step
+        deliver = list(times)
+        for k in range(len(times) - 2, -1, -1):
+            if win_of[k] == win_of[k + 1]:
+                deliver[k] = deliver[k + 1]
+        times = deliver
     round_of = [0] * len(times)
     round_t: list[float] = []
     free_at = 0.0

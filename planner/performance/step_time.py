@@ -33,7 +33,9 @@ Pure arithmetic. Per TP rank of the slowest pipeline stage, a step is a roofline
 * per-step CPU overhead by release regime (V0, V1, V1 with async scheduling) plus a per-sequence term
   (scheduling, input preparation, sampling and output bookkeeping per running request): serial with the
   GPU in V0 and in V1 without async scheduling, overlapped with it (bounding the step only when longer)
-  with async scheduling; and kernel-launch time per layer under --enforce-eager (no CUDA graphs).
+  with async scheduling; and kernel-launch time per layer under --enforce-eager (no CUDA graphs). V0 adds a
+  per-sequence part that stays serial (scheduling and input preparation for the next step), and V0
+  multi-step spreads the per-step overhead and that part over the N decode steps of a window.
 * attention reads the KV cache through paged-attention kernels, which reach a different fraction of the
   bandwidth than the weight-streaming GEMMs (their own coefficient).
 """
@@ -262,6 +264,16 @@ class Regime:
     # sequence CPU work overlaps the step and bounds it only when it takes longer. Otherwise (V0, V1
     # without it) it runs between the steps.
     cpu_overlap: bool = False
+    # A decode-only step's share of the per-step overhead where it differs from a prefill's: V0 multi-step
+    # (--num-scheduler-steps N) schedules, prepares inputs and broadcasts them to the workers once per N
+    # decode steps (the other steps advance the batch on the GPU: advance_step), so each pays 1/N of it.
+    # None: the same as step_overhead_s.
+    decode_step_overhead_s: float | None = None
+    # Per-sequence CPU work that is serial with the GPU whatever the overlap (V0: Scheduler.schedule's
+    # per-group bookkeeping and the driver's input preparation for step n+1 need step n's output), and the
+    # share of it a decode-only step pays (V0 multi-step: 1/N). The overlappable part is per_seq_overhead_s.
+    per_seq_serial_s: float = 0.0
+    decode_per_seq_serial_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -284,7 +296,7 @@ def experts_touched(experts: int, experts_total: int, top_k: int, tokens: int) -
 
 
 def _linear_parts(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, tokens: int,
-                  seqs: int) -> tuple[float, float, float, float, float]:
+                  seqs: int, decode_only: bool = False) -> tuple[float, float, float, float, float]:
     """(weight-read time, GEMM time, communication, fixed kernel time, step overhead): what a step of
     `tokens` tokens and `seqs` sampled sequences costs outside attention."""
     vendor = cal.rocm_efficiency if hw.rocm else 1.0
@@ -327,7 +339,8 @@ def _linear_parts(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, tok
             comm += INTERNODE_LATENCY_S + handoff / (net * cal.link_efficiency)
         else:
             comm += handoff / (hw.link_bw * cal.link_efficiency)
-    over = reg.step_overhead_s
+    over = reg.decode_step_overhead_s if decode_only and reg.decode_step_overhead_s is not None \
+        else reg.step_overhead_s
     # kernels' fixed time per layer (a floor of tiny kernels, present inside CUDA graphs too)
     kernels = cal.layer_kernel_s * c.layers + cal.moe_layer_kernel_s * c.moe_layers
     if reg.eager or tokens > reg.max_graph_batch:
@@ -337,10 +350,13 @@ def _linear_parts(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, tok
 
 
 def _combine(parts: tuple[float, float, float, float, float], a_mem: float, a_fl: float, reg: Regime,
-             seqs: int) -> StepTime:
+             seqs: int, decode_only: bool = False) -> StepTime:
     t_mem, t_fl, comm, kernels, over = parts
     lin_t = max(t_mem, t_fl)
     att_t = max(a_mem, a_fl)
+    serial = reg.decode_per_seq_serial_s if decode_only and reg.decode_per_seq_serial_s is not None \
+        else reg.per_seq_serial_s
+    over += serial * seqs
     total = lin_t + att_t + comm + kernels + over
     over += kernels
     cpu = reg.per_seq_overhead_s * seqs
@@ -365,13 +381,13 @@ def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_
     seqs = num_decode + num_prefill
     if tokens <= 0:
         return StepTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    parts = _linear_parts(c, hw, cal, reg, tokens, seqs)
+    parts = _linear_parts(c, hw, cal, reg, tokens, seqs, decode_only=not prefill_tokens and not num_prefill)
     pairs = decode_ctx + prefill_pairs
     # a sliding-window layer's query sees at most `window` keys
     swa_pairs = min(decode_ctx, num_decode * c.window) + min(prefill_pairs, prefill_tokens * c.window) \
         if c.window else 0.0
     a_mem, a_fl = _attention(c, hw, cal, decode_ctx + prefill_ctx + prefill_tokens, seqs, pairs, swa_pairs)
-    return _combine(parts, a_mem, a_fl, reg, seqs)
+    return _combine(parts, a_mem, a_fl, reg, seqs, decode_only=not prefill_tokens and not num_prefill)
 
 
 def _attention(c: ModelCost, hw: Hardware, cal: Calibration, full_ctx: int, seqs: int,
@@ -418,12 +434,12 @@ class DecodeSteps:
         parts = self._parts.get(num_decode)
         if parts is None:
             parts = self._parts[num_decode] = _linear_parts(self.c, self.hw, self.cal, self.reg, num_decode,
-                                                            num_decode)
+                                                            num_decode, decode_only=True)
         # as step_time computes them for a decode-only step (no prefill pairs), to the same floats
         pairs = decode_ctx + 0.0
         swa_pairs = min(decode_ctx, num_decode * self.c.window) + 0.0 if self.c.window else 0.0
         a_mem, a_fl = _attention(self.c, self.hw, self.cal, decode_ctx, num_decode, pairs, swa_pairs)
-        return _combine(parts, a_mem, a_fl, self.reg, num_decode)
+        return _combine(parts, a_mem, a_fl, self.reg, num_decode, decode_only=True)
 
 
 def weight_floor_s(c: ModelCost, hw: Hardware) -> float:

@@ -33,6 +33,8 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 @dataclass(frozen=True)
 class CommandHelp:
+    """The help of one command beyond its docstring: summary, usage forms, examples, arguments."""
+
     summary: str                                   # one line in the parent's command list
     usage: tuple[str, ...] = ()                    # forms after the program name; () = click's own
     examples: tuple[tuple[str, str], ...] = ()     # (command line, what it shows)

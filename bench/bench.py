@@ -242,6 +242,10 @@ def cases(venv: Path, tmp: Path) -> list[Case]:
              [planner, "plan", "llama-3.1-70b", "--gpu", "H100", "--quant", "awq"], "typer", 0.100),
         Case("plan_any", "`planner plan qwen3-32b --gpu any --quant auto`",
              [planner, "plan", "qwen3-32b", "--gpu", "any", "--quant", "auto"], "typer", 0.700),
+        # Issue 11: a TTFT target below one request alone is refused without a capacity search.
+        Case("plan_slo", "`planner plan llama-3.1-8b --gpu H100 --request-rate 2 --slo-ttft-ms 16` (unreachable)",
+             [planner, "plan", "llama-3.1-8b", "--gpu", "H100", "--request-rate", "2", "--slo-ttft-ms", "16"],
+             None, 1.0, absolute=True),
         Case("check", f"`planner check` over {N_MANIFESTS} manifests",
              [planner, "check", str(tmp / "manifests")], None, 2.0, absolute=True),
         # Issue 12: a 1,000-prompt ShareGPT prediction within 1 s of the typer floor, and a 9-point sweep

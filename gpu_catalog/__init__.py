@@ -36,6 +36,8 @@ CATALOG_ENV = "VLLM_PLANNER_GPU_CATALOG"
 
 @dataclass(frozen=True)
 class Gpu:
+    """One device of the catalog: memory, peaks, interconnect and price."""
+
     id: str                                  # catalog id, e.g. "H100-SXM-80GB"
     name: str                                # human name, e.g. "NVIDIA H100 80GB HBM3 (SXM5)"
     vendor: str                              # "nvidia" | "amd" | "cpu"
@@ -144,6 +146,8 @@ def mig_profile(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class _Catalog:
+    """The devices by id, and every spelling that names one."""
+
     gpus: dict[str, Gpu]       # id -> Gpu
     index: dict[str, str]      # _key(any spelling) -> id
 

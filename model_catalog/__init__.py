@@ -51,6 +51,8 @@ class QuantVariant:
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """One model of the catalog: its config, repos, quantized variants and sources."""
+
     alias: str
     aliases: tuple[str, ...]
     family: str
@@ -206,6 +208,8 @@ class CatalogHit:
 
 @dataclass(frozen=True)
 class Catalog:
+    """The catalog's entries, and every name that finds one."""
+
     entries: dict[str, CatalogEntry]           # alias -> entry, in display order
     index: dict[str, tuple[str, int | None, str, str]]   # lower name -> (alias, variant idx, repo, kind)
     collisions: tuple[str, ...] = ()           # names two entries claimed; the later entry won

@@ -36,6 +36,8 @@ MAX_BYTES = 64 * 1024       # a defaults file is a few lines; anything bigger is
 
 @dataclass(frozen=True)
 class Key:
+    """One key the user's config file may set: the option it is the default of."""
+
     option: str                            # the option it is the default of
     kind: type                             # str or bool
     choices: tuple[str, ...] | None = None
@@ -58,6 +60,8 @@ COMMANDS = ("estimate", "plan", "perf", "check", "validate", "cost")
 
 @dataclass(frozen=True)
 class UserConfig:
+    """The user's config file: its top-level defaults and those per command."""
+
     path: Path | None
     top: dict[str, Any]
     per_command: dict[str, dict[str, Any]]

@@ -69,6 +69,8 @@ GiB = 2**30
 
 @dataclass(frozen=True)
 class PerGpu:
+    """The memory split of one GPU, in GiB."""
+
     total_gib: float
     requested_gib: float
     weights_gib: float
@@ -80,6 +82,8 @@ class PerGpu:
 
 @dataclass(frozen=True)
 class KvCache:
+    """The KV cache the deployment gets: tokens, blocks and what a token costs."""
+
     tokens: int
     num_blocks: int
     block_size: int
@@ -93,6 +97,8 @@ class KvCache:
 
 @dataclass(frozen=True)
 class Estimate:
+    """The memory model's answer for a model on a GPU with engine arguments."""
+
     fits: bool
     model: dict[str, Any]
     gpu: Gpu

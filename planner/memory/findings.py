@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Finding:
+    """A warning or error of the estimate, with a stable code."""
+
     code: str
     message: str
 

@@ -31,6 +31,8 @@ class KvGroup:
 
 @dataclass(frozen=True)
 class KvLayout:
+    """How one stage's KV cache is laid out: its groups of layers, block size and bytes per token."""
+
     groups: tuple[KvGroup, ...]
     block_size: int
     bytes_per_token: int      # summed over the stage's attention layers (what one token costs)

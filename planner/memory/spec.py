@@ -68,6 +68,8 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """What the memory and perf models need of a model, read from its config.json."""
+
     name: str
     model_type: str
     architectures: tuple[str, ...]

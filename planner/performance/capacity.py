@@ -34,10 +34,10 @@ from typing import Any, Literal
 from planner.errors import PlannerError
 from planner.performance.calibration import DEFAULT, Calibration
 from planner.performance.metrics import percentile
-from planner.performance.predict import Prediction, predict
+from planner.performance.predict import Prediction, first_token_alone_s, predict
 from planner.performance.step_time import hardware
 from planner.performance.types import Workload
-from planner.performance.workload import SHAREGPT_MEAN_IN, SHAREGPT_MEAN_OUT
+from planner.performance.workload import SHAREGPT_MEAN_IN, SHAREGPT_MEAN_OUT, SHAREGPT_MIN_PROMPT
 from planner.release.engine_args import parse_human_int
 
 HOURS_PER_MONTH = 720.0          # 30 days, the month of cloud price sheets; --hours-per-month overrides
@@ -320,6 +320,34 @@ def evaluate(est: Any, shape: LoadShape, rate: float, slo: Slo | None = None, *,
     return Probe(rate, w.num_prompts, g, bounded, figs, met), p
 
 
+def shortest_prompt(shape: LoadShape) -> int:
+    """The fewest prompt tokens a request of `shape` has (workload.random_lengths; vLLM's ShareGPT filter
+    keeps prompts of at least SHAREGPT_MIN_PROMPT tokens)."""
+    if shape.dataset_name == "sharegpt":
+        return SHAREGPT_MIN_PROMPT
+    return max(1, math.floor(shape.random_input_len * (1 - shape.random_range_ratio)))
+
+
+def ttft_unreachable(est: Any, shape: LoadShape, slo: Slo | None, *, calibration: Calibration = DEFAULT) -> str:
+    """Why no rate meets `slo`'s TTFT target, when one request of the shape's shortest prompt, sent alone
+    to an idle server, already takes longer to its first token (predict.first_token_alone_s: no request
+    of a run does better, so every percentile is above the target); "" when it does not. Saves the
+    search's simulations, which could only end at the floor."""
+    if slo is None or slo.ttft_ms is None:
+        return ""
+    n = shortest_prompt(shape)
+    try:
+        alone_ms = first_token_alone_s(est, n, calibration) * 1000
+    except ValueError as e:
+        raise PlannerError(str(e)) from None
+    if alone_ms <= slo.ttft_ms:
+        return ""
+    which = "" if shape.dataset_name == "random" and shape.random_range_ratio == 0 else " (the shortest the load sends)"
+    return (f"no rate meets the targets: one request of {n:,} prompt tokens{which} sent alone to an idle server "
+            f"already has a TTFT of {alone_ms:.1f} ms, above the {slo.ttft_ms:g} ms target (queueing and "
+            "batching only add to it)")
+
+
 def max_sustainable_rate(est: Any, shape: LoadShape, slo: Slo | None = None, *,
                          calibration: Calibration = DEFAULT) -> Capacity:
     """The highest Poisson request rate one replica of `est` sustains on `shape`: within `slo` when given
@@ -341,6 +369,9 @@ def max_sustainable_rate(est: Any, shape: LoadShape, slo: Slo | None = None, *,
             return "queue"
         return next(k for k, v in targets.items() if pr.figures[k] > v)
 
+    unreachable = ttft_unreachable(est, shape, slo, calibration=calibration)
+    if unreachable:
+        return Capacity(0.0, slo, shape, None, None, "floor", unreachable, 0.0, ())
     try:
         start = burst_rate(predict(est, shape.workload(math.inf), calibration))
     except ValueError as e:

@@ -12,10 +12,11 @@ from typing import Any
 
 from planner.performance.calibration import DEFAULT, Calibration, host_cpu_factor
 from planner.performance.metrics import BenchmarkResult, summarize
-from planner.performance.scheduler import SchedulerConfig, simulate
+from planner.performance.scheduler import SchedulerConfig, StepFn, simulate
 from planner.performance.spec_decode import SpecSteps, spec_of
 from planner.performance.step_time import (
     DecodeSteps,
+    Hardware,
     ModelCost,
     Regime,
     StepTime,
@@ -24,9 +25,11 @@ from planner.performance.step_time import (
     step_time,
     weight_floor_s,
 )
-from planner.performance.types import SimResult, Workload
+from planner.performance.types import Request, SimResult, Workload
 from planner.performance.workload import generate
 from planner.release.vllm_versions import cudagraph_max_capture, release_at_least
+
+DecodeFn = Callable[[int, int], StepTime]
 
 _LABELS = {
     "weights": "reading the weights (memory bandwidth)",
@@ -159,22 +162,10 @@ def cost_of(est: Any) -> ModelCost:
                       kv_bytes=kvb, ep=ep, nodes=nodes)
 
 
-def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: str | None = None,
-            release: str | None = None, num_scheduler_steps: int | None = None) -> Prediction:
-    """Simulate `workload` on the deployment `est` (planner.memory.estimator.Estimate). `link="network"`: the
-    tensor-parallel ranks are in separate pods or nodes and all-reduce over a host network. `release`:
-    the vLLM release that ran, where it predates the rules `est` was made with (see _regime).
-    `num_scheduler_steps`: V0's --num-scheduler-steps (multi-step scheduling) where the deployment's
-    flags do not carry it (scheduler_steps).
-
-    The deployment must start: callers check `est.fits` first (the CLI exits 1 with est.errors when it
-    does not); predict raises ValueError when `est.fits` is False, or when the GPU catalog lacks the peak
-    figures the step model needs.
-    """
-    if not est.fits:
-        raise ValueError("the deployment would not start (est.fits is False): " +
-                         "; ".join(e.message for e in est.errors))
-
+def _engine(est: Any, workload: Workload, cal: Calibration, *, link: str | None = None,
+            release: str | None = None, num_scheduler_steps: int | None = None,
+            ) -> tuple[SchedulerConfig, StepFn, DecodeFn, ModelCost, Hardware]:
+    """The scheduler's configuration and step-time functions for `workload` on `est` (what predict runs)."""
     r = est.resolved
     cost = cost_of(est)
     hw = hardware(est.gpu, est.quant, link=link)
@@ -211,6 +202,41 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
         # the effective value, as the estimate resolved it (VersionRules.prefix_caching_default where
         # the command does not set it, and the release's rules where vLLM overrides it)
         prefix_caching=bool(r.enable_prefix_caching))
+    decode: DecodeFn = DecodeSteps(cost, hw, cal, reg)
+
+    def step(nd: int, dctx: int, ptok: int, pairs: float, pctx: int, npf: int) -> StepTime:
+        if not ptok and not npf:
+            return decode(nd, dctx)
+        return step_time(cost, hw, cal, reg, num_decode=nd, decode_ctx=dctx, prefill_tokens=ptok,
+                         prefill_pairs=pairs, prefill_ctx=pctx, num_prefill=npf)
+
+    if sd is not None:
+        spec = SpecSteps(sd, cost, hw, cal, reg)
+        decode, step = spec.decode, spec.step
+
+    return cfg, step, decode, cost, hw
+
+
+def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: str | None = None,
+            release: str | None = None, num_scheduler_steps: int | None = None) -> Prediction:
+    """Simulate `workload` on the deployment `est` (planner.memory.estimator.Estimate). `link="network"`: the
+    tensor-parallel ranks are in separate pods or nodes and all-reduce over a host network. `release`:
+    the vLLM release that ran, where it predates the rules `est` was made with (see _regime).
+    `num_scheduler_steps`: V0's --num-scheduler-steps (multi-step scheduling) where the deployment's
+    flags do not carry it (scheduler_steps).
+
+    The deployment must start: callers check `est.fits` first (the CLI exits 1 with est.errors when it
+    does not); predict raises ValueError when `est.fits` is False, or when the GPU catalog lacks the peak
+    figures the step model needs.
+    """
+    if not est.fits:
+        raise ValueError("the deployment would not start (est.fits is False): " +
+                         "; ".join(e.message for e in est.errors))
+
+    cfg, step, decode, cost, hw = _engine(est, workload, cal, link=link, release=release,
+                                          num_scheduler_steps=num_scheduler_steps)
+    r = est.resolved
+    mns, mnbt = int(r.max_num_seqs), cfg.max_num_batched_tokens
     requests = generate(workload)
     mml = int(r.max_model_len)
     too_long = [q for q in requests if q.input_len + q.output_len > mml]
@@ -228,18 +254,6 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
                              f"vLLM {est.rules.version} (V0) accepts without chunked prefill "
                              "(min(max_model_len, max_num_batched_tokens)): it ignores them")
 
-    decode: Callable[[int, int], StepTime] = DecodeSteps(cost, hw, cal, reg)
-
-    def step(nd: int, dctx: int, ptok: int, pairs: float, pctx: int, npf: int) -> StepTime:
-        if not ptok and not npf:
-            return decode(nd, dctx)
-        return step_time(cost, hw, cal, reg, num_decode=nd, decode_ctx=dctx, prefill_tokens=ptok,
-                         prefill_pairs=pairs, prefill_ctx=pctx, num_prefill=npf)
-
-    if sd is not None:
-        spec = SpecSteps(sd, cost, hw, cal, reg)
-        decode, step = spec.decode, spec.step
-
     try:
         sim = simulate(requests, cfg, step, decode)
     except RuntimeError as e:      # a request that can never get its blocks
@@ -255,3 +269,16 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
                     num_blocks=int(est.kv_cache.num_blocks), weight_floor_ms=weight_floor_s(cost, hw) * 1000,
                     steps=sim.steps)
     return Prediction(workload=workload, benchmark=bench, bounds=bounds, sim=sim)
+
+
+def first_token_alone_s(est: Any, input_len: int, cal: Calibration = DEFAULT) -> float:
+    """The time to first token of one request of `input_len` prompt tokens sent to an idle server: the
+    same client, API server and engine steps as predict's `vllm bench serve` runs, with nothing else in
+    flight. No request of such a run gets its first token sooner: the server's input queue, a busy engine
+    (a step already running, decodes sharing the prefill's step, a prompt cut into more chunks) and the
+    streaming rounds only add time, and random prompts share no prefix (tests/test_capacity.py checks it
+    on generated runs). So a TTFT target below it is unreachable at every request rate."""
+    w = Workload(random_input_len=input_len, random_output_len=1, num_prompts=1, request_rate=1.0)
+    cfg, step, decode, _cost, _hw = _engine(est, w, cal)
+    t = simulate([Request(id=0, arrival_s=0.0, input_len=input_len, output_len=1)], cfg, step, decode).timings[0]
+    return t.first_token_s - t.sent_s

@@ -60,9 +60,12 @@ def random_lengths(w: Workload, rng: random.Random) -> list[tuple[int, int]]:
     return list(zip(ins, outs, strict=True))
 
 
+SHAREGPT_MIN_PROMPT = 4          # vLLM's is_valid_sequence: min_len (prompt and output)
+
+
 def _valid(p: int, o: int) -> bool:
     """vLLM's is_valid_sequence with its defaults."""
-    return p >= 4 and o >= 4 and p <= 1024 and p + o <= 2048
+    return p >= SHAREGPT_MIN_PROMPT and o >= SHAREGPT_MIN_PROMPT and p <= 1024 and p + o <= 2048
 
 
 def sharegpt_lengths(n: int, rng: random.Random, *, mu_in: float = SHAREGPT_MU_IN,

@@ -162,6 +162,8 @@ class PlanRequest:
 
 @dataclass(frozen=True)
 class Plan:
+    """One deployment the search found: GPU, parallelism, candidate, flags and its estimate."""
+
     gpu: Gpu
     tp: int
     pp: int
@@ -249,6 +251,8 @@ class Miss:
 
 @dataclass(frozen=True)
 class Decision:
+    """A flag the plan sets, its value and why."""
+
     flag: str
     value: str
     why: str
@@ -259,6 +263,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class PlanResult:
+    """The search's answer: the ranked plans, the chosen one, and notes."""
+
     request: PlanRequest
     plans: tuple[Plan, ...]           # ranked; plans[0] is the chosen one when `chosen` is set
     chosen: Plan | None

@@ -99,6 +99,8 @@ class ParsedFlag:
 
 @dataclass(frozen=True)
 class ServeCommand:
+    """A parsed `vllm serve` command: the model, its engine arguments, environment and what was not understood."""
+
     model: str | None
     args: EngineArgs
     env: dict[str, str] = field(default_factory=dict)

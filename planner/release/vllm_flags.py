@@ -107,6 +107,8 @@ class FlagStatus(str):
 
 @dataclass(frozen=True)
 class _Table:
+    """What one release's `vllm serve` accepts, by spelling."""
+
     version: tuple[int, ...]
     by_spelling: dict[str, FlagInfo]       # every accepted spelling -> its flag
     long_spellings: tuple[str, ...]        # for prefix (abbreviation) matching

@@ -337,6 +337,8 @@ def max_in_flight_tokens(rules: VersionRules, *, max_num_batched_tokens: int, pi
 
 @dataclass(frozen=True)
 class BatchDefaults:
+    """vLLM's default batch limits for a release and device."""
+
     max_num_seqs: int
     max_num_batched_tokens: int
 

@@ -35,6 +35,8 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A model's config and where it came from, as the estimate reads it."""
+
     ref: str                                   # what the user typed
     config: dict[str, Any]                     # config.json, with quant side-cars merged
     source: str                                # "local" | "catalog" | "hub" | "hub-cache"

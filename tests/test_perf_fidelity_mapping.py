@@ -158,3 +158,17 @@ def test_a_stated_num_scheduler_steps_is_carried_as_the_flag() -> None:
         assert scheduler_steps(built.est) == 15 and "multi-step" in built.note
     one = fidelity.build_case(case(vllm_version="0.6.3", other_flags="num-scheduler-steps 1"), DATA)
     assert scheduler_steps(one.est) == 1
+
+
+def test_the_peer_comparison_scores_h100_sxm_at_fixed_concurrency_only() -> None:
+    def case(i: str, gpu: str, regime: str, err: float) -> Any:
+        return fidelity.CaseResult(id=i, family="f", gpu=gpu, source="s", era="V1", regime=regime,
+                                   errors={"output_throughput": err})
+
+    results = [case("a", "NVIDIA H100 SXM", "concurrency", 0.10), case("b", "NVIDIA H100 PCIe", "concurrency", 0.9),
+               case("c", "NVIDIA H100 SXM", "burst", 0.9), case("d", "NVIDIA A100 SXM 80GB", "concurrency", 0.9),
+               case("e", "8x NVIDIA H100 80GB HBM3 (SXM5)", "concurrency", -0.30)]
+    peer = fidelity.summarize(results)["peer_subset"]
+    assert peer["planner"]["output_throughput"]["n"] == 2
+    assert peer["planner"]["output_throughput"]["median"] == pytest.approx(0.20)
+    assert "AIConfigurator" not in peer["what"] and "6 %" in peer["aiconfigurator"]

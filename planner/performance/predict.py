@@ -110,10 +110,14 @@ def _regime(est: Any, cal: Calibration, max_capture: int, release: str | None = 
     if rules.engine == "v0":
         base = cal.step_overhead_v0_s + cal.tp_worker_overhead_v0_s * workers
         per_seq = cal.per_seq_overhead_v0_s
-    elif async_on:
-        base = cal.step_overhead_async_s + cal.tp_worker_overhead_s * workers
     else:
-        base = cal.step_overhead_v1_s + cal.tp_worker_overhead_s * workers
+        # V1's executor broadcasts a step once over a shared-memory queue that every worker reads at once,
+        # and waits for rank 0's reply alone (MultiprocExecutor.collective_rpc, 0.13): not one hand-off per
+        # worker as V0's broadcast. The step waits for the slowest of the ranks' input preparation: with
+        # independent exponential delays of mean tp_worker_overhead_s, the expected maximum of n exceeds
+        # one rank's by tp_worker_overhead_s x (1/2 + ... + 1/n).
+        wait = cal.tp_worker_overhead_s * sum(1.0 / k for k in range(2, workers + 2))
+        base = (cal.step_overhead_async_s if async_on else cal.step_overhead_v1_s) + wait
     host = host_cpu_factor(est.gpu, cal)
     return Regime(step_overhead_s=base * host, per_seq_overhead_s=per_seq * host, eager=bool(r.enforce_eager),
                   max_graph_batch=max_capture if max_capture > 0 else 512,

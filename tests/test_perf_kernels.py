@@ -60,3 +60,20 @@ def test_v0_still_hands_the_step_to_each_worker() -> None:
     tp1 = _regime(_est("llama-3.1-8b", "H100", "0.6.3", max_model_len=8192), cal, 512)
     tp4 = _regime(_est("llama-3.1-70b", "H100", "0.6.3", max_model_len=8192, tensor_parallel_size=4), cal, 512)
     assert tp4.step_overhead_s - tp1.step_overhead_s == pytest.approx(3 * cal.tp_worker_overhead_v0_s)
+
+
+def test_fp8_fused_moe_runs_at_its_own_fraction_of_the_fp8_peak() -> None:
+    # a compute-bound prefill chunk of DeepSeek-R1 (block-fp8 experts, fp8 GEMMs on the H200): the experts'
+    # GEMM time scales by 1 / moe_fp8_factor; A100 runs the same checkpoint weight-only (16-bit math)
+    est = _est("deepseek-r1", "H200", tensor_parallel_size=8)
+    c, hw = cost_of(est), hardware(est.gpu, est.quant)
+
+    def chunk(factor: float) -> float:
+        return step_time(c, hw, DEFAULT.with_(moe_fp8_factor=factor), REG, num_decode=0, decode_ctx=0,
+                         prefill_tokens=8192, prefill_pairs=8192 * 8193 / 2, num_prefill=1).compute
+    assert chunk(0.5) > 1.5 * chunk(1.0)
+    a100 = _est("deepseek-r1", "A100-SXM-80GB", tensor_parallel_size=8)
+    ca, ha = cost_of(a100), hardware(a100.gpu, a100.quant)
+    s = [step_time(ca, ha, DEFAULT.with_(moe_fp8_factor=f), REG, num_decode=0, decode_ctx=0, prefill_tokens=8192,
+                   prefill_pairs=8192 * 8193 / 2, num_prefill=1).total for f in (0.5, 1.0)]
+    assert s[0] == s[1]

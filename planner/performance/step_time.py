@@ -360,8 +360,12 @@ def _linear_parts(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, tok
         share = c.experts / c.experts_total if c.experts_total else 1.0
         narrow = (c.expert_inter_local / (c.expert_inter_local + cal.moe_narrow_half)
                   if c.expert_inter_local else 1.0)
+        # fp8/int8 grouped GEMMs dequantize their per-block (or per-channel) scales inside the kernel's
+        # inner loop (vLLM's Triton fused_moe with use_fp8_w8a8 / block_shape): a smaller fraction of their
+        # peak than the 16-bit kernel reaches of its own
+        low = cal.moe_fp8_factor if hw.act_quant else 1.0
         flops += (c.moe_layers * c.top_k * share * c.expert_flops_per_token * tokens
-                  / (cal.moe_efficiency * narrow))
+                  / (cal.moe_efficiency * narrow * low))
     t_mem = wbytes / bw
     t_fl = flops / fl * (cal.dequant_compute_factor if hw.weight_only else 1.0)
     # tensor parallel all-reduces (2 per layer) and pipeline hand-offs

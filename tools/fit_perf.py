@@ -45,7 +45,7 @@ GRIDS = ((0.6, 1.6), (0.8, 1.25), (0.9, 1.1), (0.95, 1.05))
 # the cap stops the fit from explaining prefix-cache hits in sweeps rerun with the same seed on one server
 # (TTFTs faster than a cold prefill) with impossible FLOPS.
 BOUNDS = {"bw_efficiency": (0.4, 0.95), "kv_bw_efficiency": (0.3, 0.95), "flops_efficiency": (0.3, 0.75),
-          "moe_efficiency": (0.1, 1.0), "rocm_efficiency": (0.3, 1.0),
+          "moe_efficiency": (0.1, 1.0), "moe_fp8_factor": (0.3, 1.0), "rocm_efficiency": (0.3, 1.0),
           "ampere_host_cpu_factor": (1.0, 4.0), "dequant_compute_factor": (1.0, 3.0)}
 
 
@@ -66,6 +66,7 @@ def uses(built: Any, name: str) -> bool:
         "step_overhead_v1_s": not v0 and not async_on, "step_overhead_async_s": not v0 and bool(async_on),
         "per_seq_overhead_s": not v0, "tp_worker_overhead_s": not v0 and multi,
         "moe_efficiency": moe, "moe_narrow_half": moe, "moe_layer_kernel_s": moe,
+        "moe_fp8_factor": moe and hardware(est.gpu, est.quant).act_quant,
         "allreduce_latency_nvlink_s": int(r.tensor_parallel_size) > 1 and built.link is None,
         "dequant_compute_factor": hardware(est.gpu, est.quant).weight_only,
         "request_overhead_s": served, "frontend_request_s": served, "per_prompt_token_s": served,

@@ -43,7 +43,7 @@ MODELS: tuple[tuple[str, str, int | None, str], ...] = (
     (r"DeepSeek-R1-Distill-Qwen-32B", "deepseek-r1-distill-qwen-32b", None, ""),
     (r"DeepSeek-R1-0528", "deepseek-r1-0528", None, ""),
     (r"DeepSeek-R1", "deepseek-r1", None, ""),
-    (r"DeepSeek-V3\.2", "deepseek-v3.1", None, "V3.2 = V3.1's shapes plus a sparse-attention indexer (not modelled)"),
+    (r"DeepSeek-V3\.2", "cfg:deepseek-ai__DeepSeek-V3.2", None, ""),
     (r"gpt-oss-120b", "gpt-oss-120b", None, ""),
     (r"gpt-oss-20b", "gpt-oss-20b", None, ""),
     (r"GLM-4\.5-Air", "cfg:zai-org__GLM-4.5-Air", None, ""),

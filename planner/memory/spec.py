@@ -107,6 +107,11 @@ class ModelSpec:
     qk_nope_head_dim: int = 0
     qk_rope_head_dim: int = 0
     mtp_layers: int = 0
+    # DeepSeek-V3.2's sparse attention (DeepseekV32ForCausalLM): a lightning indexer of index_n_heads x
+    # index_head_dim scores every context token, and each query attends to the index_topk best (0: dense).
+    index_topk: int = 0
+    index_n_heads: int = 0
+    index_head_dim: int = 0
     # Parameters outside the language model (vision tower + projector), kept in 16 bits.
     vision_params: int = 0
     # Not part of equality/hash: the scheme derived from it is passed to the memory model separately.
@@ -586,6 +591,9 @@ def model_spec_from_config(config: dict[str, Any], name: str = "model") -> Model
         qk_nope_head_dim=qk_nope,
         qk_rope_head_dim=qk_rope,
         mtp_layers=_opt_int(cfg, "num_nextn_predict_layers", name=name) or 0,
+        index_topk=_opt_int(cfg, "index_topk", name=name) or 0,
+        index_n_heads=_opt_int(cfg, "index_n_heads", name=name) or 0,
+        index_head_dim=_opt_int(cfg, "index_head_dim", name=name) or 0,
         vision_params=_vision_params(outer),
         quantization_config=qc,
         rope_cache_elements=rope_cache,

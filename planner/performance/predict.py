@@ -130,10 +130,14 @@ def _regime(est: Any, cal: Calibration, max_capture: int, release: str | None = 
         base = cal.step_overhead_v0_s + cal.tp_worker_overhead_v0_s * workers
         per_seq = cal.per_seq_overhead_v0_s
         serial = cal.per_seq_serial_v0_s
-    elif async_on:
-        base = cal.step_overhead_async_s + cal.tp_worker_overhead_s * workers
     else:
-        base = cal.step_overhead_v1_s + cal.tp_worker_overhead_s * workers
+        # V1's executor broadcasts a step once over a shared-memory queue that every worker reads at once,
+        # and waits for rank 0's reply alone (MultiprocExecutor.collective_rpc, 0.13): not one hand-off per
+        # worker as V0's broadcast. The step waits for the slowest of the ranks' input preparation: with
+        # independent exponential delays of mean tp_worker_overhead_s, the expected maximum of n exceeds
+        # one rank's by tp_worker_overhead_s x (1/2 + ... + 1/n).
+        wait = cal.tp_worker_overhead_s * sum(1.0 / k for k in range(2, workers + 2))
+        base = (cal.step_overhead_async_s if async_on else cal.step_overhead_v1_s) + wait
     host = host_cpu_factor(est.gpu, cal)
     # V0 multi-step: scheduling, input preparation and the broadcast to the workers once per window of N
     # decode steps (vllm/engine/llm_engine.py step(): Scheduler.schedule only when the cached batch has no

@@ -67,6 +67,12 @@ class Hardware:
     net_bw: float | None = None   # inter-node network per GPU, bytes/s (None: not in the catalog)
     gpus_per_node: int = 8
     network: bool = False   # tensor parallelism over a host network (ranks in separate pods or nodes)
+    # the linear layers quantize their activations before each GEMM (fp8 or int8 W8A8 GEMMs: a
+    # per-token(-group) quantization kernel ahead of every quantized linear)
+    act_quant: bool = False
+    # FlashMLA's sparse bf16 kernel (DeepSeek-V3.2) runs a multiple of this many query heads per rank,
+    # padding fewer: 64 on Hopper, 128 on Blackwell (vllm/v1/attention/backends/mla/flashmla_sparse.py)
+    sparse_mla_heads: int = 64
 
 
 # One message over the inter-node network (RDMA over InfiniBand/RoCE plus NCCL's own launch): not fitted,
@@ -129,7 +135,9 @@ def hardware(gpu: Gpu, scheme: QuantScheme, *, link: str | None = None) -> Hardw
     net = gpu.internode_gbps * 1e9 / 8 if gpu.internode_gbps else None
     return Hardware(name=gpu.name, mem_bw=gpu.memory_bandwidth_gbps * 1e9, gemm_flops=peak * 1e12,
                     attn_flops=half * 1e12, link_bw=link_bw, fast_link=fast, weight_only=mode == "weight_only",
-                    rocm=gpu.vendor == "amd", net_bw=net, gpus_per_node=gpu.gpus_per_node, network=network)
+                    rocm=gpu.vendor == "amd", net_bw=net, gpus_per_node=gpu.gpus_per_node, network=network,
+                    sparse_mla_heads=128 if gpu.vendor != "amd" and gpu.cc >= (10, 0) else 64,
+                    act_quant=mode in ("fp8", "int8"))
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,26 @@ class ModelCost:
     # bytes of the 16-bit copy of the weights if read at peak: the physics floor of a decode step
     min_weight_bytes: float = 0.0
     nodes: int = 1                  # nodes the replica spans
+    # Prefill chunks' attention, where it differs from decode's (MLA; None: attn_flops_per_pair_layer):
+    # FLOPs per (query, key) pair per layer, and the GEMM FLOPs per already-cached context token per layer
+    # that a chunk spends decompressing the latent cache back to keys and values (kv_b_proj).
+    prefill_pair_flops_layer: float | None = None
+    ctx_decompress_flops_layer: float = 0.0
+    # DeepSeek-V3.2's sparse MLA (index_topk > 0): each query attends to at most index_topk keys, in the
+    # absorbed form over the latent for prefill and decode alike, with sparse_heads query heads on the rank
+    # (padded to the kernel's multiple where sparse_pad: the bf16 cache); its indexer scores every
+    # (query, context key) pair at indexer_pair_flops (fp8, replicated on every rank) and reads
+    # indexer_kv_bytes per context token per layer.
+    index_topk: int = 0
+    # GEMM launches of the stage's linear layers (not the experts' grouped GEMMs nor lm_head), and how
+    # many of them are of quantized weights (an activation-quantization kernel each where act_quant)
+    linear_launches: int = 0
+    quantized_launches: int = 0
+    sparse_heads: int = 0
+    sparse_pad: bool = False
+    sparse_pair_flops_per_head: float = 0.0
+    indexer_pair_flops: float = 0.0
+    indexer_kv_bytes: float = 0.0
 
 
 def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_bytes: int, kv_bytes: int,
@@ -174,10 +202,14 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
 
     li = layer_ids.start
 
+    launches = q_launches = 0
+
     def lin(n_out: int, k_in: int, module: str) -> None:
-        nonlocal dense_b, dense_e
+        nonlocal dense_b, dense_e, launches, q_launches
         # per layer: a checkpoint may keep some layers' linears 16-bit (read at their real width)
         q = not scheme.experts_only and not scheme.skips(module, li)
+        launches += 1
+        q_launches += bool(q and scheme.is_quantized)
         dense_b += sum(linear_bytes(scheme, n_out, k_in, act_bytes, quantized=q))
         dense_e += n_out * k_in
 
@@ -199,6 +231,11 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
                 lin(spec.kv_lora_rank + rope, h, "self_attn.kv_a_proj_with_mqa")
             lin(heads_r * (nope + v), spec.kv_lora_rank, "self_attn.kv_b_proj")
             lin(h, heads_r * v, "self_attn.o_proj")
+            if spec.index_topk:
+                # the indexer's projections are ReplicatedLinear: whole on every rank
+                lin(spec.index_n_heads * spec.index_head_dim, spec.q_lora_rank or h, "self_attn.indexer.wq_b")
+                lin(spec.index_head_dim, h, "self_attn.indexer.wk")
+                lin(spec.index_n_heads, h, "self_attn.indexer.weights_proj")
         elif layer.attention not in ("linear", "none"):
             lin((heads_r + 2 * kv_r) * spec.head_dim, h, "self_attn.qkv_proj")
             lin(h, heads_r * spec.v_head_dim, "self_attn.o_proj")
@@ -234,10 +271,24 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
         lm_q = scheme.lm_head_quantized and scheme.is_quantized
         dense_b += sum(linear_bytes(scheme, vocab_r, h, act_bytes, quantized=lm_q))
         lm_e = float(vocab_r * h)
+    prefill_pair: float | None = None
+    decompress = 0.0
     if spec.is_mla:
         kv_tok = (spec.kv_lora_rank + spec.qk_rope_head_dim) * kv_bytes     # latent, replicated over TP
         # absorbed MLA decode: scores over the 576-wide latent plus values over the 512-wide part
         pair = 2.0 * heads_r * (2 * spec.kv_lora_rank + spec.qk_rope_head_dim)
+        # MLA prefill (vllm/v1/attention/backends/mla/common.py, MLACommonImpl._forward_prefill and
+        # _compute_prefill_context; V0's MLACommonImpl the same): not absorbed. kv_b_proj decompresses the
+        # latent cache to per-head keys (nope + rope wide) and values (v wide), and a varlen flash-attention
+        # runs ordinary multi-head attention over them: 2 x heads x (nope + rope + v) FLOPs per pair, a
+        # third of the absorbed form's over the 512/576-wide latent. The chunk's own tokens go through
+        # kv_b_proj as any linear layer (counted there); the cached context is decompressed again for every
+        # chunk, in pieces (the workspace), at 2 x kv_lora_rank x heads x (nope + v) FLOPs per token.
+        # DeepSeek-V3.2's sparse MLA (flashmla_sparse.py, 0.13) stays absorbed ("the MQA 576/512 approach
+        # for both prefill and decode"): see ModelCost.index_topk.
+        if not spec.index_topk:
+            prefill_pair = 2.0 * heads_r * (spec.qk_nope_head_dim + spec.qk_rope_head_dim + spec.v_head_dim)
+            decompress = 2.0 * spec.kv_lora_rank * heads_r * (spec.qk_nope_head_dim + spec.v_head_dim)
     else:
         kv_tok = 2 * kv_r * spec.head_dim * kv_bytes
         pair = 4.0 * heads_r * spec.head_dim
@@ -249,7 +300,15 @@ def model_cost(spec: ModelSpec, scheme: QuantScheme, *, tp: int, pp: int, act_by
                      top_k=spec.num_experts_per_tok, expert_bytes=expert_b, expert_flops_per_token=2.0 * expert_e,
                      expert_inter_local=inter_local,
                      kv_bytes_per_token_layer=float(kv_tok), attn_flops_per_pair_layer=pair, hidden=h,
-                     act_bytes=act_bytes, tp=tp, pp=pp, min_weight_bytes=min_w, nodes=nodes)
+                     act_bytes=act_bytes, tp=tp, pp=pp, min_weight_bytes=min_w, nodes=nodes,
+                     prefill_pair_flops_layer=prefill_pair, ctx_decompress_flops_layer=decompress,
+                     index_topk=spec.index_topk if spec.is_mla else 0, sparse_heads=heads_r,
+                     linear_launches=launches, quantized_launches=q_launches,
+                     sparse_pad=kv_bytes > 1,
+                     sparse_pair_flops_per_head=2.0 * (2 * spec.kv_lora_rank + spec.qk_rope_head_dim),
+                     indexer_pair_flops=2.0 * spec.index_n_heads * spec.index_head_dim,
+                     # fp8 keys plus one fp32 scale per token (the indexer's own cache)
+                     indexer_kv_bytes=float(spec.index_head_dim + 4))
 
 
 @dataclass(frozen=True)
@@ -313,8 +372,12 @@ def _linear_parts(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, tok
         share = c.experts / c.experts_total if c.experts_total else 1.0
         narrow = (c.expert_inter_local / (c.expert_inter_local + cal.moe_narrow_half)
                   if c.expert_inter_local else 1.0)
+        # fp8/int8 grouped GEMMs dequantize their per-block (or per-channel) scales inside the kernel's
+        # inner loop (vLLM's Triton fused_moe with use_fp8_w8a8 / block_shape): a smaller fraction of their
+        # peak than the 16-bit kernel reaches of its own
+        low = cal.moe_fp8_factor if hw.act_quant else 1.0
         flops += (c.moe_layers * c.top_k * share * c.expert_flops_per_token * tokens
-                  / (cal.moe_efficiency * narrow))
+                  / (cal.moe_efficiency * narrow * low))
     t_mem = wbytes / bw
     t_fl = flops / fl * (cal.dequant_compute_factor if hw.weight_only else 1.0)
     # tensor parallel all-reduces (2 per layer) and pipeline hand-offs
@@ -343,6 +406,9 @@ def _linear_parts(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, tok
         else reg.step_overhead_s
     # kernels' fixed time per layer (a floor of tiny kernels, present inside CUDA graphs too)
     kernels = cal.layer_kernel_s * c.layers + cal.moe_layer_kernel_s * c.moe_layers
+    # and one per GEMM launch of the linear layers (more for MLA's five projections than for a GQA layer's
+    # two), plus the activation-quantization kernel before each quantized one where the GEMM runs fp8/int8
+    kernels += cal.linear_kernel_s * (c.linear_launches + (c.quantized_launches if hw.act_quant else 0))
     if reg.eager or tokens > reg.max_graph_batch:
         # no CUDA graph for this batch: every kernel is launched from Python
         over += cal.eager_per_layer_s * c.layers
@@ -386,20 +452,60 @@ def step_time(c: ModelCost, hw: Hardware, cal: Calibration, reg: Regime, *, num_
     # a sliding-window layer's query sees at most `window` keys
     swa_pairs = min(decode_ctx, num_decode * c.window) + min(prefill_pairs, prefill_tokens * c.window) \
         if c.window else 0.0
-    a_mem, a_fl = _attention(c, hw, cal, decode_ctx + prefill_ctx + prefill_tokens, seqs, pairs, swa_pairs)
+    a_mem, a_fl = _attention(c, hw, cal, decode_ctx + prefill_ctx + prefill_tokens, seqs, pairs, swa_pairs,
+                             num_decode + prefill_tokens)
+    if c.prefill_pair_flops_layer is not None and prefill_tokens:
+        a_fl += _mla_prefill_extra_s(c, hw, cal, prefill_pairs, prefill_ctx)
     return _combine(parts, a_mem, a_fl, reg, seqs, decode_only=not prefill_tokens and not num_prefill)
 
 
-def _attention(c: ModelCost, hw: Hardware, cal: Calibration, full_ctx: int, seqs: int,
-               pairs: float, swa_pairs: float) -> tuple[float, float]:
-    """(KV-read time, attention FLOP time) over `full_ctx` context tokens of `seqs` sequences, `pairs`
-    (query, key) pairs in full-attention layers and `swa_pairs` in sliding-window ones."""
+def _mla_prefill_extra_s(c: ModelCost, hw: Hardware, cal: Calibration, prefill_pairs: float,
+                         prefill_ctx: int) -> float:
+    """What MLA's prefill path adds to (or, negative, saves on) the attention FLOP time that _attention gave
+    its pairs at the decode (absorbed) rate: the pairs at the prefill (multi-head) rate instead, and the
+    cached context's decompression through kv_b_proj (a GEMM at the linear layers' rate)."""
     vendor = cal.rocm_efficiency if hw.rocm else 1.0
+    assert c.prefill_pair_flops_layer is not None
+    pair_delta = (c.prefill_pair_flops_layer - c.attn_flops_per_pair_layer) * prefill_pairs * c.attn_layers
+    attn = pair_delta / (hw.attn_flops * cal.flops_efficiency * vendor)
+    dec = c.ctx_decompress_flops_layer * prefill_ctx * c.attn_layers / (hw.gemm_flops * cal.flops_efficiency * vendor)
+    return attn + dec
+
+
+def _attention(c: ModelCost, hw: Hardware, cal: Calibration, full_ctx: int, seqs: int,
+               pairs: float, swa_pairs: float, queries: int = 0) -> tuple[float, float]:
+    """(KV-read time, attention FLOP time) over `full_ctx` context tokens of `seqs` sequences, `pairs`
+    (query, key) pairs in full-attention layers and `swa_pairs` in sliding-window ones; `queries` query
+    tokens in all (sparse attention caps each at index_topk keys)."""
+    vendor = cal.rocm_efficiency if hw.rocm else 1.0
+    if c.index_topk:
+        return _sparse_attention(c, hw, cal, full_ctx, pairs, queries, vendor)
     swa_ctx = min(full_ctx, seqs * c.window) if c.window else 0
     kv = c.kv_bytes_per_token_layer * (c.attn_layers * full_ctx + c.sliding_layers * swa_ctx)
     a_mem = kv / (hw.mem_bw * cal.kv_bw_efficiency * vendor)
     a_fl = c.attn_flops_per_pair_layer * (pairs * c.attn_layers + swa_pairs * c.sliding_layers) / (
         hw.attn_flops * cal.flops_efficiency * vendor)
+    return a_mem, a_fl
+
+
+def _sparse_attention(c: ModelCost, hw: Hardware, cal: Calibration, full_ctx: int, pairs: float, queries: int,
+                      vendor: float) -> tuple[float, float]:
+    """DeepSeek-V3.2's sparse MLA (vllm/v1/attention/backends/mla/flashmla_sparse.py and indexer.py, 0.13):
+    the indexer's fp8 logits over every (query, context key) pair, its top-k, then attention over at most
+    index_topk keys per query in the absorbed form. With a bf16 cache every token (decode too) goes through
+    the bf16 sparse kernel, whose query heads are padded to its multiple (16 heads per rank at TP 8 run as
+    64 on Hopper). A query's keys are its context; `pairs` sums them, so min(pairs, queries x topk) is the
+    attended pairs where contexts are all above or all below top-k (as the sliding window's bound)."""
+    heads = c.sparse_heads
+    if c.sparse_pad:
+        m = hw.sparse_mla_heads
+        heads = -(-heads // m) * m
+    attended = min(pairs, queries * c.index_topk) if queries else pairs
+    kv = (c.kv_bytes_per_token_layer + c.indexer_kv_bytes) * c.attn_layers * full_ctx
+    a_mem = kv / (hw.mem_bw * cal.kv_bw_efficiency * vendor)
+    a_fl = (c.sparse_pair_flops_per_head * heads * attended * c.attn_layers
+            / (hw.attn_flops * cal.flops_efficiency * vendor)
+            + c.indexer_pair_flops * pairs * c.attn_layers / (hw.gemm_flops * cal.flops_efficiency * vendor))
     return a_mem, a_fl
 
 
@@ -438,7 +544,7 @@ class DecodeSteps:
         # as step_time computes them for a decode-only step (no prefill pairs), to the same floats
         pairs = decode_ctx + 0.0
         swa_pairs = min(decode_ctx, num_decode * self.c.window) + 0.0 if self.c.window else 0.0
-        a_mem, a_fl = _attention(self.c, self.hw, self.cal, decode_ctx, num_decode, pairs, swa_pairs)
+        a_mem, a_fl = _attention(self.c, self.hw, self.cal, decode_ctx, num_decode, pairs, swa_pairs, num_decode)
         return _combine(parts, a_mem, a_fl, self.reg, num_decode, decode_only=True)
 
 

@@ -62,7 +62,7 @@ def test_must_beat_stops_only_where_the_answer_cannot_beat_it(slo: Slo | None) -
     assert stopped, "no mark stopped the search: the test checks nothing"
 
 
-def test_a_memo_reuses_a_run_only_where_max_num_seqs_was_never_reached() -> None:
+def test_a_memo_reuses_a_run_only_where_no_cap_was_reached() -> None:
     est = _est()
     w = SHAPE.workload(40.0, num_prompts=300)
     cfg, step, decode, _cost, _hw, inputs = _engine(est, w, DEFAULT)
@@ -76,6 +76,13 @@ def test_a_memo_reuses_a_run_only_where_max_num_seqs_was_never_reached() -> None
         got = _simulate(reqs, c, step, decode, (w, inputs), memo)
         assert got == simulate(reqs, c, step, decode), f"max_num_seqs={m}: the memo's run is not the run"
         assert (got is first) == (m > peak)       # reused exactly where the cap was never reached
+    most = max(-(-(r.input_len + r.output_len) // cfg.block_size) for r in reqs)
+    assert peak * most < cfg.num_blocks
+    for b in (cfg.num_blocks * 2, peak * most, peak * most - 1, peak * most // 3):
+        c = replace(cfg, num_blocks=b)
+        got = _simulate(reqs, c, step, decode, (w, inputs), memo)
+        assert got == simulate(reqs, c, step, decode), f"num_blocks={b}: the memo's run is not the run"
+        assert (got is first) == (b >= peak * most)
 
 
 def test_a_memo_never_mixes_different_deployments() -> None:

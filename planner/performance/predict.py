@@ -219,32 +219,44 @@ def _engine(est: Any, workload: Workload, cal: Calibration, *, link: str | None 
 
 
 # Simulations already run, for predict(..., memo=): (workload, step inputs, SchedulerConfig with
-# max_num_seqs 0) -> [(max_num_seqs, SimResult)]. See _simulate.
-SimMemo = dict[tuple[Any, ...], list[tuple[int, SimResult]]]
+# max_num_seqs and num_blocks 0) -> [(max_num_seqs, num_blocks, SimResult)]. See _simulate.
+SimMemo = dict[tuple[Any, ...], list[tuple[int, int, SimResult]]]
 
 
 def _simulate(requests: list[Request], cfg: SchedulerConfig, step: StepFn, decode: DecodeFn,
               inputs: tuple[Any, ...], memo: SimMemo | None) -> SimResult:
     """simulate(), or a run already in `memo` that is the same run: the same requests (the workload makes
     them), step functions (made from `inputs`' cost, hardware, calibration, regime and speculative
-    decoding alone) and scheduler config, except max_num_seqs where neither cap was ever reached. The
-    scheduler reads max_num_seqs only in comparisons of the running (or decoding) requests against it,
-    and those are never more than the requests in flight; so when the run's most requests in flight
-    (SimResult.max_concurrent_requests) is below both caps, every comparison comes out the same and so
-    does every step."""
+    decoding alone) and scheduler config, except for caps neither run reaches:
+
+    * max_num_seqs: the scheduler reads it only in comparisons of the running (or decoding) requests
+      against it, and those are never more than the requests in flight; so when the run's most requests in
+      flight (SimResult.max_concurrent_requests, F) is below both caps every comparison comes out the same;
+    * num_blocks, where no request shares a prefix (no prefix cache groups), without V0 multi-step or
+      speculative decoding (both allocate ahead): the blocks held are those of
+      the running requests, at most ceil((prompt + output) / block_size) each, so when F times the largest
+      of these is within both caches no allocation ever fails (no preemption, no KV wait) and every
+      comparison of the free blocks comes out the same.
+    By induction over the steps the two runs then take the same steps at the same times."""
     if memo is None:
         return simulate(requests, cfg, step, decode)
-    key = (*inputs, replace(cfg, max_num_seqs=0))
+    key = (*inputs, replace(cfg, max_num_seqs=0, num_blocks=0))
     try:
         runs = memo.setdefault(key, [])
     except TypeError:              # an unhashable input: no reuse
         return simulate(requests, cfg, step, decode)
-    mns = cfg.max_num_seqs
-    for m, sim in runs:
-        if sim.max_concurrent_requests < min(m, mns):
+    mns, nb = cfg.max_num_seqs, cfg.num_blocks
+    bs = max(1, cfg.block_size)
+    # (V0 multi-step and speculative decoding are left out of the second rule: they take blocks ahead)
+    exact_blocks = (any(r.prefix_group >= 0 for r in requests) or cfg.num_scheduler_steps > 1
+                    or inputs[-1][-1] is not None)
+    most = max((-(-(r.input_len + max(1, r.output_len)) // bs) for r in requests), default=0)
+    for m, b, sim in runs:
+        peak = sim.max_concurrent_requests
+        if peak < min(m, mns) and (b == nb or (not exact_blocks and peak * most <= min(b, nb))):
             return sim
     sim = simulate(requests, cfg, step, decode)
-    runs.append((mns, sim))
+    runs.append((mns, nb, sim))
     return sim
 
 

@@ -16,7 +16,11 @@ each TP (and, where TP alone cannot fit, PP) size, each weight format allowed. H
   bound already needs more GPUs (or dollars) than a plan found is not simulated;
 * for the best plans, when vLLM's batch defaults break the TTFT target (the capacity search stops at the
   TTFT target, or no rate meets it), a few other --max-num-batched-tokens / --max-num-seqs values
-  (BATCH_VARIANTS), keeping the one that carries the most requests per second.
+  (BATCH_VARIANTS), keeping the one that carries the most requests per second. A variant's search stops as
+  soon as a probe at or below 1.02 x the best rate so far fails (its answer lies below every failed probe,
+  so it cannot win: capacity.max_sustainable_rate's must_beat), and a simulation that is provably the same
+  run as one already made (a max_num_seqs or KV cache size no run reaches: predict's memo) is reused; the
+  answer is the one the full searches give (tests/test_plan_pruning.py).
 
 Ranking: plans that meet the targets first, then the objective (GPUs or $/h in all), then the headroom
 over the peak. Everything is deterministic: the simulations use the shape's seed.

@@ -246,6 +246,11 @@ def cases(venv: Path, tmp: Path) -> list[Case]:
         Case("plan_slo", "`planner plan llama-3.1-8b --gpu H100 --request-rate 2 --slo-ttft-ms 16` (unreachable)",
              [planner, "plan", "llama-3.1-8b", "--gpu", "H100", "--request-rate", "2", "--slo-ttft-ms", "16"],
              None, 1.0, absolute=True),
+        # Issue 11: every input in under 5 s. A TTFT target just above one request alone: 10 capacity searches
+        # (4 layouts, 6 batch-tuning variants, which stop once they cannot beat the defaults' rate).
+        Case("plan_slo_search", "`planner plan llama-3.1-8b --gpu H100 --request-rate 2 --slo-ttft-ms 25`",
+             [planner, "plan", "llama-3.1-8b", "--gpu", "H100", "--request-rate", "2", "--slo-ttft-ms", "25"],
+             None, 5.0, absolute=True),
         Case("check", f"`planner check` over {N_MANIFESTS} manifests",
              [planner, "check", str(tmp / "manifests")], None, 2.0, absolute=True),
         # Issue 12: a 1,000-prompt ShareGPT prediction within 1 s of the typer floor, and a 9-point sweep

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from planner.errors import PlannerError
 from planner.performance.calibration import DEFAULT, Calibration
 from planner.performance.metrics import percentile
-from planner.performance.predict import Prediction, first_token_alone_s, predict
+from planner.performance.predict import Prediction, SimMemo, first_token_alone_s, predict
 from planner.performance.step_time import hardware
 from planner.performance.types import Workload
 from planner.performance.workload import SHAREGPT_MEAN_IN, SHAREGPT_MEAN_OUT, SHAREGPT_MIN_PROMPT
@@ -303,14 +303,14 @@ def _check(est: Any, shape: LoadShape) -> None:
 
 
 def evaluate(est: Any, shape: LoadShape, rate: float, slo: Slo | None = None, *,
-             calibration: Calibration = DEFAULT) -> tuple[Probe, Prediction]:
+             calibration: Calibration = DEFAULT, memo: SimMemo | None = None) -> tuple[Probe, Prediction]:
     """One probe of the search: the Poisson run of `shape` at `rate` (probe_prompts(shape, rate) prompts),
-    whether its queue is bounded, its p<percentile> figures, and whether it meets `slo`."""
+    whether its queue is bounded, its p<percentile> figures, and whether it meets `slo`. `memo`: predict's."""
     targets = slo.targets() if slo is not None else {}
     q = slo.percentile if slo is not None else 95.0
     w = shape.workload(rate, num_prompts=probe_prompts(shape, rate))
     try:
-        p = predict(est, w, calibration)
+        p = predict(est, w, calibration, memo=memo)
     except ValueError as e:
         raise PlannerError(str(e)) from None
     g = ttft_growth(p)
@@ -348,10 +348,22 @@ def ttft_unreachable(est: Any, shape: LoadShape, slo: Slo | None, *, calibration
             "batching only add to it)")
 
 
+class Outrun(Exception):
+    """max_sustainable_rate(..., must_beat=x) stopped: a probe at a rate of at most x failed, so the answer
+    (below every rate a probe found infeasible) cannot exceed x."""
+
+
 def max_sustainable_rate(est: Any, shape: LoadShape, slo: Slo | None = None, *,
-                         calibration: Calibration = DEFAULT) -> Capacity:
+                         calibration: Calibration = DEFAULT, must_beat: float | None = None,
+                         memo: SimMemo | None = None) -> Capacity:
     """The highest Poisson request rate one replica of `est` sustains on `shape`: within `slo` when given
-    (every target at its percentile, with a bounded queue), else with a bounded queue. See the module doc."""
+    (every target at its percentile, with a bounded queue), else with a bounded queue. See the module doc.
+
+    `must_beat`: the caller only wants the answer when it exceeds this rate. The answer is always below the
+    rate of every probe that failed (the bracket's hi only falls, its lo stays under it), so as soon as a
+    probe at a rate <= must_beat fails the search raises Outrun instead of finishing; otherwise it runs the
+    same probes and returns the same Capacity as without it. `memo`: predict's (the same runs, reused where
+    they are provably identical, e.g. across a max_num_seqs that no run reaches)."""
     _check(est, shape)
     targets = slo.targets() if slo is not None else {}
     q = slo.percentile if slo is not None else 95.0
@@ -359,7 +371,9 @@ def max_sustainable_rate(est: Any, shape: LoadShape, slo: Slo | None = None, *,
     preds: dict[float, Prediction] = {}
 
     def probe(rate: float) -> Probe:
-        pr, p = evaluate(est, shape, rate, slo, calibration=calibration)
+        pr, p = evaluate(est, shape, rate, slo, calibration=calibration, memo=memo)
+        if must_beat is not None and not pr.met and rate <= must_beat:
+            raise Outrun(f"a probe at {rate:.4g} req/s failed: the answer is below {must_beat:.4g} req/s")
         probes.append(pr)
         preds[rate] = p
         return pr
@@ -371,9 +385,11 @@ def max_sustainable_rate(est: Any, shape: LoadShape, slo: Slo | None = None, *,
 
     unreachable = ttft_unreachable(est, shape, slo, calibration=calibration)
     if unreachable:
+        if must_beat is not None and must_beat >= 0:
+            raise Outrun(unreachable)
         return Capacity(0.0, slo, shape, None, None, "floor", unreachable, 0.0, ())
     try:
-        start = burst_rate(predict(est, shape.workload(math.inf), calibration))
+        start = burst_rate(predict(est, shape.workload(math.inf), calibration, memo=memo))
     except ValueError as e:
         raise PlannerError(str(e)) from None
     first = probe(start)

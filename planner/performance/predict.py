@@ -7,7 +7,7 @@ GPU) to the step-time model and the scheduler simulation, then computes the benc
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from planner.performance.calibration import DEFAULT, Calibration, host_cpu_factor
@@ -168,8 +168,9 @@ def cost_of(est: Any) -> ModelCost:
 
 def _engine(est: Any, workload: Workload, cal: Calibration, *, link: str | None = None,
             release: str | None = None, num_scheduler_steps: int | None = None,
-            ) -> tuple[SchedulerConfig, StepFn, DecodeFn, ModelCost, Hardware]:
-    """The scheduler's configuration and step-time functions for `workload` on `est` (what predict runs)."""
+            ) -> tuple[SchedulerConfig, StepFn, DecodeFn, ModelCost, Hardware, tuple[Any, ...]]:
+    """The scheduler's configuration and step-time functions for `workload` on `est` (what predict runs),
+    and what the step functions are made of (they depend on nothing else)."""
     r = est.resolved
     cost = cost_of(est)
     hw = hardware(est.gpu, est.quant, link=link)
@@ -218,11 +219,54 @@ def _engine(est: Any, workload: Workload, cal: Calibration, *, link: str | None 
         spec = SpecSteps(sd, cost, hw, cal, reg)
         decode, step = spec.decode, spec.step
 
-    return cfg, step, decode, cost, hw
+    return cfg, step, decode, cost, hw, (cost, hw, cal, reg, sd)
+
+
+# Simulations already run, for predict(..., memo=): (workload, step inputs, SchedulerConfig with
+# max_num_seqs and num_blocks 0) -> [(max_num_seqs, num_blocks, SimResult)]. See _simulate.
+SimMemo = dict[tuple[Any, ...], list[tuple[int, int, SimResult]]]
+
+
+def _simulate(requests: list[Request], cfg: SchedulerConfig, step: StepFn, decode: DecodeFn,
+              inputs: tuple[Any, ...], memo: SimMemo | None) -> SimResult:
+    """simulate(), or a run already in `memo` that is the same run: the same requests (the workload makes
+    them), step functions (made from `inputs`' cost, hardware, calibration, regime and speculative
+    decoding alone) and scheduler config, except for caps neither run reaches:
+
+    * max_num_seqs: the scheduler reads it only in comparisons of the running (or decoding) requests
+      against it, and those are never more than the requests in flight; so when the run's most requests in
+      flight (SimResult.max_concurrent_requests, F) is below both caps every comparison comes out the same;
+    * num_blocks, where no request shares a prefix (no prefix cache groups), without V0 multi-step or
+      speculative decoding (both allocate ahead): the blocks held are those of
+      the running requests, at most ceil((prompt + output) / block_size) each, so when F times the largest
+      of these is within both caches no allocation ever fails (no preemption, no KV wait) and every
+      comparison of the free blocks comes out the same.
+    By induction over the steps the two runs then take the same steps at the same times."""
+    if memo is None:
+        return simulate(requests, cfg, step, decode)
+    key = (*inputs, replace(cfg, max_num_seqs=0, num_blocks=0))
+    try:
+        runs = memo.setdefault(key, [])
+    except TypeError:              # an unhashable input: no reuse
+        return simulate(requests, cfg, step, decode)
+    mns, nb = cfg.max_num_seqs, cfg.num_blocks
+    bs = max(1, cfg.block_size)
+    # (V0 multi-step and speculative decoding are left out of the second rule: they take blocks ahead)
+    exact_blocks = (any(r.prefix_group >= 0 for r in requests) or cfg.num_scheduler_steps > 1
+                    or inputs[-1][-1] is not None)
+    most = max((-(-(r.input_len + max(1, r.output_len)) // bs) for r in requests), default=0)
+    for m, b, sim in runs:
+        peak = sim.max_concurrent_requests
+        if peak < min(m, mns) and (b == nb or (not exact_blocks and peak * most <= min(b, nb))):
+            return sim
+    sim = simulate(requests, cfg, step, decode)
+    runs.append((mns, nb, sim))
+    return sim
 
 
 def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: str | None = None,
-            release: str | None = None, num_scheduler_steps: int | None = None) -> Prediction:
+            release: str | None = None, num_scheduler_steps: int | None = None,
+            memo: SimMemo | None = None) -> Prediction:
     """Simulate `workload` on the deployment `est` (planner.memory.estimator.Estimate). `link="network"`: the
     tensor-parallel ranks are in separate pods or nodes and all-reduce over a host network. `release`:
     the vLLM release that ran, where it predates the rules `est` was made with (see _regime).
@@ -231,14 +275,15 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
 
     The deployment must start: callers check `est.fits` first (the CLI exits 1 with est.errors when it
     does not); predict raises ValueError when `est.fits` is False, or when the GPU catalog lacks the peak
-    figures the step model needs.
+    figures the step model needs. `memo`: reuse the simulations of earlier calls given the same dict
+    where they are provably the same run (_simulate).
     """
     if not est.fits:
         raise ValueError("the deployment would not start (est.fits is False): " +
                          "; ".join(e.message for e in est.errors))
 
-    cfg, step, decode, cost, hw = _engine(est, workload, cal, link=link, release=release,
-                                          num_scheduler_steps=num_scheduler_steps)
+    cfg, step, decode, cost, hw, step_inputs = _engine(est, workload, cal, link=link, release=release,
+                                                       num_scheduler_steps=num_scheduler_steps)
     r = est.resolved
     mns, mnbt = int(r.max_num_seqs), cfg.max_num_batched_tokens
     requests = generate(workload)
@@ -259,7 +304,7 @@ def predict(est: Any, workload: Workload, cal: Calibration = DEFAULT, *, link: s
                              "(min(max_model_len, max_num_batched_tokens)): it ignores them")
 
     try:
-        sim = simulate(requests, cfg, step, decode)
+        sim = _simulate(requests, cfg, step, decode, (workload, step_inputs), memo)
     except RuntimeError as e:      # a request that can never get its blocks
         raise ValueError(str(e)) from None
     bench = summarize(sim)
@@ -283,6 +328,6 @@ def first_token_alone_s(est: Any, input_len: int, cal: Calibration = DEFAULT) ->
     streaming rounds only add time, and random prompts share no prefix (tests/test_capacity.py checks it
     on generated runs). So a TTFT target below it is unreachable at every request rate."""
     w = Workload(random_input_len=input_len, random_output_len=1, num_prompts=1, request_rate=1.0)
-    cfg, step, decode, _cost, _hw = _engine(est, w, cal)
+    cfg, step, decode, _cost, _hw, _inputs = _engine(est, w, cal)
     t = simulate([Request(id=0, arrival_s=0.0, input_len=input_len, output_len=1)], cfg, step, decode).timings[0]
     return t.first_token_s - t.sent_s

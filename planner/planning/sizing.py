@@ -16,7 +16,11 @@ each TP (and, where TP alone cannot fit, PP) size, each weight format allowed. H
   bound already needs more GPUs (or dollars) than a plan found is not simulated;
 * for the best plans, when vLLM's batch defaults break the TTFT target (the capacity search stops at the
   TTFT target, or no rate meets it), a few other --max-num-batched-tokens / --max-num-seqs values
-  (BATCH_VARIANTS), keeping the one that carries the most requests per second.
+  (BATCH_VARIANTS), keeping the one that carries the most requests per second. A variant's search stops as
+  soon as a probe at or below 1.02 x the best rate so far fails (its answer lies below every failed probe,
+  so it cannot win: capacity.max_sustainable_rate's must_beat), and a simulation that is provably the same
+  run as one already made (a max_num_seqs or KV cache size no run reaches: predict's memo) is reused; the
+  answer is the one the full searches give (tests/test_plan_pruning.py).
 
 Ranking: plans that meet the targets first, then the objective (GPUs or $/h in all), then the headroom
 over the peak. Everything is deterministic: the simulations use the shape's seed.
@@ -30,8 +34,8 @@ from typing import Any
 
 from planner.memory.estimator import Estimate, estimate
 from planner.performance.calibration import DEFAULT
-from planner.performance.capacity import LoadShape, Slo, max_sustainable_rate, replicas_for
-from planner.performance.predict import _regime, cost_of
+from planner.performance.capacity import LoadShape, Outrun, Slo, max_sustainable_rate, replicas_for
+from planner.performance.predict import SimMemo, _regime, cost_of
 from planner.performance.step_time import hardware, step_time
 from planner.planning.recommend import Plan, PlanResult
 from planner.release.engine_args import EngineArgs
@@ -274,6 +278,7 @@ class _Cache:
     estimates: dict[tuple[Any, ...], Estimate] = field(default_factory=dict)
     capacities: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     simulated: int = 0
+    runs: SimMemo = field(default_factory=dict)   # predict's memo: identical simulations run once
 
 
 def _key(p: Plan, args: EngineArgs) -> tuple[Any, ...]:
@@ -297,11 +302,18 @@ def _bound_objective(fit: LoadFit, objective: str) -> float:
     return float(gpus)
 
 
-def _capacity(p: Plan, args: EngineArgs, est: Estimate, load: Load, cache: _Cache) -> Any:
+def _capacity(p: Plan, args: EngineArgs, est: Estimate, load: Load, cache: _Cache,
+              must_beat: float | None = None) -> Any:
+    """The capacity of `p` at `args` (cached); with `must_beat`, None where it provably cannot exceed that
+    rate (max_sustainable_rate stopped early: capacity.Outrun), which is not cached."""
     k = _key(p, args)
     if k not in cache.capacities:
-        cache.capacities[k] = max_sustainable_rate(est, load.shape, load.slo)
         cache.simulated += 1
+        try:
+            cache.capacities[k] = max_sustainable_rate(est, load.shape, load.slo, must_beat=must_beat,
+                                                       memo=cache.runs)
+        except Outrun:
+            return None
     return cache.capacities[k]
 
 
@@ -322,7 +334,10 @@ def _tune(p: Plan, load: Load, cache: _Cache, version: str, env: dict[str, str])
     r = p.est.resolved
     mns, mnbt = int(r.max_num_seqs or 1), int(r.max_num_batched_tokens or 1)
     best_p, best_rate = p, fit.rate
-    tried: list[str] = []
+    # A variant wins only with a rate above best_rate x 1.02, so its search stops (None) as soon as that is
+    # out of reach (max_sustainable_rate's must_beat); the rates of the stopped ones are only needed for
+    # the note, so they are finished only when a variant wins. The choice is the same as finishing them all.
+    tried: list[tuple[int, int, Plan, EngineArgs, Estimate, Any]] = []
     for fs, fb in BATCH_VARIANTS:
         seqs = max(1, int(mns * fs))
         budget = min(MAX_BUDGET, max(seqs, int(mnbt * fb)))
@@ -332,17 +347,19 @@ def _tune(p: Plan, load: Load, cache: _Cache, version: str, env: dict[str, str])
         est = estimate(p.candidate.model, p.gpu, args, vllm_version=version, env=env)
         if not est.fits:
             continue
-        c = _capacity(p, args, est, load, cache)
-        tried.append(f"{seqs}/{budget:,}: {c.request_rate:.3g} req/s")
-        if c.request_rate > best_rate * 1.02:
+        c = _capacity(p, args, est, load, cache, must_beat=best_rate * 1.02)
+        tried.append((seqs, budget, p, args, est, c))
+        if c is not None and c.request_rate > best_rate * 1.02:
             q = replace(p, args=args, est=est)
             best_p = _with_fit(q, replace(fit, capacity=c))
             best_rate = c.request_rate
     if best_p is p:
         return p
+    rates = [f"{seqs}/{budget:,}: {(c or _capacity(tp, args, est, load, cache)).request_rate:.3g} req/s"
+             for seqs, budget, tp, args, est, c in tried]
     br = best_p.est.resolved
     why = (f"vLLM's defaults ({mns} sequences, {mnbt:,} tokens per step) break the TTFT target "
-           f"({fit.capacity.reason}); tried max_num_seqs/max_num_batched_tokens " + "; ".join(tried)
+           f"({fit.capacity.reason}); tried max_num_seqs/max_num_batched_tokens " + "; ".join(rates)
            + f": {br.max_num_seqs}/{br.max_num_batched_tokens:,} carries the most within the targets "
            f"({best_rate:.3g} req/s per replica, {fit.rate:.3g} at the defaults)")
     assert best_p.load is not None

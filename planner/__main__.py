@@ -1,3 +1,3 @@
-from planner.entry import main
+from planner.cli import main
 
 main()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import gpu_catalog
 from planner.memory.estimator import estimate
-from planner.memory.quant import QuantScheme, scheme_from_checkpoint
+from planner.memory.quant import QuantScheme, _ignore_matches, _name_matches, scheme_from_checkpoint
 from planner.performance.predict import cost_of
 from planner.release.engine_args import EngineArgs
 from planner.sourcing.loader import load_model
+from tools.generators import reference_configs
 
 L0 = ("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.v_proj",
       "model.layers.0.mlp.down_proj", "lm_head")
@@ -54,3 +57,20 @@ def test_meta_405b_fp8_keeps_attention_and_edge_layers_bf16() -> None:
     assert everything.per_gpu.weights_gib < 49
     # the decode step reads the 16-bit layers at their width
     assert cost_of(e).min_weight_bytes > 1.1 * cost_of(everything).min_weight_bytes
+
+
+def test_indexed_lookup_answers_as_the_scan_of_every_entry() -> None:
+    """The ignore list is looked up through an index (lists run to hundreds of names); on every entry of the
+    real lists and tricky names around them it answers as `_name_matches` over the whole list does."""
+    lists = [tuple(c["quantization_config"][k]) for c in reference_configs().values()
+             for k in ("modules_to_not_convert", "ignore", "ignored_layers")
+             if isinstance(c.get("quantization_config"), dict) and isinstance(c["quantization_config"].get(k), list)]
+    assert any(len(x) > 200 for x in lists)
+    lists.append((*L0, "re:.*mlp\\.gate$", "model.layers.*.self_attn", "mlp.shared_expert", "a..b", "model."))
+    for ignore in lists:
+        names = {n for e in ignore for n in (e, e + ".sub", e.rsplit(".", 1)[0], "x." + e, e + "x")}
+        names |= {f"model.layers.{i}.{m}" for i, m in itertools.product((0, 1, 3, 47, 93), (
+            "self_attn.q_proj", "mlp.gate", "mlp.experts", "mlp.shared_expert.up_proj", "mlp.down_proj"))}
+        names |= {"lm_head", "model.embed_tokens", "a..b.c", "model..x", ""}
+        for name in sorted(names):
+            assert _ignore_matches(ignore, name) == any(_name_matches(p, name) for p in ignore), (ignore[:3], name)

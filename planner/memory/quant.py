@@ -13,6 +13,7 @@ import fnmatch
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from planner.errors import PlannerError, did_you_mean
@@ -85,7 +86,7 @@ class QuantScheme:
         return self._matches(prefix)
 
     def _matches(self, prefix: str) -> bool:
-        return any(_name_matches(pat, prefix) for pat in self.ignore)
+        return _ignore_matches(self.ignore, prefix)
 
 
 # vLLM's fused modules and the checkpoint modules they are loaded from (FUSED_LAYER_NAME_MAPPING, 0.6-0.7.1;
@@ -96,6 +97,32 @@ _FUSED_SHARDS: dict[str, tuple[str, ...]] = {
     "fused_qkv_a_proj": ("q_a_proj", "kv_a_proj_with_mqa"),
 }
 _LAYER_INDEX = re.compile(r"(?:^|\.)layers\.(\d+|\*)(?:\.|$)")
+
+
+@lru_cache(maxsize=64)
+def _ignore_index(ignore: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
+    """An ignore list split for lookup: plain names, the plain names without a layer index, and the
+    patterns ('re:', wildcards). Checkpoints list hundreds of modules (Qwen3-235B-A22B-FP8: 283), and vLLM
+    asks about every linear of every layer; a scan of the list per question is what made that slow."""
+    patterns = tuple(p for p in ignore if p.startswith("re:") or "*" in p or "?" in p)
+    plain = frozenset(p for p in ignore if p not in patterns)
+    return plain, frozenset(p for p in plain if _LAYER_INDEX.search(p) is None), patterns
+
+
+@lru_cache(maxsize=4096)
+def _ignore_matches(ignore: tuple[str, ...], prefix: str) -> bool:
+    """Whether any entry of `ignore` names module `prefix` or a module above it: `_name_matches` over the
+    list, with the plain names looked up instead of scanned."""
+    plain, layer_free, patterns = _ignore_index(ignore)
+    parts = prefix.split(".")
+    # exactly, or as a parent module: a dotted head of the path
+    if any(".".join(parts[:k]) in plain for k in range(1, len(parts) + 1)):
+        return True
+    # a name with no layer index: any dotted run of the path
+    if layer_free and any(".".join(parts[i:j]) in layer_free
+                          for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)):
+        return True
+    return any(_name_matches(pat, prefix) for pat in patterns)
 
 
 def _name_matches(pat: str, prefix: str) -> bool:

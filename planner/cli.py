@@ -291,16 +291,9 @@ def __getattr__(attr: str) -> typer.Typer:
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-# gc tuning for the one short process a CLI run is (issue 11): the objects alive after start-up (typer,
-# click and pydantic's classes, the catalogs) stay alive to the end, so gc.freeze() moves them out of
-# every later collection, and a larger first generation collects less often while a command imports its
-# modules and builds its dataclasses. Measured on a catalog plan (15-21 paired runs): about 15-20 ms less
-# than the defaults, more than gc.disable() gains; a long run (check over many manifests, a perf sweep)
-# still collects. Only the `planner` entry point does this; `import planner` for the API does not.
-GC_THRESHOLD = (10_000, 20, 20)
-
-
 def main() -> None:
+    """Run the command sys.argv names. The console script (planner.entry) tunes the collector first;
+    gc.freeze() here moves every object alive after start-up (typer's, click's and pydantic's classes,
+    the catalogs) out of every later collection."""
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
     app_for(sys.argv[1:])()

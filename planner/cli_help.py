@@ -20,6 +20,7 @@ from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
 
+from planner.cli_params import defer_coercion
 from planner.release.vllm_flags import flags_of
 
 try:  # typer >= 0.26 vendors click as typer._click
@@ -329,3 +330,4 @@ class PlannerCommand(HelpMixin, TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         dress_params(self.name or "", self.params)
+        defer_coercion(self.params)

@@ -35,11 +35,12 @@ def unique_name() -> str:
     return f"tiny-{uuid.uuid4().hex[:12]}"
 
 
-def vllm_processes_for(name: str) -> list[int]:
-    """PIDs of live processes whose command line carries `name` (what a leaked server would show)."""
+def vllm_processes_for(name: str, planner_pid: int | None = None) -> list[int]:
+    """PIDs of live processes whose command line carries `name` (what a leaked server would show), leaving
+    out this test and the planner process `planner_pid` (its own argv carries the name too)."""
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+        if not entry.isdigit() or int(entry) in (os.getpid(), planner_pid):
             continue
         try:
             cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -217,12 +218,15 @@ def test_ctrl_c_stops_the_server(tiny_models: Path, vllm_env: Path, vllm_run_env
     proc = subprocess.Popen([sys.executable, "-m", "planner", "validate", str(model), *CPU, *COMMON,
                              "--kv-cache-memory-bytes", "128M", "--served-model-name", name, "--vllm-env",
                              str(vllm_env), "--log-dir", str(tmp_path)], env=vllm_run_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # A shell's background job (CI under nohup, `cmd &`) ignores SIGINT, and the
+                            # child would inherit that and never see the Ctrl-C this test sends.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
-        while not vllm_processes_for(name) and time.monotonic() < deadline:
+        while not vllm_processes_for(name, proc.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert vllm_processes_for(name), "vLLM never started"
+        assert vllm_processes_for(name, proc.pid), "vLLM never started"
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

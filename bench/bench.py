@@ -471,8 +471,11 @@ def report(all_cases: list[Case], info: dict[str, str], runs: int,
         lines.append(f"| {c.label} | {ms(m)} | {ms(min(c.times))} | {ms(max(c.times))} | {over_py} | "
                      f"{over_typer} | {budget_text(c)} | {verdict} |")
     lines += ["", f"All budgets met: **{'yes' if all_pass else 'no'}**.", "",
-              "Reading the figures: `planner --help` can come in under the typer floor because the floor runs "
-              "a command, and typer (>= 0.2x) builds its pydantic-based parameter adapters only to run one. "
+              "Reading the figures: a planner command can come in under the typer floor. The floor runs a "
+              "command, and typer (>= 0.2x) builds a pydantic TypeAdapter for each of its parameters to run it "
+              "(the first one imports pydantic's type machinery); the planner builds one only for a value typer "
+              "must convert (planner/cli_params.py): `--help`, and a catalog plan whose values are all strings, "
+              "import no pydantic at all. "
               "Each process is timed with a blocking wait: `subprocess.run(..., timeout=...)` polls with sleeps "
               "of up to 50 ms and would round every figure up to that grid.", ""]
     if bytecode_missing:

@@ -30,6 +30,7 @@ from typer.core import TyperGroup
 from planner import user_config
 from planner.cli_help import COMMANDS as HELPS
 from planner.cli_help import HelpMixin, PlannerCommand
+from planner.cli_params import DeferredParams
 from planner.commands._run import fail, usage_error
 from planner.errors import PlannerError
 from planner.release.vllm_versions import LATEST, OLDEST
@@ -110,7 +111,7 @@ class _LazyCommands(MutableMapping[str, Any]):
         return name in COMMANDS or name in self._built
 
 
-class _PlannerGroup(HelpMixin, TyperGroup):
+class _PlannerGroup(HelpMixin, DeferredParams, TyperGroup):
     """Click's usage errors (a bad option type, a missing argument) follow the planner's error contract:
     exit 2 with one line on stderr, and a JSON object on stdout under --json, instead of a usage block.
     Its commands are `_LazyCommands`: looked up by name, imported on first use."""

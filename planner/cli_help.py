@@ -20,7 +20,7 @@ from typing import Any
 
 from typer.core import TyperCommand, TyperGroup
 
-from planner.cli_params import defer_coercion
+from planner.cli_params import DeferredParams
 from planner.release.vllm_flags import flags_of
 
 try:  # typer >= 0.26 vendors click as typer._click
@@ -324,10 +324,10 @@ def _first_sentence(text: str) -> str:
     return first.rstrip(".") + "."
 
 
-class PlannerCommand(HelpMixin, TyperCommand):
-    """A typer command with the planner's help (see HelpMixin) and dressed parameters."""
+class PlannerCommand(HelpMixin, DeferredParams, TyperCommand):
+    """A typer command with the planner's help (see HelpMixin), dressed parameters, and typer's coercion
+    built only where a value needs it (DeferredParams)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         dress_params(self.name or "", self.params)
-        defer_coercion(self.params)

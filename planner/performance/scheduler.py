@@ -157,21 +157,15 @@ def simulate(requests: Sequence[Request], cfg: SchedulerConfig, step: StepFn,
     fe_free = 0.0                                      # API server busy with input until then
     emit_n: list[int] = []                             # requests that emitted a token in each step
 
-    arrival = [r.arrival_s for r in requests]
-
     def release(t: float) -> None:
         nonlocal max_in_flight, fe_free
-        # Called after every step; most find nobody to release, so that case returns first.
-        if not (pending and slots) or max(arrival[pending[0]], slots[0]) > t:
-            return
-        while pending and slots and max(arrival[pending[0]], slots[0]) <= t:
+        while pending and slots and max(requests[pending[0]].arrival_s, slots[0]) <= t:
             i = pending.popleft()
-            s = max(arrival[i], heapq.heappop(slots))
+            s = max(requests[i].arrival_s, heapq.heappop(slots))
             sent[i] = s
             start = max(s + delay, fe_free)
             fe_free = start + per_req + per_tok * in_len[i]
             heapq.heappush(inbox, (fe_free, i))
-        # In flight rises only here (`done` only grows), so its maximum is taken here.
         max_in_flight = max(max_in_flight, n - len(pending) - done)
 
     def emit(i: int, a: int, b: int) -> None:
